@@ -1,0 +1,1 @@
+"""Orders service: accepts orders and publishes ``order.created`` through its outbox."""

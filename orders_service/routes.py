@@ -1,0 +1,67 @@
+"""HTTP routes of the orders service: parse, call a use case, map the result."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from orders_service import orders
+from orders_service.schemas import OrderIn, OrderOut, OrderPage
+from shared.web.deps import RuntimeDep, SessionDep
+from shared.web.errors import ServiceError
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", min_length=1, max_length=255,
+           description="Same key and body: the original order is returned (200). Kept at least 24 hours."),
+]
+
+
+@router.post("", status_code=201, response_model=OrderOut, responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}})
+async def create_order(body: OrderIn, session: SessionDep, runtime: RuntimeDep, response: Response,
+                       idempotency_key: IdempotencyKey = None) -> OrderOut:
+    assert runtime.outbox is not None
+    order, created = await orders.place_order(session, runtime.outbox, body, idempotency_key)
+    if not created:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/orders/{order.id}"
+    return order
+
+
+@router.get("/{order_id}", response_model=OrderOut)
+async def get_order(order_id: uuid.UUID, session: SessionDep) -> OrderOut:
+    order = await orders.get_order(session, order_id)
+    if order is None:
+        raise ServiceError(404, f"order {order_id} not found")
+    return order
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """Query datetimes without an offset are read as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@router.get("", response_model=OrderPage)
+async def list_orders(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    created_from: Annotated[datetime | None, Query(description="inclusive, RFC 3339; UTC when no offset")] = None,
+    created_to: Annotated[datetime | None, Query(description="exclusive, RFC 3339; UTC when no offset")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    count: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> OrderPage:
+    limit = getattr(runtime.settings, "page_size_max", 100)
+    if count > limit:
+        raise ServiceError(422, f"count: must be at most {limit}")
+    start, end = _utc(created_from), _utc(created_to)
+    if start is not None and end is not None and start > end:
+        raise ServiceError(422, "created_from must not be after created_to")
+    return await orders.list_orders(session, created_from=start, created_to=end, page=page, count=count)

@@ -1,0 +1,1 @@
+"""Library every service of the suite builds on: settings, database, messaging, web."""

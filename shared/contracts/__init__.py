@@ -1,0 +1,1 @@
+"""Public event payload models, one module per producing service."""

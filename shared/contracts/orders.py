@@ -1,0 +1,34 @@
+"""Events published by the orders service."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.messaging.topology import ORDER_CREATED
+
+
+class OrderItemData(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sku: str
+    quantity: int = Field(ge=1)
+    unit_price: Decimal = Field(ge=0)
+
+
+class OrderCreated(BaseModel):
+    """``order.created``: enough of the order that consumers never read the orders database."""
+
+    event_type: ClassVar[str] = ORDER_CREATED
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    order_id: uuid.UUID
+    customer_email: str
+    created_at: AwareDatetime
+    items: list[OrderItemData] = Field(min_length=1)
+    count_product: int = Field(ge=1)
+    total_amount: Decimal = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)

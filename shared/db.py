@@ -1,0 +1,136 @@
+"""Database plumbing: engine, one session factory per process, naming convention, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import asyncpg
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SessionFactory = async_sessionmaker[AsyncSession]
+
+
+def make_metadata() -> MetaData:
+    """Every service's MetaData carries the same naming convention so migrations stay predictable."""
+    return MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> SessionFactory:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The same URL without the SQLAlchemy driver suffix, for raw asyncpg connections (LISTEN)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def ensure_database(url: str) -> bool:
+    """Create the database named in ``url`` if it does not exist; True when it was created."""
+    target = make_url(url)
+    name = target.database
+    if not name:
+        raise ValueError(f"database URL has no database name: {target!r}")
+    admin = asyncpg_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(admin)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if exists:
+            return False
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False
+        log.info("created database", extra={"database": name})
+        return True
+    finally:
+        await connection.close()
+
+
+async def drop_database(url: str) -> None:
+    target = make_url(url)
+    admin = asyncpg_dsn(target.set(database="postgres").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(admin)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def alembic_config(migrations_dir: Path, url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade_to_head(migrations_dir: Path, url: str) -> None:
+    """Blocking: run from a thread or a CLI, never on the event loop."""
+    command.upgrade(alembic_config(migrations_dir, url), "head")
+
+
+async def migrate(migrations_dir: Path, url: str, *, create: bool = True) -> None:
+    if create:
+        await ensure_database(url)
+    await asyncio.to_thread(upgrade_to_head, migrations_dir, url)
+
+
+def run_alembic_env(target_metadata: MetaData, version_table: str, include_object: Callable[..., bool] | None = None) -> None:
+    """Body of every service's ``migrations/env.py``: online migrations over asyncpg."""
+    from alembic import context
+    from sqlalchemy.ext.asyncio import async_engine_from_config
+    from sqlalchemy.pool import NullPool
+
+    config = context.config
+
+    def run(connection: object) -> None:
+        context.configure(
+            connection=connection,  # type: ignore[arg-type]
+            target_metadata=target_metadata,
+            version_table=version_table,
+            compare_type=True,
+            include_object=include_object,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    if context.is_offline_mode():
+        context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, version_table=version_table, literal_binds=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+
+    async def online() -> None:
+        engine = async_engine_from_config(config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=NullPool)
+        async with engine.connect() as connection:
+            await connection.run_sync(run)
+            await connection.commit()
+        await engine.dispose()
+
+    asyncio.run(online())

@@ -1,0 +1,1 @@
+"""RabbitMQ messaging: envelope, topology, publisher, transactional outbox and consumer."""

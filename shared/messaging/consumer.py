@@ -1,0 +1,353 @@
+"""Consumer wrapper: the one place that decides when a message is acked, retried or parked.
+
+Acknowledgement policy
+----------------------
+* The message cannot be parsed or fails its schema: published to ``<queue>.dlq`` with
+  the reason, then acked. It is never retried.
+* The event id is already in ``processed_events`` for this consumer: acked, no effect.
+* The handler succeeds: its transaction (which also records the event id) commits,
+  then the message is acked. A crash between commit and ack only causes a duplicate,
+  which the previous rule absorbs.
+* The handler raises: the message is republished to ``<queue>.retry`` with a delay
+  that grows exponentially and the attempt count in the ``x-attempts`` header; after
+  ``max_attempts`` it goes to ``<queue>.dlq`` with the error and count. Only after the
+  broker confirms that copy is the original acked.
+* Nothing is decided (process dies, broker connection lost): the broker redelivers;
+  quorum queues park a message after ``DELIVERY_LIMIT`` such redeliveries.
+
+Messages are handled in opportunistic batches: whatever is waiting (up to
+``batch_size``) shares one transaction; if any handler in it fails, the batch is
+rolled back and each message is handled again in a transaction of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared import metrics
+from shared.correlation import correlation_id
+from shared.db import SessionFactory
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-attempts"
+Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
+
+
+def define_processed_events_table(metadata: MetaData) -> Table:
+    return Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(255), nullable=False),
+        Column("event_id", Uuid, nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        PrimaryKeyConstraint("consumer", "event_id"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A routing key, the payload model it carries, and the handler that reacts to it."""
+
+    routing_key: str
+    data_model: type[BaseModel]
+    handler: Handler
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay_ms: int = 1_000
+    max_delay_ms: int = 300_000
+
+    def delay_ms(self, failed_attempts: int) -> int:
+        """Exponential backoff with +-20% jitter so a burst of failures does not come back at once."""
+        delay = min(self.base_delay_ms * 2 ** (failed_attempts - 1), self.max_delay_ms)
+        return max(1, int(delay * random.uniform(0.8, 1.2)))
+
+
+@dataclass(slots=True)
+class _Parsed:
+    message: AbstractIncomingMessage
+    queue: ConsumerQueue
+    subscription: Subscription
+    envelope: Envelope[Any]
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        broker_url: str,
+        exchange_name: str,
+        session_factory: SessionFactory,
+        processed_events: Table,
+        subscriptions: Sequence[Subscription],
+        queue_type: QueueType = "quorum",
+        prefetch: int = 200,
+        batch_size: int = 100,
+        concurrency: int = 4,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._service = service
+        self._broker_url = broker_url
+        self._exchange_name = exchange_name
+        self._session_factory = session_factory
+        self._processed = processed_events
+        self._subscriptions = {subscription.routing_key: subscription for subscription in subscriptions}
+        self._envelope_models: dict[str, type[Envelope[Any]]] = {
+            subscription.routing_key: Envelope[subscription.data_model]  # type: ignore[name-defined]
+            for subscription in subscriptions
+        }
+        self._queue_type: QueueType = queue_type
+        self._prefetch = prefetch
+        self._batch_size = batch_size
+        self._concurrency = concurrency
+        self._retry = retry or RetryPolicy()
+        self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._channel: AbstractChannel | None = None
+        self._attached = False
+
+    @property
+    def queues(self) -> list[ConsumerQueue]:
+        return [ConsumerQueue(self._service, routing_key) for routing_key in self._subscriptions]
+
+    @property
+    def attached(self) -> bool:
+        """True while subscribed on a live channel (readiness)."""
+        return self._attached and self._channel is not None and not self._channel.is_closed
+
+    # lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._supervise(), name=f"{self._service}-consumer")]
+        self._tasks += [asyncio.create_task(self._work(), name=f"{self._service}-worker-{n}") for n in range(self._concurrency)]
+
+    async def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Stop taking messages, finish those already taken, then close; the rest are redelivered."""
+        self._stopping.set()
+        supervisor, workers = self._tasks[0], self._tasks[1:]
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._inbox.join(), drain_timeout_s)
+        for task in workers:
+            task.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await asyncio.gather(supervisor, return_exceptions=True)
+
+    async def _supervise(self) -> None:
+        backoff_s = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._consume_until_closed()
+                backoff_s = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any broker failure: reconnect with backoff
+                log.warning("consumer disconnected; reconnecting", extra={"error": repr(exc), "retry_in_s": backoff_s})
+            self._set_attached(False)
+            if self._stopping.is_set():
+                break
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff_s * random.uniform(0.5, 1.5))
+            backoff_s = min(backoff_s * 2, 15.0)
+
+    async def _consume_until_closed(self) -> None:
+        """Connect, declare, subscribe, and return when the connection closes or we stop.
+
+        Consumers are re-created here on every connection instead of relying on
+        aio-pika's robust connection to restore them.
+        """
+        connection = await aio_pika.connect(self._broker_url, timeout=5)
+        closed = asyncio.Event()
+        connection.close_callbacks.add(lambda *_: closed.set())
+        try:
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            await channel.set_qos(prefetch_count=self._prefetch)
+            exchange = await declare_exchange(channel, self._exchange_name)
+            consumers = []
+            for queue in self.queues:
+                declared = await declare_consumer_queue(channel, exchange, queue, self._queue_type)
+                callback = self._enqueue_for(queue)
+                consumers.append((declared, await declared.consume(callback)))
+            self._channel = channel
+            self._set_attached(True)
+            log.info("consumer attached", extra={"queues": [queue.name for queue in self.queues]})
+            stop_waiter = asyncio.create_task(self._stopping.wait())
+            closed_waiter = asyncio.create_task(closed.wait())
+            await asyncio.wait({stop_waiter, closed_waiter}, return_when=asyncio.FIRST_COMPLETED)
+            stop_waiter.cancel()
+            closed_waiter.cancel()
+            if self._stopping.is_set() and not channel.is_closed:
+                for declared, tag in consumers:
+                    with contextlib.suppress(Exception):
+                        await declared.cancel(tag)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._inbox.join(), 10)
+        finally:
+            self._set_attached(False)
+            if not connection.is_closed:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+
+    def _set_attached(self, attached: bool) -> None:
+        self._attached = attached
+        metrics.CONSUMER_ATTACHED.set(1 if attached else 0)
+
+    def _enqueue_for(self, queue: ConsumerQueue) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        async def enqueue(message: AbstractIncomingMessage) -> None:
+            self._inbox.put_nowait((message, queue))
+
+        return enqueue
+
+    # processing ----------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            first = await self._inbox.get()
+            batch = [first]
+            while len(batch) < self._batch_size and not self._inbox.empty():
+                batch.append(self._inbox.get_nowait())
+            try:
+                await self.process(batch)
+            except Exception:  # noqa: BLE001 - a worker must survive anything; the broker redelivers
+                log.exception("unexpected error while processing a batch; messages will be redelivered")
+            finally:
+                for _ in batch:
+                    self._inbox.task_done()
+
+    async def process(self, batch: Sequence[tuple[AbstractIncomingMessage, ConsumerQueue]]) -> None:
+        parsed: list[_Parsed] = []
+        for message, queue in batch:
+            item = await self._parse(message, queue)
+            if item is not None:
+                parsed.append(item)
+        if not parsed:
+            return
+        try:
+            await self._handle_in_one_transaction(parsed)
+        except Exception as exc:
+            if len(parsed) == 1:
+                await self._on_failure(parsed[0], exc)
+                return
+            for item in parsed:
+                try:
+                    await self._handle_in_one_transaction([item])
+                except Exception as single_exc:  # noqa: BLE001 - the handler's failure is the message's fate
+                    await self._on_failure(item, single_exc)
+
+    async def _parse(self, message: AbstractIncomingMessage, queue: ConsumerQueue) -> _Parsed | None:
+        routing_key = (message.headers or {}).get("x-original-routing-key") or message.routing_key or ""
+        subscription = self._subscriptions.get(str(routing_key)) or self._subscriptions.get(queue.routing_key)
+        if subscription is None:
+            await self._dead_letter(message, queue, f"no handler for routing key {routing_key!r}", "unroutable", 0)
+            return None
+        try:
+            envelope = self._envelope_models[subscription.routing_key].model_validate_json(message.body)
+        except ValidationError as exc:
+            reason = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:10])
+            await self._dead_letter(message, queue, f"invalid message: {reason}", "malformed", 0)
+            return None
+        return _Parsed(message, queue, subscription, envelope)
+
+    async def _handle_in_one_transaction(self, items: Sequence[_Parsed]) -> None:
+        async with self._session_factory() as session, session.begin():
+            fresh = await self._claim(session, items)
+            seen = set()
+            for item in items:
+                event_id = item.envelope.id
+                if event_id not in fresh or event_id in seen:
+                    continue
+                seen.add(event_id)
+                token = correlation_id.set(item.envelope.correlation_id)
+                try:
+                    await item.subscription.handler(item.envelope, session)
+                finally:
+                    correlation_id.reset(token)
+        for item in items:
+            outcome = "ok" if item.envelope.id in fresh else "duplicate"
+            await self._ack(item.message)
+            metrics.EVENTS_CONSUMED.labels(queue=item.queue.name, outcome=outcome).inc()
+
+    async def _claim(self, session: AsyncSession, items: Sequence[_Parsed]) -> set[Any]:
+        """Record the event ids for this consumer; the ids not seen before are returned."""
+        rows = [{"consumer": item.queue.name, "event_id": item.envelope.id} for item in items]
+        statement = pg_insert(self._processed).values(rows).on_conflict_do_nothing().returning(self._processed.c.event_id)
+        return set((await session.execute(statement)).scalars())
+
+    async def _on_failure(self, item: _Parsed, error: BaseException) -> None:
+        failed_attempts = int((item.message.headers or {}).get(ATTEMPTS_HEADER, 0) or 0) + 1
+        description = f"{type(error).__name__}: {error}"[:1000]
+        if failed_attempts >= self._retry.max_attempts:
+            log.error("handler failed; parking message", extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "error": description})
+            await self._dead_letter(item.message, item.queue, description, "handler_failed", failed_attempts)
+            return
+        delay_ms = self._retry.delay_ms(failed_attempts)
+        log.warning("handler failed; retrying later", extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "retry_in_ms": delay_ms, "error": description})
+        headers = {ATTEMPTS_HEADER: failed_attempts, "x-last-error": description}
+        if await self._republish(item.message, item.queue, item.queue.retry_name, headers, expiration_ms=delay_ms):
+            await self._ack(item.message)
+            metrics.EVENTS_CONSUMED.labels(queue=item.queue.name, outcome="retried").inc()
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, queue: ConsumerQueue, reason: str, kind: str, attempts: int) -> None:
+        headers = {
+            "x-error": reason[:2000],
+            "x-error-kind": kind,
+            ATTEMPTS_HEADER: attempts,
+            "x-failed-at": datetime.now(UTC).isoformat(),
+            "x-consumer-queue": queue.name,
+        }
+        if await self._republish(message, queue, queue.dlq_name, headers):
+            await self._ack(message)
+            metrics.EVENTS_CONSUMED.labels(queue=queue.name, outcome="dead_lettered").inc()
+
+    async def _republish(self, message: AbstractIncomingMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None) -> bool:
+        """Copy the message to the retry or DLQ queue; True once the broker confirmed it."""
+        channel = self._channel
+        if channel is None or channel.is_closed:
+            return False
+        merged = {**(message.headers or {}), **headers}
+        merged.setdefault("x-original-routing-key", message.routing_key or queue.routing_key)
+        merged.setdefault("x-original-exchange", message.exchange or self._exchange_name)
+        copy = aio_pika.Message(
+            message.body,
+            headers=merged,
+            content_type=message.content_type,
+            message_id=message.message_id,
+            correlation_id=message.correlation_id,
+            timestamp=message.timestamp,
+            type=message.type,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            expiration=expiration_ms / 1000 if expiration_ms is not None else None,
+        )
+        try:
+            await channel.default_exchange.publish(copy, routing_key=target, mandatory=True, timeout=10)
+        except Exception as exc:  # noqa: BLE001 - left unacked: the broker redelivers it later
+            log.warning("could not move message; it stays unacked", extra={"target": target, "error": repr(exc)})
+            return False
+        return True
+
+    @staticmethod
+    async def _ack(message: AbstractIncomingMessage) -> None:
+        try:
+            await message.ack()
+        except Exception as exc:  # noqa: BLE001 - the channel is gone; the broker redelivers and idempotency absorbs it
+            log.debug("ack failed; message will be redelivered", extra={"error": repr(exc)})

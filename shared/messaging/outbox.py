@@ -1,0 +1,259 @@
+"""Transactional outbox: events are rows written with the state change, published by a relay.
+
+The relay locks a batch with ``FOR UPDATE SKIP LOCKED`` (so any number of relays can
+run), publishes it with confirms, and marks the confirmed rows sent. It wakes on
+``NOTIFY outbox`` from a statement trigger and also polls, so a lost notification only
+delays an event, never loses it. While the broker is away it backs off and keeps trying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from typing import Any
+
+import asyncpg
+from aiormq.exceptions import DeliveryError, PublishError
+from pydantic import BaseModel
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    Uuid,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from shared import metrics
+from shared.correlation import current_correlation_id
+from shared.messaging.envelope import Envelope
+from shared.messaging.publisher import BrokerUnavailable, OutgoingMessage, Publisher
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "outbox"
+
+
+def define_outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("event_id", Uuid, nullable=False, unique=True),
+        Column("routing_key", String(255), nullable=False),
+        Column("event_type", String(255), nullable=False),
+        Column("body", LargeBinary, nullable=False),
+        Column("correlation_id", String(255)),
+        Column("headers", JSONB),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("available_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("published_at", DateTime(timezone=True)),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Index("ix_outbox_pending", "id", postgresql_where=text("published_at IS NULL")),
+    )
+
+
+def new_event(event_type: str, source: str, data: BaseModel, *, correlation_id: str | None = None) -> Envelope[Any]:
+    """An envelope carrying the correlation id of the request or event being handled."""
+    return Envelope[Any](type=event_type, source=source, data=data, correlation_id=correlation_id or current_correlation_id())
+
+
+class Outbox:
+    """Writes events into the outbox table inside the caller's transaction."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    async def add(self, session: AsyncSession, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> None:
+        await session.execute(insert(self.table).values(self.row(envelope, routing_key=routing_key, headers=headers)))
+
+    def row(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "event_id": envelope.id,
+            "routing_key": routing_key or envelope.type,
+            "event_type": envelope.type,
+            "body": envelope.to_json(),
+            "correlation_id": envelope.correlation_id,
+            "headers": headers,
+            "occurred_at": envelope.occurred_at,
+        }
+
+
+def _is_per_message_failure(error: BaseException) -> bool:
+    """Returned (unroutable) or nacked: the broker is fine, this message is not."""
+    return isinstance(error, PublishError | DeliveryError)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        table: Table,
+        publisher: Publisher,
+        *,
+        listen_dsn: str | None = None,
+        batch_size: int = 500,
+        poll_interval_s: float = 1.0,
+        retention_hours: int = 72,
+        max_backoff_s: float = 30.0,
+    ) -> None:
+        self._engine = engine
+        self._table = table
+        self._publisher = publisher
+        self._listen_dsn = listen_dsn
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._retention_hours = retention_hours
+        self._max_backoff_s = max_backoff_s
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_housekeeping = 0.0
+
+    async def relay_once(self) -> int:
+        """Publish one batch; the number of rows confirmed and marked sent."""
+        table = self._table
+        async with self._engine.begin() as connection:
+            rows = (
+                await connection.execute(
+                    select(table.c.id, table.c.event_id, table.c.routing_key, table.c.event_type, table.c.body,
+                           table.c.correlation_id, table.c.headers, table.c.occurred_at, table.c.attempts)
+                    .where(table.c.published_at.is_(None), table.c.available_at <= func.now())
+                    .order_by(table.c.id)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            messages = [
+                OutgoingMessage(
+                    routing_key=row.routing_key, body=row.body, message_id=str(row.event_id), type=row.event_type,
+                    timestamp=row.occurred_at, correlation_id=row.correlation_id, headers=row.headers or {},
+                )
+                for row in rows
+            ]
+            outcomes = await self._publisher.publish_many(messages)
+            sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
+            rejected = [(row, outcome) for row, outcome in zip(rows, outcomes, strict=True) if outcome is not None and _is_per_message_failure(outcome)]
+            if sent:
+                await connection.execute(update(table).where(table.c.id.in_(sent)).values(published_at=func.now()))
+            for row, error in rejected:
+                delay_s = min(2 ** min(row.attempts, 16), 300) * (0.5 + random.random() / 2)
+                await connection.execute(
+                    update(table)
+                    .where(table.c.id == row.id)
+                    .values(attempts=table.c.attempts + 1, last_error=str(error)[:2000],
+                            available_at=func.now() + text(f"interval '{delay_s:.3f} seconds'"))
+                )
+                metrics.EVENTS_PUBLISH_FAILED.labels(reason=type(error).__name__).inc()
+                log.warning("event not accepted by the broker; will retry", extra={"event_id": str(row.event_id), "error": str(error)})
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if outcome is None:
+                metrics.EVENTS_PUBLISHED.labels(routing_key=message.routing_key).inc()
+        if len(sent) + len(rejected) < len(rows):
+            raise BrokerUnavailable(f"{len(rows) - len(sent) - len(rejected)} of {len(rows)} events not confirmed")
+        return len(sent)
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        backoff_s = 0.1
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    published = await self.relay_once()
+                    backoff_s = 0.1
+                except (BrokerUnavailable, OSError, asyncio.TimeoutError) as exc:
+                    metrics.EVENTS_PUBLISH_FAILED.labels(reason="broker_unavailable").inc()
+                    log.warning("outbox relay cannot publish; retrying", extra={"error": str(exc), "retry_in_s": backoff_s})
+                    await self._sleep(backoff_s * (0.5 + random.random()))
+                    backoff_s = min(backoff_s * 2, self._max_backoff_s)
+                    continue
+                except Exception:
+                    log.exception("outbox relay failed; retrying")
+                    await self._sleep(backoff_s)
+                    backoff_s = min(backoff_s * 2, self._max_backoff_s)
+                    continue
+                if published >= self._batch_size:
+                    continue
+                await self._housekeeping()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _housekeeping(self) -> None:
+        """Backlog gauge and pruning of old sent rows, at most every few seconds."""
+        now = time.monotonic()
+        if now - self._last_housekeeping < 5:
+            return
+        self._last_housekeeping = now
+        table = self._table
+        try:
+            async with self._engine.begin() as connection:
+                backlog = await connection.scalar(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
+                metrics.OUTBOX_BACKLOG.set(backlog or 0)
+                await connection.execute(
+                    table.delete().where(table.c.published_at < func.now() - text(f"interval '{int(self._retention_hours)} hours'"))
+                )
+        except Exception:  # noqa: BLE001 - housekeeping must never stop the relay
+            log.warning("outbox housekeeping failed", exc_info=True)
+
+    async def _listen(self) -> None:
+        """Hold a LISTEN connection; on loss reconnect. Polling covers the gaps."""
+        if self._listen_dsn is None:
+            return
+        while not self._stopping.is_set():
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._listen_dsn)
+                await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda *_: lost.set())
+                self._wake.set()
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: poll, and try again later
+                log.debug("outbox LISTEN unavailable", extra={"error": str(exc)})
+            finally:
+                if connection is not None and not connection.is_closed():
+                    await connection.close()
+            await self._sleep(5)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task

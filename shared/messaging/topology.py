@@ -1,0 +1,94 @@
+"""Names and declarations of the exchange and queues: the only place they are spelled out.
+
+Each consumer owns ``<service>.<routing key>`` bound to the events exchange, plus
+``<queue>.retry`` (per-message TTL, dead-letters back to the queue) and ``<queue>.dlq``
+(parking). Retry and DLQ traffic goes through the default exchange straight to the
+queue, so a retried event is not fanned out again to other services.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+
+# Routing keys (event types) of the suite.
+ORDER_CREATED = "order.created"
+REPORT_REQUESTED = "report.requested"
+REPORT_GENERATED = "report.generated"
+REPORT_FAILED = "report.failed"
+
+QueueType = Literal["quorum", "classic"]
+
+# Redeliveries without a decision (a consumer crashing mid-message) before the broker parks it.
+DELIVERY_LIMIT = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerQueue:
+    """The three queues behind one (service, routing key) subscription."""
+
+    service: str
+    routing_key: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.service}.{self.routing_key}"
+
+    @property
+    def retry_name(self) -> str:
+        return f"{self.name}.retry"
+
+    @property
+    def dlq_name(self) -> str:
+        return f"{self.name}.dlq"
+
+
+def _type_arguments(queue_type: QueueType) -> dict[str, Any]:
+    return {"x-queue-type": queue_type}
+
+
+async def declare_exchange(channel: AbstractChannel, exchange_name: str) -> AbstractExchange:
+    return await channel.declare_exchange(exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+
+
+async def declare_consumer_queue(
+    channel: AbstractChannel, exchange: AbstractExchange, queue: ConsumerQueue, queue_type: QueueType = "quorum"
+) -> AbstractQueue:
+    """Declare the queue, its retry and DLQ queues, and bind it; idempotent."""
+    await channel.declare_queue(queue.dlq_name, durable=True, arguments=_type_arguments(queue_type))
+    retry_arguments = {
+        **_type_arguments(queue_type),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue.name,
+    }
+    if queue_type == "quorum":
+        # at-least-once dead-lettering: an expiring retry is never dropped on the way back
+        retry_arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+    await channel.declare_queue(queue.retry_name, durable=True, arguments=retry_arguments)
+    main_arguments = {
+        **_type_arguments(queue_type),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue.dlq_name,
+    }
+    if queue_type == "quorum":
+        main_arguments["x-delivery-limit"] = DELIVERY_LIMIT
+    declared = await channel.declare_queue(queue.name, durable=True, arguments=main_arguments)
+    await declared.bind(exchange, routing_key=queue.routing_key)
+    return declared
+
+
+async def declare_topology(
+    broker_url: str, exchange_name: str, queues: list[ConsumerQueue], queue_type: QueueType = "quorum"
+) -> None:
+    """Declare everything up front (``make run``, compose init) so no early event is unroutable."""
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel, exchange_name)
+        for queue in queues:
+            await declare_consumer_queue(channel, exchange, queue, queue_type)
+    finally:
+        await connection.close()

@@ -1,0 +1,18 @@
+"""Prometheus metrics of the suite, defined once so every service exposes the same names."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests handled", ["method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+)
+EVENTS_PUBLISHED = Counter("events_published_total", "Events confirmed by the broker", ["routing_key"])
+EVENTS_PUBLISH_FAILED = Counter("events_publish_failed_total", "Outbox publish attempts that failed", ["reason"])
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
+EVENTS_CONSUMED = Counter("events_consumed_total", "Consumed messages by outcome", ["queue", "outcome"])
+CONSUMER_ATTACHED = Gauge("consumer_attached", "1 while the consumer is subscribed to its queues")

@@ -1,0 +1,112 @@
+"""The shared parts of a running service, built and torn down in its lifespan.
+
+A service's ``main.py`` creates one ``ServiceRuntime`` with its settings, tables and
+subscriptions; nothing connects at import time. Start-up never waits for the broker:
+the relay and the consumer reach it in the background and readiness reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+
+from sqlalchemy import Table, text
+
+from shared.db import SessionFactory, asyncpg_dsn, create_engine, create_session_factory
+from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
+from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.publisher import BrokerUnavailable, Publisher
+from shared.settings import BaseServiceSettings
+from shared.web.health import Check
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        settings: BaseServiceSettings,
+        *,
+        outbox_table: Table | None = None,
+        processed_events_table: Table | None = None,
+        subscriptions: Sequence[Subscription] = (),
+        run_relay: bool = True,
+    ) -> None:
+        self.settings = settings
+        database_url = settings.database_url.get_secret_value()
+        broker_url = settings.broker_url.get_secret_value()
+        self.engine = create_engine(database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow)
+        self.session_factory: SessionFactory = create_session_factory(self.engine)
+        self.publisher = Publisher(broker_url, settings.events_exchange)
+        self.outbox = Outbox(outbox_table) if outbox_table is not None else None
+        self.relay = (
+            OutboxRelay(
+                self.engine, outbox_table, self.publisher,
+                listen_dsn=asyncpg_dsn(database_url),
+                batch_size=settings.outbox_batch_size,
+                poll_interval_s=settings.outbox_poll_interval_s,
+                retention_hours=settings.outbox_retention_hours,
+            )
+            if outbox_table is not None and run_relay
+            else None
+        )
+        self.consumer = (
+            Consumer(
+                service=settings.service_name,
+                broker_url=broker_url,
+                exchange_name=settings.events_exchange,
+                session_factory=self.session_factory,
+                processed_events=processed_events_table,
+                subscriptions=subscriptions,
+                queue_type=settings.queue_type,
+                prefetch=settings.consumer_prefetch,
+                batch_size=settings.consumer_batch_size,
+                concurrency=settings.consumer_concurrency,
+                retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay_ms, settings.retry_max_delay_ms),
+            )
+            if subscriptions and processed_events_table is not None
+            else None
+        )
+
+    def health_checks(self) -> list[Check]:
+        checks = [Check("database", self._database_ok, critical=True)]
+        if self.relay is not None:
+            checks.append(Check("broker", self._broker_ok, critical=False))
+        if self.consumer is not None:
+            consumer = self.consumer
+            checks.append(Check("consumers", lambda: _as_awaitable(consumer.attached), critical=False))
+        return checks
+
+    async def _database_ok(self) -> bool:
+        async with self.engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        return True
+
+    async def _broker_ok(self) -> bool:
+        if not self.publisher.connected:
+            # the relay connects lazily; one attempt here tells readiness the truth
+            await self.publisher.connect()
+        return self.publisher.connected
+
+    async def __aenter__(self) -> ServiceRuntime:
+        with contextlib.suppress(BrokerUnavailable):
+            await self.publisher.connect()
+        if self.relay is not None:
+            self.relay.start()
+        if self.consumer is not None:
+            self.consumer.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        await self.publisher.close()
+        await self.engine.dispose()
+
+
+async def _as_awaitable(value: bool) -> bool:
+    return value

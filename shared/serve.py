@@ -1,0 +1,44 @@
+"""Command line of every service: ``python -m <service>.main [serve|migrate]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from shared.db import migrate
+from shared.logging import configure_logging
+from shared.settings import BaseServiceSettings, load_settings
+
+SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
+
+
+def serve(build_app: Callable[[SettingsT], FastAPI], settings_class: type[SettingsT], migrations_dir: Path | None) -> None:
+    parser = argparse.ArgumentParser(description=f"{settings_class.__name__.removesuffix('Settings')} service")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
+    parser.add_argument("--port", type=int, help="overrides the configured port")
+    parser.add_argument("--migrate", action="store_true", help="apply migrations before serving")
+    args = parser.parse_args()
+    settings = load_settings(settings_class)
+    if args.port:
+        settings.port = args.port
+    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    if migrations_dir is not None and (args.command == "migrate" or args.migrate):
+        asyncio.run(migrate(migrations_dir, settings.database_url.get_secret_value()))
+        if args.command == "migrate":
+            return
+    uvicorn.run(
+        build_app(settings),
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )

@@ -1,0 +1,103 @@
+"""Settings groups that every service composes into its own settings class."""
+
+from __future__ import annotations
+
+from typing import Literal, Self, TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Environment = Literal["development", "test", "production"]
+
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+class SettingsError(SystemExit):
+    """Raised at start-up when configuration is missing or malformed; the message names the variable."""
+
+
+class BaseServiceSettings(BaseSettings):
+    """Service identity plus the shared database and broker groups.
+
+    Service-specific fields are read with the service's prefix (``ORDERS_DATABASE_URL``);
+    fields that every service shares (``BROKER_URL``, ``EVENTS_EXCHANGE``) carry explicit
+    aliases so one ``.env`` file serves the whole suite.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    # service identity
+    service_name: str = "service"
+    environment: Environment = Field(default="development", validation_alias=AliasChoices("ENVIRONMENT"))
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
+    log_json: bool = Field(default=True, validation_alias=AliasChoices("LOG_JSON"))
+
+    # database group
+    database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+
+    # broker group (shared by all services)
+    broker_url: SecretStr = Field(default=SecretStr(DEFAULT_BROKER_URL), validation_alias=AliasChoices("BROKER_URL"))
+    events_exchange: str = Field(default="events", min_length=1, validation_alias=AliasChoices("EVENTS_EXCHANGE"))
+    queue_type: Literal["quorum", "classic"] = Field(default="quorum", validation_alias=AliasChoices("QUEUE_TYPE"))
+    consumer_prefetch: int = Field(default=200, ge=1, le=10_000, validation_alias=AliasChoices("CONSUMER_PREFETCH"))
+    consumer_batch_size: int = Field(default=100, ge=1, le=1_000, validation_alias=AliasChoices("CONSUMER_BATCH_SIZE"))
+    consumer_concurrency: int = Field(default=4, ge=1, le=64, validation_alias=AliasChoices("CONSUMER_CONCURRENCY"))
+    retry_max_attempts: int = Field(default=5, ge=1, le=50, validation_alias=AliasChoices("RETRY_MAX_ATTEMPTS"))
+    retry_base_delay_ms: int = Field(default=1_000, ge=1, validation_alias=AliasChoices("RETRY_BASE_DELAY_MS"))
+    retry_max_delay_ms: int = Field(default=300_000, ge=1, validation_alias=AliasChoices("RETRY_MAX_DELAY_MS"))
+    outbox_batch_size: int = Field(default=500, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
+    outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
+    outbox_retention_hours: int = Field(default=72, ge=1, validation_alias=AliasChoices("OUTBOX_RETENTION_HOURS"))
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _asyncpg_driver(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        for plain in ("postgresql://", "postgres://"):
+            if url.startswith(plain):
+                url = "postgresql+asyncpg://" + url[len(plain) :]
+        if not url.startswith("postgresql+asyncpg://"):
+            raise ValueError("must be a postgresql:// URL")
+        return SecretStr(url)
+
+    @field_validator("broker_url", mode="after")
+    @classmethod
+    def _amqp_scheme(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().startswith(("amqp://", "amqps://")):
+            raise ValueError("must be an amqp:// or amqps:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Self:
+        if self.environment == "production" and "guest:guest@" in self.broker_url.get_secret_value():
+            raise ValueError("BROKER_URL uses the default guest credentials; set real ones in production")
+        return self
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """Build settings or stop with a message naming each bad variable (not a traceback)."""
+    try:
+        return settings_class()
+    except ValidationError as exc:
+        prefix = settings_class.model_config.get("env_prefix", "")
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            variable = field.upper() if field.upper() in _aliases(settings_class) else f"{prefix}{field}".upper()
+            lines.append(f"  {variable}: {error['msg']}")
+        raise SettingsError(f"invalid configuration for {settings_class.__name__}:\n" + "\n".join(lines)) from None
+
+
+def _aliases(settings_class: type[BaseServiceSettings]) -> set[str]:
+    names: set[str] = set()
+    for field in settings_class.model_fields.values():
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice).upper() for choice in field.validation_alias.choices)
+    return names

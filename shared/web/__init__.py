@@ -1,0 +1,1 @@
+"""HTTP side of every service: app factory, health, request ids, errors, metrics."""

@@ -1,0 +1,37 @@
+"""``create_app``: the same health, metrics, request ids and errors for every service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Callable
+
+from fastapi import APIRouter, FastAPI
+
+from shared.web import health
+from shared.web.errors import install_error_handlers
+from shared.web.metrics import MetricsMiddleware, metrics_endpoint
+from shared.web.request_id import RequestIdMiddleware
+
+
+def create_app(
+    *,
+    title: str,
+    service_name: str,
+    routers: Sequence[APIRouter],
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    description: str = "",
+    version: str = "1.0.0",
+) -> FastAPI:
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app.state.service_name = service_name
+    app.state.health_checks = []
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(health.router)
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # the last middleware added is the outermost: request ids wrap metrics and the app
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
