@@ -9,7 +9,7 @@ from shared.settings import BaseServiceSettings
 
 
 class OrdersSettings(BaseServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="ORDERS_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="ORDERS_")
 
     service_name: str = "orders"
     port: int = 8001

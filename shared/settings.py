@@ -24,7 +24,7 @@ class BaseServiceSettings(BaseSettings):
     aliases so one ``.env`` file serves the whole suite.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8", populate_by_name=True)
 
     # service identity
     service_name: str = "service"

@@ -1,0 +1,1 @@
+"""Pytest support: real PostgreSQL and RabbitMQ from the environment, else testcontainers."""

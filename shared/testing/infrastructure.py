@@ -1,0 +1,119 @@
+"""Where the test PostgreSQL and RabbitMQ are, and how to stop and start the broker.
+
+``TEST_POSTGRES_URL`` (a server URL, any database), ``TEST_BROKER_URL`` and
+``TEST_RABBITMQ_MANAGEMENT_URL`` point at running servers (CI sets them to the local
+ones). When they are not set, throwaway containers are started with testcontainers.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy.engine import make_url
+
+
+@dataclass
+class Infrastructure:
+    postgres_url: str  # postgresql+asyncpg://user@host:port/postgres
+    broker_url: str  # amqp://user:pass@host:port/  (default vhost)
+    management_url: str  # http://host:15672
+    management_auth: tuple[str, str]
+    rabbitmqctl: list[str] | None = None
+    container: Any = None
+
+    def database_url(self, name: str) -> str:
+        return make_url(self.postgres_url).set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+
+    def vhost_url(self, vhost: str) -> str:
+        parts = urlsplit(self.broker_url)
+        return urlunsplit((parts.scheme, parts.netloc, "/" + quote(vhost, safe=""), "", ""))
+
+    # broker administration -----------------------------------------------------
+
+    def create_vhost(self, vhost: str) -> None:
+        user = self.management_auth[0]
+        with httpx.Client(base_url=self.management_url, auth=self.management_auth, timeout=10) as client:
+            client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+            client.put(f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
+                       json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+
+    def delete_vhost(self, vhost: str) -> None:
+        with httpx.Client(base_url=self.management_url, auth=self.management_auth, timeout=30) as client:
+            response = client.delete(f"/api/vhosts/{quote(vhost, safe='')}")
+            if response.status_code not in (204, 404):
+                response.raise_for_status()
+
+    def management(self) -> httpx.Client:
+        return httpx.Client(base_url=self.management_url, auth=self.management_auth, timeout=10)
+
+    def _ctl(self, *args: str) -> None:
+        if self.rabbitmqctl is not None:
+            subprocess.run([*self.rabbitmqctl, *args], check=True, capture_output=True, timeout=120)
+        elif self.container is not None:
+            code, output = self.container.exec(["rabbitmqctl", *args])
+            if code != 0:
+                raise RuntimeError(f"rabbitmqctl {' '.join(args)} failed: {output!r}")
+        else:
+            raise RuntimeError("no way to control the broker: set TEST_RABBITMQCTL")
+
+    def stop_broker(self) -> None:
+        self._ctl("stop_app")
+
+    def start_broker(self) -> None:
+        self._ctl("start_app")
+        self._ctl("await_startup")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with self.management() as client:
+                    if client.get("/api/overview").status_code == 200:
+                        return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError("broker did not come back within 60 s")
+
+
+@contextmanager
+def provide_infrastructure() -> Iterator[Infrastructure]:
+    postgres = os.environ.get("TEST_POSTGRES_URL")
+    broker = os.environ.get("TEST_BROKER_URL")
+    with ExitStack() as stack:
+        if not postgres:
+            from testcontainers.postgres import PostgresContainer
+
+            container = stack.enter_context(PostgresContainer("postgres:16-alpine", driver=None))
+            postgres = container.get_connection_url()
+        infrastructure_container = None
+        if broker:
+            management = os.environ.get("TEST_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+            parts = urlsplit(broker)
+            auth = (parts.username or "guest", parts.password or "guest")
+            ctl_env = os.environ.get("TEST_RABBITMQCTL", "rabbitmqctl")
+            ctl = shlex.split(ctl_env) if ctl_env else None
+        else:
+            from testcontainers.rabbitmq import RabbitMqContainer
+
+            rabbit = stack.enter_context(RabbitMqContainer("rabbitmq:3.13-management").with_exposed_ports(5672, 15672))
+            host = rabbit.get_container_host_ip()
+            broker = f"amqp://guest:guest@{host}:{rabbit.get_exposed_port(5672)}/"
+            management = f"http://{host}:{rabbit.get_exposed_port(15672)}"
+            auth, ctl, infrastructure_container = ("guest", "guest"), None, rabbit
+        url = make_url(postgres).set(drivername="postgresql+asyncpg", database="postgres")
+        yield Infrastructure(
+            postgres_url=url.render_as_string(hide_password=False),
+            broker_url=broker,
+            management_url=management,
+            management_auth=auth,
+            rabbitmqctl=ctl,
+            container=infrastructure_container,
+        )

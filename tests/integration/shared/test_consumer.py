@@ -1,0 +1,181 @@
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aio_pika
+import pytest
+from sqlalchemy import Column, MetaData, String, Table, Uuid, func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.contracts.orders import OrderCreated
+from shared.db import create_engine, create_session_factory, drop_database, ensure_database
+from shared.messaging.consumer import ATTEMPTS_HEADER, Consumer, RetryPolicy, Subscription, define_processed_events_table
+from shared.messaging.envelope import Envelope
+from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.messaging.topology import ConsumerQueue
+from shared.testing.broker import drain, queue_depth
+from shared.testing.fixtures import eventually
+from shared.testing.infrastructure import Infrastructure
+from tests.unit.shared.test_envelope import _order_created
+
+metadata = MetaData()
+processed_events = define_processed_events_table(metadata)
+effects = Table("effects", metadata, Column("event_id", Uuid, nullable=False), Column("note", String(50)))
+QUEUE = ConsumerQueue("tester", "order.created")
+
+
+@pytest.fixture(scope="module")
+async def consumer_db(infrastructure: Infrastructure, run_id: str) -> AsyncIterator[str]:
+    url = infrastructure.database_url(f"consumer_{run_id}")
+    await ensure_database(url)
+    engine = create_engine(url)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    await engine.dispose()
+    yield url
+    await drop_database(url)
+
+
+class Harness:
+    """A consumer whose handler records effects and fails for chosen events."""
+
+    def __init__(self, db_url: str, broker_url: str, exchange_name: str) -> None:
+        self.engine = create_engine(db_url)
+        self.calls: Counter[uuid.UUID] = Counter()
+        self.fail_times: dict[uuid.UUID, int] = {}
+        self.consumer = Consumer(
+            service="tester", broker_url=broker_url, exchange_name=exchange_name,
+            session_factory=create_session_factory(self.engine), processed_events=processed_events,
+            subscriptions=[Subscription("order.created", OrderCreated, self.handle)],
+            retry=RetryPolicy(max_attempts=3, base_delay_ms=50, max_delay_ms=200), batch_size=50, concurrency=2,
+        )
+        self.publisher = Publisher(broker_url, exchange_name)
+
+    async def handle(self, event: Envelope[Any], session: AsyncSession) -> None:
+        self.calls[event.id] += 1
+        await session.execute(insert(effects).values(event_id=event.id, note="done"))
+        if self.fail_times.get(event.id, 0) > 0:
+            self.fail_times[event.id] -= 1
+            raise RuntimeError(f"boom for {event.id}")
+
+    async def effects_of(self, event_id: uuid.UUID) -> int:
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(effects).where(effects.c.event_id == event_id)) or 0)
+
+    async def send(self, envelope: Envelope[Any]) -> None:
+        await self.publisher.publish(OutgoingMessage.from_envelope(envelope))
+
+    async def __aenter__(self) -> "Harness":
+        self.consumer.start()
+        await eventually(lambda: _true(self.consumer.attached), what="consumer attached")
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.consumer.stop()
+        await self.publisher.close()
+        await self.engine.dispose()
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+def _event() -> Envelope[OrderCreated]:
+    return Envelope[OrderCreated](type="order.created", source="orders_service", data=_order_created())
+
+
+async def test_a_duplicated_event_has_one_effect(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        event = _event()
+        for _ in range(3):
+            await harness.send(event)
+        await eventually(lambda: _depth_is(broker_url, QUEUE.name, 0), what="queue drained")
+        await asyncio.sleep(0.3)
+        assert await harness.effects_of(event.id) == 1
+        assert harness.calls[event.id] == 1
+
+
+async def test_a_transient_failure_is_retried_and_then_succeeds_once(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        event = _event()
+        harness.fail_times[event.id] = 2
+        await harness.send(event)
+        await eventually(lambda: _effects_are(harness, event.id, 1), what="effect after two failures")
+        assert harness.calls[event.id] == 3
+        assert await queue_depth(broker_url, QUEUE.dlq_name) == 0
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_attempts(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        event = _event()
+        harness.fail_times[event.id] = 99
+        await harness.send(event)
+        parked = await _read_dlq(broker_url)
+        assert harness.calls[event.id] == 3
+        assert await harness.effects_of(event.id) == 0, "a failed attempt's writes are rolled back"
+    assert parked.message_id == str(event.id)
+    assert parked.headers[ATTEMPTS_HEADER] == 3
+    assert "boom" in str(parked.headers["x-error"])
+    assert parked.headers["x-error-kind"] == "handler_failed"
+    assert Envelope[OrderCreated].model_validate_json(parked.body) == event
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"id": "1", "type": "order.created"}', b'{"type":"order.created","source":"x","data":{"order_id":"nope"}}'])
+async def test_a_malformed_message_goes_straight_to_the_dlq(consumer_db: str, broker_url: str, exchange_name: str, body: bytes) -> None:
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        async with await aio_pika.connect(broker_url) as connection:
+            exchange = await (await connection.channel()).get_exchange(exchange_name)
+            await exchange.publish(aio_pika.Message(body, message_id="bad-1"), routing_key="order.created")
+        parked = await _read_dlq(broker_url)
+        assert not harness.calls
+    assert parked.body == body
+    assert parked.headers["x-error-kind"] == "malformed"
+    assert parked.headers[ATTEMPTS_HEADER] == 0
+    assert "invalid message" in str(parked.headers["x-error"])
+
+
+async def test_one_failing_event_does_not_hold_back_its_batch(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        events = [_event() for _ in range(40)]
+        harness.fail_times[events[7].id] = 99
+        await asyncio.gather(*(harness.send(event) for event in events))
+        await _read_dlq(broker_url)
+        for event in events:
+            if event is not events[7]:
+                assert await harness.effects_of(event.id) == 1
+
+
+@pytest.mark.slow
+async def test_the_consumer_resumes_after_a_broker_restart(
+    consumer_db: str, broker_url: str, exchange_name: str, infrastructure: Infrastructure
+) -> None:
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        before = _event()
+        await harness.send(before)
+        await eventually(lambda: _effects_are(harness, before.id, 1), what="first event handled")
+        await asyncio.to_thread(infrastructure.stop_broker)
+        await asyncio.to_thread(infrastructure.start_broker)
+        await eventually(lambda: _true(harness.consumer.attached), timeout_s=60, what="consumer re-attached")
+        after = _event()
+        await harness.send(after)
+        await eventually(lambda: _effects_are(harness, after.id, 1), what="event after restart handled")
+
+
+async def _depth_is(broker_url: str, name: str, depth: int) -> bool:
+    return await queue_depth(broker_url, name) == depth
+
+
+async def _effects_are(harness: Harness, event_id: uuid.UUID, count: int) -> bool:
+    return await harness.effects_of(event_id) == count
+
+
+async def _read_dlq(broker_url: str) -> aio_pika.abc.AbstractIncomingMessage:
+    connection = await aio_pika.connect(broker_url)
+    try:
+        queue = await (await connection.channel()).declare_queue(QUEUE.dlq_name, passive=True)
+        (message,) = await drain(queue, 1, timeout_s=20)
+        return message
+    finally:
+        await connection.close()

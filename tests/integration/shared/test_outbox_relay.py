@@ -1,0 +1,114 @@
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import func, insert, select
+
+from orders_service.models import outbox as outbox_table
+from shared.db import asyncpg_dsn, create_engine
+from shared.messaging.outbox import Outbox, OutboxRelay, new_event
+from shared.messaging.publisher import Publisher
+from shared.testing.broker import bound_queue, drain
+from shared.testing.fixtures import eventually
+from shared.testing.infrastructure import Infrastructure
+from tests.unit.shared.test_envelope import _order_created
+
+
+async def _insert_events(url: str, count: int) -> set[str]:
+    engine = create_engine(url)
+    outbox = Outbox(outbox_table)
+    rows = [outbox.row(new_event("order.created", "orders_service", _order_created())) for _ in range(count)]
+    async with engine.begin() as connection:
+        await connection.execute(insert(outbox_table), rows)
+    await engine.dispose()
+    return {str(row["event_id"]) for row in rows}
+
+
+async def _unpublished(url: str) -> int:
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        count = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
+    await engine.dispose()
+    return int(count or 0)
+
+
+def _relay(url: str, broker_url: str, exchange_name: str, batch_size: int = 100) -> tuple[OutboxRelay, Publisher]:
+    publisher = Publisher(broker_url, exchange_name)
+    relay = OutboxRelay(create_engine(url), outbox_table, publisher, listen_dsn=asyncpg_dsn(url), batch_size=batch_size, poll_interval_s=0.2)
+    return relay, publisher
+
+
+async def test_three_concurrent_relays_publish_each_event_exactly_once(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        expected = await _insert_events(orders_db, 3000)
+        relays = [_relay(orders_db, broker_url, exchange_name) for _ in range(3)]
+        for relay, _ in relays:
+            relay.start()
+        received = await drain(queue, 3000, timeout_s=60)
+        await eventually(lambda: _zero(orders_db), what="every outbox row marked sent")
+        for relay, publisher in relays:
+            await relay.stop()
+            await publisher.close()
+        received += await drain(queue, 1, timeout_s=1.0)  # nothing more may arrive
+    ids = [message.message_id for message in received]
+    assert len(ids) == 3000
+    assert set(ids) == expected
+
+
+async def _zero(url: str) -> bool:
+    return await _unpublished(url) == 0
+
+
+async def test_listen_notify_wakes_the_relay_before_the_poll(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    publisher = Publisher(broker_url, exchange_name)
+    relay = OutboxRelay(create_engine(orders_db), outbox_table, publisher, listen_dsn=asyncpg_dsn(orders_db), poll_interval_s=30)
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        relay.start()
+        await asyncio.sleep(0.5)  # let the listener attach
+        await _insert_events(orders_db, 1)
+        received = await drain(queue, 1, timeout_s=5)
+        await relay.stop()
+    await publisher.close()
+    assert len(received) == 1, "a NOTIFY must wake the relay long before its 30 s poll"
+
+
+async def test_an_unroutable_event_is_kept_and_retried_later(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    await _insert_events(orders_db, 1)
+    relay, publisher = _relay(orders_db, broker_url, exchange_name)
+    assert await relay.relay_once() == 0  # nothing bound yet: returned by the broker
+    engine = create_engine(orders_db)
+    async with engine.connect() as connection:
+        row = (await connection.execute(select(outbox_table))).one()
+    assert row.published_at is None
+    assert row.attempts == 1
+    assert "NO_ROUTE" in row.last_error
+    async with engine.begin() as connection:  # make it due now instead of after its backoff
+        await connection.execute(outbox_table.update().values(available_at=func.now()))
+    await engine.dispose()
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        assert await relay.relay_once() == 1
+        assert len(await drain(queue, 1)) == 1
+    await publisher.close()
+
+
+@pytest.mark.slow
+async def test_relay_keeps_trying_while_the_broker_is_stopped(
+    orders_db: str, broker_url: str, exchange_name: str, infrastructure: Infrastructure
+) -> None:
+    async with bound_queue(broker_url, exchange_name, "order.created", name=f"probe-{uuid.uuid4().hex[:6]}") as queue:
+        queue_name = queue.name
+    relay, publisher = _relay(orders_db, broker_url, exchange_name)
+    relay.start()
+    await asyncio.to_thread(infrastructure.stop_broker)
+    try:
+        expected = await _insert_events(orders_db, 50)
+        await asyncio.sleep(1.5)  # the relay fails and backs off meanwhile
+        assert await _unpublished(orders_db) == 50
+    finally:
+        await asyncio.to_thread(infrastructure.start_broker)
+    await eventually(lambda: _zero(orders_db), timeout_s=60, what="relay to publish after the broker came back")
+    await relay.stop()
+    await publisher.close()
+    async with bound_queue(broker_url, exchange_name, "order.created", name=queue_name) as queue:
+        received = await drain(queue, 50)
+    assert {message.message_id for message in received} == expected

@@ -1,0 +1,31 @@
+import pytest
+
+from orders_service.settings import OrdersSettings
+from shared.settings import SettingsError, load_settings
+
+
+def test_plain_postgres_url_gets_the_asyncpg_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERS_DATABASE_URL", "postgresql://u:p@db:5432/orders")
+    settings = load_settings(OrdersSettings)
+    assert settings.database_url.get_secret_value() == "postgresql+asyncpg://u:p@db:5432/orders"
+
+
+def test_a_malformed_variable_is_named_in_the_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ORDERS_DATABASE_URL", "mysql://nope")
+    monkeypatch.setenv("BROKER_URL", "http://not-amqp")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(OrdersSettings)
+    assert "ORDERS_DATABASE_URL" in str(raised.value)
+    assert "BROKER_URL" in str(raised.value)
+
+
+def test_default_broker_credentials_are_refused_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("BROKER_URL", "amqp://guest:guest@rabbit:5672/")
+    with pytest.raises(SettingsError, match="guest"):
+        load_settings(OrdersSettings)
+
+
+def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BROKER_URL", "amqp://app:s3cret@rabbit:5672/")
+    assert "s3cret" not in repr(load_settings(OrdersSettings))
