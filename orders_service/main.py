@@ -35,8 +35,13 @@ def build_app(settings: OrdersSettings | None = None) -> FastAPI:
             yield
             purger.cancel()
 
-    return create_app(title="Orders service", service_name=settings.service_name, routers=[router], lifespan=lifespan,
-                      description="Accepts orders and publishes order.created through a transactional outbox.")
+    return create_app(
+        title="Orders service",
+        service_name=settings.service_name,
+        routers=[router],
+        lifespan=lifespan,
+        description="Accepts orders and publishes order.created through a transactional outbox.",
+    )
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ import orjson
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import SessionFactory
 from orders_service.models import idempotency_keys, order_items, orders
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut, OrderPage
 from shared.contracts.orders import OrderCreated, OrderItemData
+from shared.db import SessionFactory
 from shared.messaging.outbox import Outbox, new_event
 from shared.messaging.topology import ORDER_CREATED
 from shared.web.errors import ServiceError
@@ -37,8 +37,9 @@ def request_fingerprint(order: OrderIn) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-async def place_order(session: AsyncSession, outbox: Outbox, order: OrderIn, idempotency_key: str | None,
-                      *, now: datetime | None = None) -> tuple[OrderOut, bool]:
+async def place_order(
+    session: AsyncSession, outbox: Outbox, order: OrderIn, idempotency_key: str | None, *, now: datetime | None = None
+) -> tuple[OrderOut, bool]:
     """Store the order, its items, its key and its ``order.created`` event in one transaction.
 
     Returns the order and whether it was created now (False: a replay of the same key).
@@ -60,23 +61,43 @@ async def place_order(session: AsyncSession, outbox: Outbox, order: OrderIn, ide
         order_id = uuid.uuid4()
         count_product = sum(item.quantity for item in order.items)
         total_amount = sum((item.unit_price * item.quantity for item in order.items), Decimal(0)).quantize(CENT)
-        await session.execute(insert(orders).values(
-            id=order_id, customer_email=str(order.customer_email), currency=order.currency,
-            count_product=count_product, total_amount=total_amount, created_at=created_at,
-        ))
-        await session.execute(insert(order_items), [
-            {"order_id": order_id, "position": position, "sku": item.sku, "quantity": item.quantity, "unit_price": item.unit_price}
-            for position, item in enumerate(order.items)
-        ])
+        await session.execute(
+            insert(orders).values(
+                id=order_id,
+                customer_email=str(order.customer_email),
+                currency=order.currency,
+                count_product=count_product,
+                total_amount=total_amount,
+                created_at=created_at,
+            )
+        )
+        await session.execute(
+            insert(order_items),
+            [
+                {"order_id": order_id, "position": position, "sku": item.sku, "quantity": item.quantity, "unit_price": item.unit_price}
+                for position, item in enumerate(order.items)
+            ],
+        )
         if idempotency_key:
             await session.execute(insert(idempotency_keys).values(key=idempotency_key, request_hash=fingerprint, order_id=order_id))
         items_out = [OrderItemOut(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price) for item in order.items]
-        placed = OrderOut(id=order_id, customer_email=str(order.customer_email), currency=order.currency, items=items_out,
-                          count_product=count_product, total_amount=total_amount, created_at=created_at)
+        placed = OrderOut(
+            id=order_id,
+            customer_email=str(order.customer_email),
+            currency=order.currency,
+            items=items_out,
+            count_product=count_product,
+            total_amount=total_amount,
+            created_at=created_at,
+        )
         event = OrderCreated(
-            order_id=order_id, customer_email=placed.customer_email, created_at=created_at,
+            order_id=order_id,
+            customer_email=placed.customer_email,
+            created_at=created_at,
             items=[OrderItemData(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price) for i in items_out],
-            count_product=count_product, total_amount=total_amount, currency=order.currency,
+            count_product=count_product,
+            total_amount=total_amount,
+            currency=order.currency,
         )
         await outbox.add(session, new_event(ORDER_CREATED, SOURCE, event))
     return placed, True
@@ -86,16 +107,19 @@ async def _claim_key(session: AsyncSession, key: str, fingerprint: str) -> uuid.
     """The order id a finished request with this key created, or None to go ahead."""
     locked = await session.scalar(select(func.pg_try_advisory_xact_lock(func.hashtextextended(key, 0))))
     if not locked:
-        raise ServiceError(409, "a request with this Idempotency-Key is still in progress; retry later",
-                           code="idempotency_in_progress", headers={"Retry-After": "1"})
-    existing = (await session.execute(
-        select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(idempotency_keys.c.key == key)
-    )).first()
+        raise ServiceError(
+            409,
+            "a request with this Idempotency-Key is still in progress; retry later",
+            code="idempotency_in_progress",
+            headers={"Retry-After": "1"},
+        )
+    existing = (
+        await session.execute(select(idempotency_keys.c.request_hash, idempotency_keys.c.order_id).where(idempotency_keys.c.key == key))
+    ).first()
     if existing is None:
         return None
     if existing.request_hash != fingerprint:
-        raise ServiceError(422, "this Idempotency-Key was already used with a different request body",
-                           code="idempotency_key_reused")
+        raise ServiceError(422, "this Idempotency-Key was already used with a different request body", code="idempotency_key_reused")
     order_id: uuid.UUID = existing.order_id
     return order_id
 
@@ -108,18 +132,24 @@ async def get_order(session: AsyncSession, order_id: uuid.UUID) -> OrderOut | No
     return order
 
 
-async def list_orders(session: AsyncSession, *, created_from: datetime | None, created_to: datetime | None,
-                      page: int, count: int) -> OrderPage:
+async def list_orders(
+    session: AsyncSession, *, created_from: datetime | None, created_to: datetime | None, page: int, count: int
+) -> OrderPage:
     conditions = []
     if created_from is not None:
         conditions.append(orders.c.created_at >= created_from)
     if created_to is not None:
         conditions.append(orders.c.created_at < created_to)
     total = await session.scalar(select(func.count()).select_from(orders).where(*conditions)) or 0
-    rows = (await session.execute(
-        select(orders).where(*conditions).order_by(orders.c.created_at.desc(), orders.c.id.desc())
-        .limit(count).offset((page - 1) * count)
-    )).all()
+    rows = (
+        await session.execute(
+            select(orders)
+            .where(*conditions)
+            .order_by(orders.c.created_at.desc(), orders.c.id.desc())
+            .limit(count)
+            .offset((page - 1) * count)
+        )
+    ).all()
     return OrderPage(items=await _with_items(session, rows), total=total, page=page, count=count)
 
 
@@ -129,13 +159,21 @@ async def _with_items(session: AsyncSession, rows: Sequence[Any]) -> list[OrderO
     items: dict[uuid.UUID, list[OrderItemOut]] = defaultdict(list)
     item_rows = await session.execute(
         select(order_items.c.order_id, order_items.c.sku, order_items.c.quantity, order_items.c.unit_price)
-        .where(order_items.c.order_id.in_([row.id for row in rows])).order_by(order_items.c.order_id, order_items.c.position)
+        .where(order_items.c.order_id.in_([row.id for row in rows]))
+        .order_by(order_items.c.order_id, order_items.c.position)
     )
     for item in item_rows:
         items[item.order_id].append(OrderItemOut(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price))
     return [
-        OrderOut(id=row.id, customer_email=row.customer_email, currency=row.currency, items=items[row.id],
-                 count_product=row.count_product, total_amount=row.total_amount, created_at=row.created_at)
+        OrderOut(
+            id=row.id,
+            customer_email=row.customer_email,
+            currency=row.currency,
+            items=items[row.id],
+            count_product=row.count_product,
+            total_amount=row.total_amount,
+            created_at=row.created_at,
+        )
         for row in rows
     ]
 
@@ -143,9 +181,7 @@ async def _with_items(session: AsyncSession, rows: Sequence[Any]) -> list[OrderO
 async def purge_expired_keys(session: AsyncSession, ttl: timedelta) -> int:
     """Keys older than the TTL are forgotten; the orders they made stay."""
     async with session.begin():
-        result = await session.execute(
-            idempotency_keys.delete().where(idempotency_keys.c.created_at < func.now() - ttl)
-        )
+        result = await session.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < func.now() - ttl))
     return int(getattr(result, "rowcount", 0) or 0)
 
 
@@ -157,6 +193,6 @@ async def purge_expired_keys_forever(session_factory: SessionFactory, ttl: timed
                 purged = await purge_expired_keys(session, ttl)
             if purged:
                 log.info("purged idempotency keys", extra={"count": purged})
-        except Exception:  # noqa: BLE001 - retried next round
+        except Exception:
             log.warning("idempotency key purge failed", exc_info=True)
         await asyncio.sleep(every_s)

@@ -17,14 +17,24 @@ router = APIRouter(prefix="/orders", tags=["orders"])
 
 IdempotencyKey = Annotated[
     str | None,
-    Header(alias="Idempotency-Key", min_length=1, max_length=255,
-           description="Same key and body: the original order is returned (200). Kept at least 24 hours."),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Same key and body: the original order is returned (200). Kept at least 24 hours.",
+    ),
 ]
 
 
-@router.post("", status_code=201, response_model=OrderOut, responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}})
-async def create_order(body: OrderIn, session: SessionDep, runtime: RuntimeDep, response: Response,
-                       idempotency_key: IdempotencyKey = None) -> OrderOut:
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}},
+)
+async def create_order(
+    body: OrderIn, session: SessionDep, runtime: RuntimeDep, response: Response, idempotency_key: IdempotencyKey = None
+) -> OrderOut:
     assert runtime.outbox is not None
     order, created = await orders.place_order(session, runtime.outbox, body, idempotency_key)
     if not created:

@@ -33,8 +33,9 @@ class OrderIn(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         json_schema_extra={
-            "examples": [{"customer_email": "ada@example.com", "currency": "EUR",
-                          "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}]}]
+            "examples": [
+                {"customer_email": "ada@example.com", "currency": "EUR", "items": [{"sku": "BOOK-1", "quantity": 2, "unit_price": "12.50"}]}
+            ]
         },
     )
 

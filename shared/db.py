@@ -121,7 +121,9 @@ def run_alembic_env(target_metadata: MetaData, version_table: str, include_objec
             context.run_migrations()
 
     if context.is_offline_mode():
-        context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, version_table=version_table, literal_binds=True)
+        context.configure(
+            url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata, version_table=version_table, literal_binds=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -26,8 +26,10 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
     handler.addFilter(_CorrelationFilter(service))
     if json:
         handler.setFormatter(
-            JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
-                          rename_fields={"asctime": "time", "levelname": "level", "name": "logger"})
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
+                rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+            )
         )
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(service)s %(correlation_id)s] %(name)s: %(message)s"))

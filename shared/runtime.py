@@ -43,7 +43,9 @@ class ServiceRuntime:
         self.outbox = Outbox(outbox_table) if outbox_table is not None else None
         self.relay = (
             OutboxRelay(
-                self.engine, outbox_table, self.publisher,
+                self.engine,
+                outbox_table,
+                self.publisher,
                 listen_dsn=asyncpg_dsn(database_url),
                 batch_size=settings.outbox_batch_size,
                 poll_interval_s=settings.outbox_poll_interval_s,

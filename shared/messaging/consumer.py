@@ -26,7 +26,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +59,15 @@ def define_processed_events_table(metadata: MetaData) -> Table:
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "event_id"),
     )
+
+
+def attempts_so_far(headers: Mapping[str, Any] | None) -> int:
+    """Failed attempts recorded on the message; a missing or garbled header counts as none."""
+    value = (headers or {}).get(ATTEMPTS_HEADER, 0)
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +237,7 @@ class Consumer:
                 batch.append(self._inbox.get_nowait())
             try:
                 await self.process(batch)
-            except Exception:  # noqa: BLE001 - a worker must survive anything; the broker redelivers
+            except Exception:
                 log.exception("unexpected error while processing a batch; messages will be redelivered")
             finally:
                 for _ in batch:
@@ -244,7 +253,7 @@ class Consumer:
             return
         try:
             await self._handle_in_one_transaction(parsed)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a handler raises decides the message's fate below
             if len(parsed) == 1:
                 await self._on_failure(parsed[0], exc)
                 return
@@ -294,14 +303,26 @@ class Consumer:
         return set((await session.execute(statement)).scalars())
 
     async def _on_failure(self, item: _Parsed, error: BaseException) -> None:
-        failed_attempts = int((item.message.headers or {}).get(ATTEMPTS_HEADER, 0) or 0) + 1
+        failed_attempts = attempts_so_far(item.message.headers) + 1
         description = f"{type(error).__name__}: {error}"[:1000]
         if failed_attempts >= self._retry.max_attempts:
-            log.error("handler failed; parking message", extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "error": description})
+            log.error(
+                "handler failed; parking message",
+                extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "error": description},
+            )
             await self._dead_letter(item.message, item.queue, description, "handler_failed", failed_attempts)
             return
         delay_ms = self._retry.delay_ms(failed_attempts)
-        log.warning("handler failed; retrying later", extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "retry_in_ms": delay_ms, "error": description})
+        log.warning(
+            "handler failed; retrying later",
+            extra={
+                "queue": item.queue.name,
+                "event_id": str(item.envelope.id),
+                "attempts": failed_attempts,
+                "retry_in_ms": delay_ms,
+                "error": description,
+            },
+        )
         headers = {ATTEMPTS_HEADER: failed_attempts, "x-last-error": description}
         if await self._republish(item.message, item.queue, item.queue.retry_name, headers, expiration_ms=delay_ms):
             await self._ack(item.message)
@@ -319,7 +340,9 @@ class Consumer:
             await self._ack(message)
             metrics.EVENTS_CONSUMED.labels(queue=queue.name, outcome="dead_lettered").inc()
 
-    async def _republish(self, message: AbstractIncomingMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None) -> bool:
+    async def _republish(
+        self, message: AbstractIncomingMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None
+    ) -> bool:
         """Copy the message to the retry or DLQ queue; True once the broker confirmed it."""
         channel = self._channel
         if channel is None or channel.is_closed:

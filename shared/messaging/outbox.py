@@ -82,7 +82,9 @@ class Outbox:
     def __init__(self, table: Table) -> None:
         self.table = table
 
-    async def add(self, session: AsyncSession, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> None:
+    async def add(
+        self, session: AsyncSession, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None
+    ) -> None:
         await session.execute(insert(self.table).values(self.row(envelope, routing_key=routing_key, headers=headers)))
 
     def row(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -134,8 +136,17 @@ class OutboxRelay:
         async with self._engine.begin() as connection:
             rows = (
                 await connection.execute(
-                    select(table.c.id, table.c.event_id, table.c.routing_key, table.c.event_type, table.c.body,
-                           table.c.correlation_id, table.c.headers, table.c.occurred_at, table.c.attempts)
+                    select(
+                        table.c.id,
+                        table.c.event_id,
+                        table.c.routing_key,
+                        table.c.event_type,
+                        table.c.body,
+                        table.c.correlation_id,
+                        table.c.headers,
+                        table.c.occurred_at,
+                        table.c.attempts,
+                    )
                     .where(table.c.published_at.is_(None), table.c.available_at <= func.now())
                     .order_by(table.c.id)
                     .limit(self._batch_size)
@@ -146,14 +157,23 @@ class OutboxRelay:
                 return 0
             messages = [
                 OutgoingMessage(
-                    routing_key=row.routing_key, body=row.body, message_id=str(row.event_id), type=row.event_type,
-                    timestamp=row.occurred_at, correlation_id=row.correlation_id, headers=row.headers or {},
+                    routing_key=row.routing_key,
+                    body=row.body,
+                    message_id=str(row.event_id),
+                    type=row.event_type,
+                    timestamp=row.occurred_at,
+                    correlation_id=row.correlation_id,
+                    headers=row.headers or {},
                 )
                 for row in rows
             ]
             outcomes = await self._publisher.publish_many(messages)
             sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
-            rejected = [(row, outcome) for row, outcome in zip(rows, outcomes, strict=True) if outcome is not None and _is_per_message_failure(outcome)]
+            rejected = [
+                (row, outcome)
+                for row, outcome in zip(rows, outcomes, strict=True)
+                if outcome is not None and _is_per_message_failure(outcome)
+            ]
             if sent:
                 await connection.execute(update(table).where(table.c.id.in_(sent)).values(published_at=func.now()))
             for row, error in rejected:
@@ -161,8 +181,11 @@ class OutboxRelay:
                 await connection.execute(
                     update(table)
                     .where(table.c.id == row.id)
-                    .values(attempts=table.c.attempts + 1, last_error=str(error)[:2000],
-                            available_at=func.now() + text(f"interval '{delay_s:.3f} seconds'"))
+                    .values(
+                        attempts=table.c.attempts + 1,
+                        last_error=str(error)[:2000],
+                        available_at=func.now() + text(f"interval '{delay_s:.3f} seconds'"),
+                    )
                 )
                 metrics.EVENTS_PUBLISH_FAILED.labels(reason=type(error).__name__).inc()
                 log.warning("event not accepted by the broker; will retry", extra={"event_id": str(row.event_id), "error": str(error)})
@@ -182,7 +205,7 @@ class OutboxRelay:
                 try:
                     published = await self.relay_once()
                     backoff_s = 0.1
-                except (BrokerUnavailable, OSError, asyncio.TimeoutError) as exc:
+                except (TimeoutError, BrokerUnavailable, OSError) as exc:
                     metrics.EVENTS_PUBLISH_FAILED.labels(reason="broker_unavailable").inc()
                     log.warning("outbox relay cannot publish; retrying", extra={"error": str(exc), "retry_in_s": backoff_s})
                     await self._sleep(backoff_s * (0.5 + random.random()))
@@ -221,7 +244,7 @@ class OutboxRelay:
                 await connection.execute(
                     table.delete().where(table.c.published_at < func.now() - text(f"interval '{int(self._retention_hours)} hours'"))
                 )
-        except Exception:  # noqa: BLE001 - housekeeping must never stop the relay
+        except Exception:
             log.warning("outbox housekeeping failed", exc_info=True)
 
     async def _listen(self) -> None:
@@ -234,7 +257,7 @@ class OutboxRelay:
                 connection = await asyncpg.connect(self._listen_dsn)
                 await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
                 lost = asyncio.Event()
-                connection.add_termination_listener(lambda *_: lost.set())
+                connection.add_termination_listener(lambda *_, lost=lost: lost.set())
                 self._wake.set()
                 await lost.wait()
             except asyncio.CancelledError:

@@ -39,7 +39,9 @@ class OutgoingMessage:
     headers: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_envelope(cls, envelope: Envelope[Any], routing_key: str | None = None, headers: dict[str, Any] | None = None) -> OutgoingMessage:
+    def from_envelope(
+        cls, envelope: Envelope[Any], routing_key: str | None = None, headers: dict[str, Any] | None = None
+    ) -> OutgoingMessage:
         return cls(
             routing_key=routing_key or envelope.type,
             body=envelope.to_json(),
@@ -91,7 +93,7 @@ class Publisher:
                 self._connection = await aio_pika.connect(self._broker_url, timeout=self._connect_timeout_s)
                 self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
                 self._exchange = await declare_exchange(self._channel, self._exchange_name)
-            except (OSError, asyncio.TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
                 await self._close_quietly()
                 raise BrokerUnavailable(f"broker unreachable: {exc!r}") from exc
             log.info("publisher connected", extra={"exchange": self._exchange_name})
@@ -129,7 +131,7 @@ class Publisher:
         if connection is not None and not connection.is_closed:
             try:
                 await connection.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail in many ways
+            except Exception:
                 log.debug("error while closing publisher connection", exc_info=True)
 
     async def close(self) -> None:

@@ -80,9 +80,7 @@ async def declare_consumer_queue(
     return declared
 
 
-async def declare_topology(
-    broker_url: str, exchange_name: str, queues: list[ConsumerQueue], queue_type: QueueType = "quorum"
-) -> None:
+async def declare_topology(broker_url: str, exchange_name: str, queues: list[ConsumerQueue], queue_type: QueueType = "quorum") -> None:
     """Declare everything up front (``make run``, compose init) so no early event is unroutable."""
     connection = await aio_pika.connect(broker_url)
     try:

@@ -46,9 +46,15 @@ async def truncate_all(url: str) -> None:
     engine = create_engine(url, pool_size=1, max_overflow=0)
     try:
         async with engine.begin() as connection:
-            names = (await connection.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic_version%'"
-            ))).scalars().all()
+            names = (
+                (
+                    await connection.execute(
+                        text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE 'alembic_version%'")
+                    )
+                )
+                .scalars()
+                .all()
+            )
             if names:
                 await connection.execute(text("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " RESTART IDENTITY CASCADE"))
     finally:
@@ -96,7 +102,9 @@ async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
         await task
 
 
-async def eventually(probe: Callable[[], Awaitable[Any]], *, timeout_s: float = 15.0, interval_s: float = 0.05, what: str = "condition") -> Any:
+async def eventually(
+    probe: Callable[[], Awaitable[Any]], *, timeout_s: float = 15.0, interval_s: float = 0.05, what: str = "condition"
+) -> Any:
     """Poll until ``probe`` returns something truthy; fail with ``what`` after the deadline."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     last: Any = None

@@ -2,13 +2,15 @@
 
 ``TEST_POSTGRES_URL`` (a server URL, any database), ``TEST_BROKER_URL`` and
 ``TEST_RABBITMQ_MANAGEMENT_URL`` point at running servers (CI sets them to the local
-ones). When they are not set, throwaway containers are started with testcontainers.
+ones). When they are not set, throwaway containers are started with testcontainers if a
+Docker engine answers; otherwise the local default servers are used when they are up.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -43,8 +45,9 @@ class Infrastructure:
         user = self.management_auth[0]
         with httpx.Client(base_url=self.management_url, auth=self.management_auth, timeout=10) as client:
             client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
-            client.put(f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}",
-                       json={"configure": ".*", "write": ".*", "read": ".*"}).raise_for_status()
+            client.put(
+                f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", json={"configure": ".*", "write": ".*", "read": ".*"}
+            ).raise_for_status()
 
     def delete_vhost(self, vhost: str) -> None:
         with httpx.Client(base_url=self.management_url, auth=self.management_auth, timeout=30) as client:
@@ -83,10 +86,40 @@ class Infrastructure:
         raise TimeoutError("broker did not come back within 60 s")
 
 
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
+LOCAL_BROKER = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:  # noqa: BLE001 - no engine, no socket, no permission: all mean "no Docker"
+        return False
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 @contextmanager
 def provide_infrastructure() -> Iterator[Infrastructure]:
     postgres = os.environ.get("TEST_POSTGRES_URL")
     broker = os.environ.get("TEST_BROKER_URL")
+    if (not postgres or not broker) and not _docker_available():
+        if _reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 5672):
+            postgres, broker = postgres or LOCAL_POSTGRES, broker or LOCAL_BROKER
+        else:
+            raise RuntimeError(
+                "tests need PostgreSQL and RabbitMQ: set TEST_POSTGRES_URL and TEST_BROKER_URL, "
+                "run them locally on their default ports, or make a Docker engine available for testcontainers"
+            )
     with ExitStack() as stack:
         if not postgres:
             from testcontainers.postgres import PostgresContainer

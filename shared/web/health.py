@@ -36,8 +36,11 @@ async def _run(check: Check) -> dict[str, Any]:
         ok, error = result is not False, None
     except Exception as exc:  # noqa: BLE001 - a probe failure is data, not an error
         ok, error = False, f"{type(exc).__name__}: {exc}"[:300]
-    entry: dict[str, Any] = {"status": "up" if ok else "down", "critical": check.critical,
-                             "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+    entry: dict[str, Any] = {
+        "status": "up" if ok else "down",
+        "critical": check.critical,
+        "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
     if error:
         entry["error"] = error
     return entry

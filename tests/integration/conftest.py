@@ -27,6 +27,10 @@ async def orders_db(orders_database: str) -> str:
 @pytest.fixture
 def orders_settings(orders_db: str, broker_url: str, exchange_name: str) -> OrdersSettings:
     return OrdersSettings(
-        database_url=orders_db, broker_url=broker_url, events_exchange=exchange_name,
-        environment="test", outbox_poll_interval_s=0.2, log_json=False,
+        database_url=orders_db,
+        broker_url=broker_url,
+        events_exchange=exchange_name,
+        environment="test",
+        outbox_poll_interval_s=0.2,
+        log_json=False,
     )

@@ -46,10 +46,15 @@ class Harness:
         self.calls: Counter[uuid.UUID] = Counter()
         self.fail_times: dict[uuid.UUID, int] = {}
         self.consumer = Consumer(
-            service="tester", broker_url=broker_url, exchange_name=exchange_name,
-            session_factory=create_session_factory(self.engine), processed_events=processed_events,
+            service="tester",
+            broker_url=broker_url,
+            exchange_name=exchange_name,
+            session_factory=create_session_factory(self.engine),
+            processed_events=processed_events,
             subscriptions=[Subscription("order.created", OrderCreated, self.handle)],
-            retry=RetryPolicy(max_attempts=3, base_delay_ms=50, max_delay_ms=200), batch_size=50, concurrency=2,
+            retry=RetryPolicy(max_attempts=3, base_delay_ms=50, max_delay_ms=200),
+            batch_size=50,
+            concurrency=2,
         )
         self.publisher = Publisher(broker_url, exchange_name)
 
@@ -107,7 +112,9 @@ async def test_a_transient_failure_is_retried_and_then_succeeds_once(consumer_db
         assert await queue_depth(broker_url, QUEUE.dlq_name) == 0
 
 
-async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_attempts(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_attempts(
+    consumer_db: str, broker_url: str, exchange_name: str
+) -> None:
     async with Harness(consumer_db, broker_url, exchange_name) as harness:
         event = _event()
         harness.fail_times[event.id] = 99
@@ -122,7 +129,9 @@ async def test_a_failing_handler_is_retried_then_dead_lettered_with_its_attempts
     assert Envelope[OrderCreated].model_validate_json(parked.body) == event
 
 
-@pytest.mark.parametrize("body", [b"{not json", b'{"id": "1", "type": "order.created"}', b'{"type":"order.created","source":"x","data":{"order_id":"nope"}}'])
+@pytest.mark.parametrize(
+    "body", [b"{not json", b'{"id": "1", "type": "order.created"}', b'{"type":"order.created","source":"x","data":{"order_id":"nope"}}']
+)
 async def test_a_malformed_message_goes_straight_to_the_dlq(consumer_db: str, broker_url: str, exchange_name: str, body: bytes) -> None:
     async with Harness(consumer_db, broker_url, exchange_name) as harness:
         async with await aio_pika.connect(broker_url) as connection:

@@ -34,7 +34,9 @@ async def _unpublished(url: str) -> int:
 
 def _relay(url: str, broker_url: str, exchange_name: str, batch_size: int = 100) -> tuple[OutboxRelay, Publisher]:
     publisher = Publisher(broker_url, exchange_name)
-    relay = OutboxRelay(create_engine(url), outbox_table, publisher, listen_dsn=asyncpg_dsn(url), batch_size=batch_size, poll_interval_s=0.2)
+    relay = OutboxRelay(
+        create_engine(url), outbox_table, publisher, listen_dsn=asyncpg_dsn(url), batch_size=batch_size, poll_interval_s=0.2
+    )
     return relay, publisher
 
 

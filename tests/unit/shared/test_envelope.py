@@ -13,9 +13,13 @@ from shared.messaging.publisher import OutgoingMessage
 
 def _order_created() -> OrderCreated:
     return OrderCreated(
-        order_id=uuid.uuid4(), customer_email="ada@example.com", created_at=datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
-        items=[OrderItemData(sku="A", quantity=3, unit_price=Decimal("1.50"))], count_product=3,
-        total_amount=Decimal("4.50"), currency="EUR",
+        order_id=uuid.uuid4(),
+        customer_email="ada@example.com",
+        created_at=datetime(2026, 3, 29, 0, 30, tzinfo=UTC),
+        items=[OrderItemData(sku="A", quantity=3, unit_price=Decimal("1.50"))],
+        count_product=3,
+        total_amount=Decimal("4.50"),
+        currency="EUR",
     )
 
 
@@ -28,7 +32,9 @@ def test_round_trip_keeps_every_field() -> None:
 
 def test_occurred_at_is_normalised_to_utc() -> None:
     moscow = timezone(timedelta(hours=3))
-    envelope = Envelope[OrderCreated](type="order.created", source="s", data=_order_created(), occurred_at=datetime(2026, 1, 1, 3, tzinfo=moscow))
+    envelope = Envelope[OrderCreated](
+        type="order.created", source="s", data=_order_created(), occurred_at=datetime(2026, 1, 1, 3, tzinfo=moscow)
+    )
     assert envelope.occurred_at == datetime(2026, 1, 1, 0, tzinfo=UTC)
     assert envelope.occurred_at.utcoffset() == timedelta(0)
 

@@ -1,4 +1,4 @@
-from shared.messaging.consumer import RetryPolicy
+from shared.messaging.consumer import RetryPolicy, attempts_so_far
 
 
 def test_delay_grows_exponentially_within_jitter() -> None:
@@ -11,3 +11,11 @@ def test_delay_grows_exponentially_within_jitter() -> None:
 def test_delay_is_capped() -> None:
     policy = RetryPolicy(max_attempts=50, base_delay_ms=1_000, max_delay_ms=5_000)
     assert all(policy.delay_ms(30) <= 6_000 for _ in range(50))
+
+
+def test_attempts_header_is_read_defensively() -> None:
+    assert attempts_so_far(None) == 0
+    assert attempts_so_far({"x-attempts": 3}) == 3
+    assert attempts_so_far({"x-attempts": "2"}) == 2
+    assert attempts_so_far({"x-attempts": "garbage"}) == 0
+    assert attempts_so_far({"x-attempts": -4}) == 0

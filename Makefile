@@ -1,0 +1,47 @@
+# Order-reporting suite: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROCFILE ?= Procfile
+
+.DEFAULT_GOAL := help
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --upgrade pip uv
+	@$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	@$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies (plain pip works too: see README)
+
+lock: ## Re-resolve requirements.lock from pyproject.toml
+	@$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python 3.11 --no-header --annotation-style line -q
+
+lint: install ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+test: install lint ## Lint, then the whole test suite on real PostgreSQL and RabbitMQ
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+migrate: install ## Create the databases if missing and apply every service's migrations
+	$(BIN)/python -m shared.preflight
+	$(BIN)/python -m orders_service.main migrate
+
+run: migrate ## Run the suite as local processes (Ctrl-C stops everything)
+	$(BIN)/honcho -f $(PROCFILE) start
+
+bench: install ## Run the benchmarks and rewrite docs/benchmarks.md
+	$(BIN)/python -m bench.run
+
+clean: ## Remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install lock lint test migrate run bench clean
