@@ -32,11 +32,8 @@ IdempotencyKey = Annotated[
     response_model=OrderOut,
     responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}},
 )
-async def create_order(
-    body: OrderIn, session: SessionDep, runtime: RuntimeDep, response: Response, idempotency_key: IdempotencyKey = None
-) -> OrderOut:
-    assert runtime.outbox is not None
-    order, created = await orders.place_order(session, runtime.outbox, body, idempotency_key)
+async def create_order(body: OrderIn, runtime: RuntimeDep, response: Response, idempotency_key: IdempotencyKey = None) -> OrderOut:
+    order, created = await orders.place_order(runtime.engine, body, idempotency_key)
     if not created:
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"

@@ -36,8 +36,8 @@ class BaseServiceSettings(BaseSettings):
 
     # database group
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
-    database_pool_size: int = Field(default=10, ge=1, le=200)
-    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_size: int = Field(default=20, ge=1, le=200)
+    database_max_overflow: int = Field(default=0, ge=0, le=200)
 
     # broker group (shared by all services)
     broker_url: SecretStr = Field(default=SecretStr(DEFAULT_BROKER_URL), validation_alias=AliasChoices("BROKER_URL"))
@@ -49,7 +49,7 @@ class BaseServiceSettings(BaseSettings):
     retry_max_attempts: int = Field(default=5, ge=1, le=50, validation_alias=AliasChoices("RETRY_MAX_ATTEMPTS"))
     retry_base_delay_ms: int = Field(default=1_000, ge=1, validation_alias=AliasChoices("RETRY_BASE_DELAY_MS"))
     retry_max_delay_ms: int = Field(default=300_000, ge=1, validation_alias=AliasChoices("RETRY_MAX_DELAY_MS"))
-    outbox_batch_size: int = Field(default=500, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
+    outbox_batch_size: int = Field(default=1_000, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
     outbox_retention_hours: int = Field(default=72, ge=1, validation_alias=AliasChoices("OUTBOX_RETENTION_HOURS"))
 

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-attempts"
 Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
+BatchHandler = Callable[[Sequence[Envelope[Any]], AsyncSession], Awaitable[None]]
 
 
 def define_processed_events_table(metadata: MetaData) -> Table:
@@ -72,11 +73,33 @@ def attempts_so_far(headers: Mapping[str, Any] | None) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """A routing key, the payload model it carries, and the handler that reacts to it."""
+    """A routing key, the payload model it carries, and the handler that reacts to it.
+
+    ``batch_handler`` takes every new event of a batch at once, so a handler can write
+    them with one set-based statement; on failure the wrapper calls it again with one
+    event per transaction, exactly as it does for ``handler``.
+    """
 
     routing_key: str
     data_model: type[BaseModel]
-    handler: Handler
+    handler: Handler | None = None
+    batch_handler: BatchHandler | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError(f"{self.routing_key}: give exactly one of handler or batch_handler")
+
+    async def handle(self, events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+        if self.batch_handler is not None:
+            await self.batch_handler(events, session)
+            return
+        assert self.handler is not None
+        for event in events:
+            token = correlation_id.set(event.correlation_id)
+            try:
+                await self.handler(event, session)
+            finally:
+                correlation_id.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,17 +303,15 @@ class Consumer:
     async def _handle_in_one_transaction(self, items: Sequence[_Parsed]) -> None:
         async with self._session_factory() as session, session.begin():
             fresh = await self._claim(session, items)
+            todo: dict[str, list[Envelope[Any]]] = {}
             seen = set()
             for item in items:
                 event_id = item.envelope.id
-                if event_id not in fresh or event_id in seen:
-                    continue
-                seen.add(event_id)
-                token = correlation_id.set(item.envelope.correlation_id)
-                try:
-                    await item.subscription.handler(item.envelope, session)
-                finally:
-                    correlation_id.reset(token)
+                if event_id in fresh and event_id not in seen:
+                    seen.add(event_id)
+                    todo.setdefault(item.subscription.routing_key, []).append(item.envelope)
+            for routing_key, events in todo.items():
+                await self._subscriptions[routing_key].handle(events, session)
         for item in items:
             outcome = "ok" if item.envelope.id in fresh else "duplicate"
             await self._ack(item.message)

@@ -112,10 +112,11 @@ class OutboxRelay:
         publisher: Publisher,
         *,
         listen_dsn: str | None = None,
-        batch_size: int = 500,
+        batch_size: int = 1_000,
         poll_interval_s: float = 1.0,
         retention_hours: int = 72,
         max_backoff_s: float = 30.0,
+        lanes: int = 2,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -125,6 +126,7 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._retention_hours = retention_hours
         self._max_backoff_s = max_backoff_s
+        self._lanes = lanes
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -197,34 +199,39 @@ class OutboxRelay:
         return len(sent)
 
     async def run(self) -> None:
+        """Listen for NOTIFY and run the lanes: each locks its own batch (SKIP LOCKED), so one
+        lane's database work overlaps another's wait for confirms."""
         listener = asyncio.create_task(self._listen())
-        backoff_s = 0.1
         try:
-            while not self._stopping.is_set():
-                self._wake.clear()
-                try:
-                    published = await self.relay_once()
-                    backoff_s = 0.1
-                except (TimeoutError, BrokerUnavailable, OSError) as exc:
-                    metrics.EVENTS_PUBLISH_FAILED.labels(reason="broker_unavailable").inc()
-                    log.warning("outbox relay cannot publish; retrying", extra={"error": str(exc), "retry_in_s": backoff_s})
-                    await self._sleep(backoff_s * (0.5 + random.random()))
-                    backoff_s = min(backoff_s * 2, self._max_backoff_s)
-                    continue
-                except Exception:
-                    log.exception("outbox relay failed; retrying")
-                    await self._sleep(backoff_s)
-                    backoff_s = min(backoff_s * 2, self._max_backoff_s)
-                    continue
-                if published >= self._batch_size:
-                    continue
-                await self._housekeeping()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            await asyncio.gather(*(self._lane() for _ in range(self._lanes)))
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+
+    async def _lane(self) -> None:
+        backoff_s = 0.1
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                published = await self.relay_once()
+                backoff_s = 0.1
+            except (TimeoutError, BrokerUnavailable, OSError) as exc:
+                metrics.EVENTS_PUBLISH_FAILED.labels(reason="broker_unavailable").inc()
+                log.warning("outbox relay cannot publish; retrying", extra={"error": str(exc), "retry_in_s": backoff_s})
+                await self._sleep(backoff_s * (0.5 + random.random()))
+                backoff_s = min(backoff_s * 2, self._max_backoff_s)
+                continue
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                await self._sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, self._max_backoff_s)
+                continue
+            if published >= self._batch_size:
+                continue
+            await self._housekeeping()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

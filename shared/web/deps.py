@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.runtime import ServiceRuntime
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime:
+    """Async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool."""
     runtime: ServiceRuntime = request.app.state.runtime
     return runtime
 
