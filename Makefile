@@ -39,7 +39,7 @@ run: migrate ## Run the suite as local processes (Ctrl-C stops everything)
 	$(BIN)/honcho -f $(PROCFILE) start
 
 bench: install ## Run the benchmarks and rewrite docs/benchmarks.md
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

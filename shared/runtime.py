@@ -23,6 +23,8 @@ from shared.web.health import Check
 
 log = logging.getLogger(__name__)
 
+RELAY_LANES = 2
+
 
 class ServiceRuntime:
     def __init__(
@@ -41,11 +43,15 @@ class ServiceRuntime:
         self.session_factory: SessionFactory = create_session_factory(self.engine)
         self.publisher = Publisher(broker_url, settings.events_exchange)
         self.outbox = Outbox(outbox_table) if outbox_table is not None else None
+        # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
+        # for connections must not starve publishing, or the outbox grows without bound
+        self.relay_engine = create_engine(database_url, pool_size=RELAY_LANES + 1, max_overflow=0)
         self.relay = (
             OutboxRelay(
-                self.engine,
+                self.relay_engine,
                 outbox_table,
                 self.publisher,
+                lanes=RELAY_LANES,
                 listen_dsn=asyncpg_dsn(database_url),
                 batch_size=settings.outbox_batch_size,
                 poll_interval_s=settings.outbox_poll_interval_s,
@@ -107,6 +113,7 @@ class ServiceRuntime:
         if self.relay is not None:
             await self.relay.stop()
         await self.publisher.close()
+        await self.relay_engine.dispose()
         await self.engine.dispose()
 
 

@@ -117,6 +117,7 @@ class OutboxRelay:
         retention_hours: int = 72,
         max_backoff_s: float = 30.0,
         lanes: int = 2,
+        linger_s: float = 0.02,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -127,6 +128,7 @@ class OutboxRelay:
         self._retention_hours = retention_hours
         self._max_backoff_s = max_backoff_s
         self._lanes = lanes
+        self._linger_s = linger_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -190,7 +192,11 @@ class OutboxRelay:
                     )
                 )
                 metrics.EVENTS_PUBLISH_FAILED.labels(reason=type(error).__name__).inc()
-                log.warning("event not accepted by the broker; will retry", extra={"event_id": str(row.event_id), "error": str(error)})
+        if rejected:
+            log.warning(
+                "events not accepted by the broker; each is retried after its backoff",
+                extra={"count": len(rejected), "first_event_id": str(rejected[0][0].event_id), "error": str(rejected[0][1])},
+            )
         for message, outcome in zip(messages, outcomes, strict=True):
             if outcome is None:
                 metrics.EVENTS_PUBLISHED.labels(routing_key=message.routing_key).inc()
@@ -232,6 +238,8 @@ class OutboxRelay:
             await self._housekeeping()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            # let a burst of commits accumulate: one pass per burst, not one per NOTIFY
+            await self._sleep(self._linger_s)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):

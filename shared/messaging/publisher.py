@@ -16,7 +16,9 @@ from datetime import datetime
 from typing import Any
 
 import aio_pika
+import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from aiormq import spec
 
 from shared.messaging.envelope import CONTENT_TYPE, Envelope
 from shared.messaging.topology import declare_exchange
@@ -50,6 +52,17 @@ class OutgoingMessage:
             timestamp=envelope.occurred_at,
             correlation_id=envelope.correlation_id,
             headers=headers or {},
+        )
+
+    def properties(self) -> spec.Basic.Properties:
+        return spec.Basic.Properties(
+            content_type=CONTENT_TYPE,
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT.value,
+            message_id=self.message_id,
+            message_type=self.type,
+            timestamp=self.timestamp,
+            correlation_id=self.correlation_id,
+            headers=self.headers or None,
         )
 
     def to_amqp(self) -> aio_pika.Message:
@@ -109,9 +122,23 @@ class Publisher:
         Raises ``BrokerUnavailable`` only when no message could be attempted.
         """
         exchange = await self._ensure_exchange()
+        assert self._channel is not None
+        # aiormq directly, with wait=False: the channel lock is then never held across a
+        # socket drain, so a batch is written in one loop iteration even when the loop is
+        # busy serving HTTP; only the broker's confirms are awaited.
+        channel = await self._channel.get_underlay_channel()
+        assert isinstance(channel, aiormq.Channel)  # the concrete class takes ``wait``
         outcomes = await asyncio.gather(
             *(
-                exchange.publish(message.to_amqp(), routing_key=message.routing_key, mandatory=True, timeout=self._confirm_timeout_s)
+                channel.basic_publish(
+                    message.body,
+                    exchange=exchange.name,
+                    routing_key=message.routing_key,
+                    properties=message.properties(),
+                    mandatory=True,
+                    timeout=self._confirm_timeout_s,
+                    wait=False,
+                )
                 for message in messages
             ),
             return_exceptions=True,

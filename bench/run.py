@@ -1,0 +1,167 @@
+"""``make bench``: every benchmark, three rounds, written to docs/benchmarks.md.
+
+Paired figures (relay beside bare publisher, consumer beside bare consume) run in
+the same round, one after the other, so they see the same machine state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from bench import messaging, orders_http
+from bench.environment import bench_infrastructure
+from shared.testing.infrastructure import Infrastructure
+
+REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+Bench = Callable[[Infrastructure], Awaitable[dict[str, Any]]]
+
+BENCHES: dict[str, Bench] = {
+    "bare_publish": messaging.bare_publish_rate,
+    "relay": messaging.relay_rate,
+    "bare_consume": messaging.bare_consume_rate,
+    "consumer_batched": messaging.consumer_rate,
+    "consumer_per_message": lambda infra: messaging.consumer_rate(infra, batched=False),
+    "post_orders": orders_http.post_orders,
+}
+
+
+def _command_output(*command: str) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=20).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def machine() -> dict[str, str]:
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    rabbit = _command_output("rabbitmqctl", "version")
+    postgres = _command_output("psql", "--version")
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{memory_kb / 1024 / 1024:.1f} GiB",
+        "cpu": next(
+            (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"
+        ),
+        "python": platform.python_version(),
+        "postgresql": postgres.split()[-1] if postgres != "unknown" else postgres,
+        "rabbitmq": rabbit or "unknown",
+        "kernel": platform.release(),
+    }
+
+
+def spread(values: list[float]) -> str:
+    return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
+
+
+def spread_ms(values: list[float]) -> str:
+    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[str, str]) -> str:
+    def values(name: str, key: str) -> list[float]:
+        return [float(result[key]) for result in results.get(name, [])]
+
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Produced by `make bench` (`python -m bench.run --rounds {rounds}`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "Each figure is **min / median / max over the rounds**; paired figures ran back to back in the same round.",
+        "Everything talks to PostgreSQL and RabbitMQ on 127.0.0.1; each round uses fresh databases and a fresh vhost.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        *[f"| {key} | {value} |" for key, value in facts.items()],
+        "",
+    ]
+    if "relay" in results:
+        relay, bare = values("relay", "rate"), values("bare_publish", "rate")
+        ratios = [r / b * 100 for r, b in zip(relay, bare, strict=False)]
+        first = results["relay"][0]
+        lines += [
+            "## Outbox relay (foundation)",
+            "",
+            f"{int(first['events']):,} outbox rows pre-filled, one relay ({int(first['lanes'])} lanes, batches of "
+            f"{int(first['batch_size'])}) publishing with confirms and `mandatory` into a quorum queue. "
+            f"Baseline: bare aio-pika, persistent messages, confirms awaited in windows of {int(results['bare_publish'][0]['window'])}.",
+            "",
+            "| measure | events/s (min / median / max) | target |",
+            "|---|---|---|",
+            f"| outbox relay | {spread(relay)} | >= 3,000 |",
+            f"| bare aio-pika publisher | {spread(bare)} | |",
+            f"| relay as % of bare, per round | {spread(ratios)} % | >= 75 % |",
+            "",
+        ]
+    if "consumer_batched" in results:
+        lines += [
+            "## Consumer wrapper (foundation)",
+            "",
+            f"{int(results['consumer_batched'][0]['events']):,} `order.created` messages pre-queued; the wrapper parses each envelope, "
+            "claims its id in `processed_events`, runs the handler and commits before acking. "
+            "Batched: the handler writes a batch with one multi-row insert (as the reports ingest does); "
+            "per message: one insert per event. "
+            "Baseline: bare aio-pika consume, manual ack, prefetch 100, no database.",
+            "",
+            "| measure | messages/s (min / median / max) | target |",
+            "|---|---|---|",
+            f"| wrapper, batch handler | {spread(values('consumer_batched', 'rate'))} | >= 2,500 |",
+            f"| wrapper, per-message handler | {spread(values('consumer_per_message', 'rate'))} | |",
+            f"| bare aio-pika consume | {spread(values('bare_consume', 'rate'))} | |",
+            "",
+        ]
+    if "post_orders" in results:
+        http = results["post_orders"]
+        lines += [
+            "## `POST /orders` straight to one orders process (foundation)",
+            "",
+            f"wrk, 2 threads, {int(http[0]['connections'])} connections, 10 s after a 2 s warm-up "
+            "(`bench/post_order.lua`, two items per order). "
+            "Drain: time from the end of the load until no outbox row is unpublished. Memory: peak RSS of the service process.",
+            "",
+            "| measure | min / median / max | target |",
+            "|---|---|---|",
+            f"| orders/s | {spread(values('post_orders', 'rate'))} | >= 1,000 |",
+            f"| p50 latency (ms) | {spread_ms(values('post_orders', 'p50_ms'))} | |",
+            f"| p90 latency (ms) | {spread_ms(values('post_orders', 'p90_ms'))} | |",
+            f"| p99 latency (ms) | {spread_ms(values('post_orders', 'p99_ms'))} | < 50 |",
+            f"| errors | {spread(values('post_orders', 'errors'))} | 0 |",
+            f"| outbox drained after load (s) | {spread_ms(values('post_orders', 'outbox_drained_s'))} | <= 1 |",
+            f"| peak RSS (MB) | {spread_ms(values('post_orders', 'peak_rss_mb'))} | < 150 |",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def main(rounds: int, only: list[str]) -> None:
+    names = [name for name in BENCHES if not only or name in only]
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    async with bench_infrastructure() as infrastructure:
+        for round_number in range(1, rounds + 1):
+            for name in names:
+                result = await BENCHES[name](infrastructure)
+                results[name].append(result)
+                shown = ", ".join(f"{key}={value:,.1f}" if isinstance(value, float) else f"{key}={value}" for key, value in result.items())
+                print(f"round {round_number} {name}: {shown}", flush=True)
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(render(results, rounds, machine()))
+    print(f"wrote {REPORT}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=[], choices=list(BENCHES))
+    arguments = parser.parse_args()
+    uvloop.run(main(arguments.rounds, arguments.only))
