@@ -1,0 +1,101 @@
+"""docker-compose.yml, checked without a Docker engine: ``docker-compose config`` parses it."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "RABBITMQ_USER": "suite", "RABBITMQ_PASSWORD": "mq-secret"}
+APP_SERVICES = {"orders_service": "ORDERS_"}
+
+
+EMPTY_ENV_FILE = Path(tempfile.gettempdir()) / "order-reporting-empty.env"
+
+
+def _compose(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``docker-compose config`` with only ``env`` as configuration (a developer's .env is ignored)."""
+    if shutil.which("docker-compose") is None:
+        if os.environ.get("CI"):
+            pytest.fail("docker-compose (Debian package docker-compose) is required in CI")
+        pytest.skip("docker-compose is not installed")
+    EMPTY_ENV_FILE.write_text("")
+    clean = {key: value for key, value in os.environ.items() if key not in SECRETS}
+    return subprocess.run(
+        ["docker-compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(EMPTY_ENV_FILE), "config"],
+        capture_output=True,
+        text=True,
+        env=clean | env,
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def config() -> dict[str, Any]:
+    result = _compose(SECRETS)
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = yaml.safe_load(result.stdout)
+    return parsed
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_a_missing_secret_stops_compose_with_its_name(missing: str) -> None:
+    result = _compose({key: value for key, value in SECRETS.items() if key != missing})
+    assert result.returncode != 0
+    assert missing in result.stderr
+
+
+def test_only_the_management_ui_is_published(config: dict[str, Any]) -> None:
+    published = {name: service.get("ports", []) for name, service in config["services"].items() if service.get("ports")}
+    assert set(published) == {"rabbitmq"}
+    assert [str(port["target"]) for port in published["rabbitmq"]] == ["15672"]
+
+
+def test_services_can_scale(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        assert "container_name" not in service, name
+
+
+def test_every_command_points_at_an_existing_module(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        command = service.get("command")
+        if command and command[:2] == ["python", "-m"]:
+            assert importlib.util.find_spec(command[2]) is not None, f"{name}: {command[2]} does not exist"
+
+
+def test_services_wait_for_migrations_broker_and_health(config: dict[str, Any]) -> None:
+    for name in APP_SERVICES:
+        service = config["services"][name]
+        assert service["depends_on"][name.replace("_service", "_migrate")]["condition"] == "service_completed_successfully"
+        assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        assert "/health/ready" in " ".join(service["healthcheck"]["test"])
+    migrate = config["services"]["orders_migrate"]
+    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert migrate["command"][-1] == "migrate"
+    for infrastructure in ("postgres", "rabbitmq"):
+        assert config["services"][infrastructure]["healthcheck"]["test"]
+
+
+def test_every_variable_a_service_needs_is_set(config: dict[str, Any]) -> None:
+    for name, prefix in APP_SERVICES.items():
+        environment = config["services"][name]["environment"]
+        assert environment[f"{prefix}DATABASE_URL"].startswith("postgresql://postgres:pg-secret@postgres:5432/")
+        assert environment["BROKER_URL"] == "amqp://suite:mq-secret@rabbitmq:5672/"
+        assert environment[f"{prefix}HOST"] == "0.0.0.0"
+        assert environment["ENVIRONMENT"] == "production"
+
+
+def test_the_image_runs_as_a_non_root_user_and_stops_on_sigterm() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "USER app" in dockerfile
+    assert "STOPSIGNAL SIGTERM" in dockerfile
+    assert dockerfile.count("FROM ") == 2, "multi-stage build"
