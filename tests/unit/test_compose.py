@@ -30,7 +30,16 @@ def _compose(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     EMPTY_ENV_FILE.write_text("")
     clean = {key: value for key, value in os.environ.items() if key not in SECRETS}
     return subprocess.run(
-        ["docker-compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(EMPTY_ENV_FILE), "config"],
+        [
+            "docker-compose",
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--env-file",
+            str(EMPTY_ENV_FILE),
+            "config",
+        ],
         capture_output=True,
         text=True,
         env=clean | env,
