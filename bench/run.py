@@ -64,8 +64,22 @@ def spread(values: list[float]) -> str:
     return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
 
 
+def met(values: list[float], *, at_least: float | None = None, below: float | None = None) -> str:
+    """Judged on the median, so one noisy round neither hides nor invents a shortfall."""
+    if not values:
+        return ""
+    median = statistics.median(values)
+    ok = (at_least is None or median >= at_least) and (below is None or median < below)
+    return "yes" if ok else "**no**"
+
+
 def spread_ms(values: list[float]) -> str:
     return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
+
+
+def row(label: str, measured: list[float], *, unit: str = "", ms: bool = False, target: str = "", **judge: float) -> str:
+    shown = spread_ms(measured) if ms else spread(measured)
+    return f"| {label} | {shown}{unit} | {target} | {met(measured, **judge) if judge else ''} |"
 
 
 def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[str, str]) -> str:
@@ -97,11 +111,11 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             f"{int(first['batch_size'])}) publishing with confirms and `mandatory` into a quorum queue. "
             f"Baseline: bare aio-pika, persistent messages, confirms awaited in windows of {int(results['bare_publish'][0]['window'])}.",
             "",
-            "| measure | events/s (min / median / max) | target |",
-            "|---|---|---|",
-            f"| outbox relay | {spread(relay)} | >= 3,000 |",
-            f"| bare aio-pika publisher | {spread(bare)} | |",
-            f"| relay as % of bare, per round | {spread(ratios)} % | >= 75 % |",
+            "| measure | events/s (min / median / max) | target | met (median) |",
+            "|---|---|---|---|",
+            row("outbox relay", relay, target=">= 3,000", at_least=3000),
+            row("bare aio-pika publisher", bare),
+            row("relay as % of bare, per round", ratios, unit=" %", target=">= 75 %", at_least=75),
             "",
         ]
     if "consumer_batched" in results:
@@ -114,11 +128,11 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             "per message: one insert per event. "
             "Baseline: bare aio-pika consume, manual ack, prefetch 100, no database.",
             "",
-            "| measure | messages/s (min / median / max) | target |",
-            "|---|---|---|",
-            f"| wrapper, batch handler | {spread(values('consumer_batched', 'rate'))} | >= 2,500 |",
-            f"| wrapper, per-message handler | {spread(values('consumer_per_message', 'rate'))} | |",
-            f"| bare aio-pika consume | {spread(values('bare_consume', 'rate'))} | |",
+            "| measure | messages/s (min / median / max) | target | met (median) |",
+            "|---|---|---|---|",
+            row("wrapper, batch handler", values("consumer_batched", "rate"), target=">= 2,500", at_least=2500),
+            row("wrapper, per-message handler", values("consumer_per_message", "rate")),
+            row("bare aio-pika consume", values("bare_consume", "rate")),
             "",
         ]
     if "post_orders" in results:
@@ -130,15 +144,15 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             "(`bench/post_order.lua`, two items per order). "
             "Drain: time from the end of the load until no outbox row is unpublished. Memory: peak RSS of the service process.",
             "",
-            "| measure | min / median / max | target |",
-            "|---|---|---|",
-            f"| orders/s | {spread(values('post_orders', 'rate'))} | >= 1,000 |",
-            f"| p50 latency (ms) | {spread_ms(values('post_orders', 'p50_ms'))} | |",
-            f"| p90 latency (ms) | {spread_ms(values('post_orders', 'p90_ms'))} | |",
-            f"| p99 latency (ms) | {spread_ms(values('post_orders', 'p99_ms'))} | < 50 |",
-            f"| errors | {spread(values('post_orders', 'errors'))} | 0 |",
-            f"| outbox drained after load (s) | {spread_ms(values('post_orders', 'outbox_drained_s'))} | <= 1 |",
-            f"| peak RSS (MB) | {spread_ms(values('post_orders', 'peak_rss_mb'))} | < 150 |",
+            "| measure | min / median / max | target | met (median) |",
+            "|---|---|---|---|",
+            row("orders/s", values("post_orders", "rate"), target=">= 1,000", at_least=1000),
+            row("p50 latency (ms)", values("post_orders", "p50_ms"), ms=True),
+            row("p90 latency (ms)", values("post_orders", "p90_ms"), ms=True),
+            row("p99 latency (ms)", values("post_orders", "p99_ms"), ms=True, target="< 50", below=50),
+            row("errors", values("post_orders", "errors"), target="0", below=1),
+            row("outbox drained after load (s)", values("post_orders", "outbox_drained_s"), ms=True, target="<= 1", below=1.0001),
+            row("peak RSS (MB)", values("post_orders", "peak_rss_mb"), ms=True, target="< 150", below=150),
             "",
         ]
     return "\n".join(lines) + "\n"
