@@ -1,15 +1,16 @@
 """The shared parts of a running service, built and torn down in its lifespan.
 
-A service's ``main.py`` creates one ``ServiceRuntime`` with its settings, tables and
-subscriptions; nothing connects at import time. Start-up never waits for the broker:
-the relay and the consumer reach it in the background and readiness reports it.
+A service's ``main.py`` creates one ``ServiceRuntime`` with its settings, tables and a
+factory of its subscriptions (handlers get the runtime's session factory and outbox);
+nothing connects at import time. Start-up never waits for the broker: the relay and the
+consumer reach it in the background and readiness reports it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import Table, text
@@ -33,7 +34,7 @@ class ServiceRuntime:
         *,
         outbox_table: Table | None = None,
         processed_events_table: Table | None = None,
-        subscriptions: Sequence[Subscription] = (),
+        subscribe: Callable[[ServiceRuntime], Sequence[Subscription]] | None = None,
         run_relay: bool = True,
     ) -> None:
         self.settings = settings
@@ -60,6 +61,7 @@ class ServiceRuntime:
             if outbox_table is not None and run_relay
             else None
         )
+        subscriptions = subscribe(self) if subscribe is not None else ()
         self.consumer = (
             Consumer(
                 service=settings.service_name,

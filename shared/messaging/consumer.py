@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-attempts"
 Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope[Any]], AsyncSession], Awaitable[None]]
+GiveUpHandler = Callable[[Envelope[Any], str, AsyncSession], Awaitable[None]]
 
 
 def define_processed_events_table(metadata: MetaData) -> Table:
@@ -78,12 +79,20 @@ class Subscription:
     ``batch_handler`` takes every new event of a batch at once, so a handler can write
     them with one set-based statement; on failure the wrapper calls it again with one
     event per transaction, exactly as it does for ``handler``.
+
+    ``on_give_up`` runs in its own transaction when the retries are exhausted, before the
+    message is parked, so a service can record the failure (and publish it) atomically.
+
+    ``alone``: each message gets a transaction of its own, never shared with a batch; for
+    long handlers that take locks, so two batches can never wait on each other.
     """
 
     routing_key: str
     data_model: type[BaseModel]
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
+    on_give_up: GiveUpHandler | None = None
+    alone: bool = False
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -153,7 +162,9 @@ class Consumer:
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._retry = retry or RetryPolicy()
+        # batchable messages, and ``alone`` ones taken one at a time (a long one blocks one worker only)
         self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
+        self._alone_inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: AbstractChannel | None = None
@@ -172,14 +183,16 @@ class Consumer:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._supervise(), name=f"{self._service}-consumer")]
-        self._tasks += [asyncio.create_task(self._work(), name=f"{self._service}-worker-{n}") for n in range(self._concurrency)]
+        self._tasks += [asyncio.create_task(self._work(self._inbox, self._batch_size)) for _ in range(self._concurrency)]
+        if any(subscription.alone for subscription in self._subscriptions.values()):
+            self._tasks += [asyncio.create_task(self._work(self._alone_inbox, 1)) for _ in range(self._concurrency)]
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking messages, finish those already taken, then close; the rest are redelivered."""
         self._stopping.set()
         supervisor, workers = self._tasks[0], self._tasks[1:]
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._inbox.join(), drain_timeout_s)
+            await asyncio.wait_for(self._drained(), drain_timeout_s)
         for task in workers:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
@@ -233,7 +246,7 @@ class Consumer:
                     with contextlib.suppress(Exception):
                         await declared.cancel(tag)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._inbox.join(), 10)
+                    await asyncio.wait_for(self._drained(), 10)
         finally:
             self._set_attached(False)
             if not connection.is_closed:
@@ -245,26 +258,33 @@ class Consumer:
         metrics.CONSUMER_ATTACHED.set(1 if attached else 0)
 
     def _enqueue_for(self, queue: ConsumerQueue) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+        subscription = self._subscriptions.get(queue.routing_key)
+        inbox = self._alone_inbox if subscription is not None and subscription.alone else self._inbox
+
         async def enqueue(message: AbstractIncomingMessage) -> None:
-            self._inbox.put_nowait((message, queue))
+            inbox.put_nowait((message, queue))
 
         return enqueue
 
     # processing ----------------------------------------------------------------
 
-    async def _work(self) -> None:
+    async def _drained(self) -> None:
+        await self._inbox.join()
+        await self._alone_inbox.join()
+
+    async def _work(self, inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]], batch_size: int) -> None:
         while True:
-            first = await self._inbox.get()
+            first = await inbox.get()
             batch = [first]
-            while len(batch) < self._batch_size and not self._inbox.empty():
-                batch.append(self._inbox.get_nowait())
+            while len(batch) < batch_size and not inbox.empty():
+                batch.append(inbox.get_nowait())
             try:
                 await self.process(batch)
             except Exception:
                 log.exception("unexpected error while processing a batch; messages will be redelivered")
             finally:
                 for _ in batch:
-                    self._inbox.task_done()
+                    inbox.task_done()
 
     async def process(self, batch: Sequence[tuple[AbstractIncomingMessage, ConsumerQueue]]) -> None:
         parsed: list[_Parsed] = []
@@ -272,8 +292,14 @@ class Consumer:
             item = await self._parse(message, queue)
             if item is not None:
                 parsed.append(item)
-        if not parsed:
-            return
+        together = [item for item in parsed if not item.subscription.alone]
+        if together:
+            await self._handle_group(together)
+        for item in parsed:
+            if item.subscription.alone:
+                await self._handle_group([item])
+
+    async def _handle_group(self, parsed: Sequence[_Parsed]) -> None:
         try:
             await self._handle_in_one_transaction(parsed)
         except Exception as exc:  # noqa: BLE001 - whatever a handler raises decides the message's fate below
@@ -327,6 +353,7 @@ class Consumer:
         failed_attempts = attempts_so_far(item.message.headers) + 1
         description = f"{type(error).__name__}: {error}"[:1000]
         if failed_attempts >= self._retry.max_attempts:
+            await self._give_up(item, description)
             log.error(
                 "handler failed; parking message",
                 extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "error": description},
@@ -348,6 +375,18 @@ class Consumer:
         if await self._republish(item.message, item.queue, item.queue.retry_name, headers, expiration_ms=delay_ms):
             await self._ack(item.message)
             metrics.EVENTS_CONSUMED.labels(queue=item.queue.name, outcome="retried").inc()
+
+    async def _give_up(self, item: _Parsed, description: str) -> None:
+        if item.subscription.on_give_up is None:
+            return
+        token = correlation_id.set(item.envelope.correlation_id)
+        try:
+            async with self._session_factory() as session, session.begin():
+                await item.subscription.on_give_up(item.envelope, description, session)
+        except Exception:
+            log.exception("give-up hook failed", extra={"queue": item.queue.name, "event_id": str(item.envelope.id)})
+        finally:
+            correlation_id.reset(token)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, queue: ConsumerQueue, reason: str, kind: str, attempts: int) -> None:
         headers = {

@@ -8,6 +8,7 @@ import pytest
 
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.settings import OrdersSettings
+from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from shared.testing.fixtures import migrated_database, truncate_all
 from shared.testing.infrastructure import Infrastructure
 
@@ -34,3 +35,15 @@ def orders_settings(orders_db: str, broker_url: str, exchange_name: str) -> Orde
         outbox_poll_interval_s=0.2,
         log_json=False,
     )
+
+
+@pytest.fixture(scope="session")
+async def reports_database(infrastructure: Infrastructure, run_id: str) -> AsyncIterator[str]:
+    async with migrated_database(infrastructure, f"reports_{run_id}", REPORTS_MIGRATIONS) as url:
+        yield url
+
+
+@pytest.fixture
+async def reports_db(reports_database: str) -> str:
+    await truncate_all(reports_database)
+    return reports_database

@@ -1,0 +1,74 @@
+"""HTTP routes of the reports service; the lab's calls work unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from reports_service import reports
+from reports_service.schemas import DayTotals, ReportRow, ReportScheduled, ReportTask
+from reports_service.settings import ReportsSettings
+from shared.web.deps import RuntimeDep, SessionDep
+from shared.web.errors import ServiceError
+
+router = APIRouter(prefix="/report", tags=["reports"])
+
+ReportDate = Annotated[date, Query(description="YYYY-MM-DD, a day in the reports time zone")]
+MAX_DAYS = 366
+
+
+def _tz(runtime: RuntimeDep) -> str:
+    settings = runtime.settings
+    assert isinstance(settings, ReportsSettings)
+    return settings.timezone
+
+
+@router.post("/generate", status_code=202, response_model=ReportScheduled)
+async def generate(report_date: ReportDate, session: SessionDep, runtime: RuntimeDep) -> ReportScheduled:
+    assert runtime.outbox is not None
+    task_id = await reports.request_report(session, runtime.outbox, report_date, tz=_tz(runtime))
+    return ReportScheduled(message=f"Report generation for {report_date} has been scheduled", task_id=task_id)
+
+
+@router.get("/", response_model=list[ReportRow])
+async def day(report_date: ReportDate, session: SessionDep) -> list[ReportRow]:
+    return await reports.day_rows(session, report_date)
+
+
+@router.get("/all", response_model=list[ReportRow])
+async def all_rows(
+    session: SessionDep,
+    response: Response,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    count: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> list[ReportRow]:
+    rows, total = await reports.all_rows(session, page=page, count=count)
+    response.headers["X-Total-Count"] = str(total)
+    return rows
+
+
+@router.get("/tasks/{task_id}", response_model=ReportTask)
+async def task(task_id: uuid.UUID, session: SessionDep) -> ReportTask:
+    found = await reports.get_task(session, task_id)
+    if found is None:
+        raise ServiceError(404, f"report task {task_id} not found")
+    return found
+
+
+@router.get("/days", response_model=list[DayTotals])
+async def days(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    first: Annotated[date | None, Query(alias="from", description="first day, inclusive (default: 30 days ago)")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last day, inclusive (default: today)")] = None,
+) -> list[DayTotals]:
+    last = last or reports.local_today(_tz(runtime))
+    first = first or last - timedelta(days=30)
+    if first > last:
+        raise ServiceError(422, "from must not be after to")
+    if (last - first).days >= MAX_DAYS:
+        raise ServiceError(422, f"at most {MAX_DAYS} days at once")
+    return await reports.day_totals(session, first, last)

@@ -1,0 +1,43 @@
+"""Events published by the reports service (and ``report.requested`` by the scheduler)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import ClassVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.messaging.topology import REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
+
+
+class ReportRequested(BaseModel):
+    """Ask for the report of one day; ``requested_by`` is ``api`` or ``scheduler:<name>``."""
+
+    event_type: ClassVar[str] = REPORT_REQUESTED
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: uuid.UUID
+    report_date: date
+    requested_by: str = Field(min_length=1, max_length=255)
+    scheduled_for: AwareDatetime | None = None
+
+
+class ReportGenerated(BaseModel):
+    event_type: ClassVar[str] = REPORT_GENERATED
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: uuid.UUID
+    report_date: date
+    orders: int = Field(ge=0)
+    total_products: int = Field(ge=0)
+    generated_at: AwareDatetime
+
+
+class ReportFailed(BaseModel):
+    event_type: ClassVar[str] = REPORT_FAILED
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: uuid.UUID
+    report_date: date
+    error: str
