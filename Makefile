@@ -35,6 +35,7 @@ test: install lint ## Lint, then the whole test suite on real PostgreSQL and Rab
 migrate: install ## Create the databases if missing and apply every service's migrations
 	$(BIN)/python -m shared.preflight
 	$(BIN)/python -m orders_service.main migrate
+	$(BIN)/python -m reports_service.main migrate
 
 run: migrate ## Run the suite as local processes (Ctrl-C stops everything)
 	$(BIN)/honcho -f $(PROCFILE) start

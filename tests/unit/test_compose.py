@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "RABBITMQ_USER": "suite", "RABBITMQ_PASSWORD": "mq-secret"}
-APP_SERVICES = {"orders_service": "ORDERS_"}
+APP_SERVICES = {"orders_service": "ORDERS_", "reports_service": "REPORTS_"}
 
 
 EMPTY_ENV_FILE = Path(tempfile.gettempdir()) / "order-reporting-empty.env"
@@ -87,9 +87,10 @@ def test_services_wait_for_migrations_broker_and_health(config: dict[str, Any]) 
         assert service["depends_on"][name.replace("_service", "_migrate")]["condition"] == "service_completed_successfully"
         assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
         assert "/health/ready" in " ".join(service["healthcheck"]["test"])
-    migrate = config["services"]["orders_migrate"]
-    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert migrate["command"][-1] == "migrate"
+    for name in APP_SERVICES:
+        migrate = config["services"][name.replace("_service", "_migrate")]
+        assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert migrate["command"][-1] == "migrate"
     for infrastructure in ("postgres", "rabbitmq"):
         assert config["services"][infrastructure]["healthcheck"]["test"]
 

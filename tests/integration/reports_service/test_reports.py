@@ -274,3 +274,18 @@ async def test_two_instances_share_the_queues_with_no_double_effect(
     assert await _facts(reports_db) == 600
     assert processed == 600
     assert task["rows"] == 600
+
+
+async def test_regenerating_after_a_time_zone_change_keeps_the_report_exact(make_settings: Callable[..., ReportsSettings], publish) -> None:
+    evening = order_created(datetime(2026, 3, 10, 22, tzinfo=UTC), (1,))  # 10 March in UTC, 11 March in Moscow
+    noon = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC), (2,))
+    utc = make_settings()
+    async with reports_client(utc) as client:
+        await publish(evening, noon)
+        await eventually(lambda: _ingested(utc.database_url.get_secret_value(), 2), what="facts ingested")
+        assert (await _generate(client, DAY))["rows"] == 2
+    async with reports_client(make_settings(timezone="Europe/Moscow")) as client:
+        task = await _generate(client, DAY)
+        rows = (await client.get("/report/", params={"report_date": DAY.isoformat()})).json()
+    assert task["rows"] == 1
+    assert [row["order_id"] for row in rows] == [str(noon.data.order_id)]

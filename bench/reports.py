@@ -1,0 +1,192 @@
+"""Reports: a 1,000,000-order day end to end, set-based against the lab's loop, and ingestion rate."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Date, Integer, Uuid, func, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bench.environment import scratch_database, scratch_vhost
+from bench.messaging import sample_event
+from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
+from reports_service.main import build_app
+from reports_service.models import order_facts, outbox, report_tasks
+from reports_service.reports import generate_report
+from reports_service.settings import ReportsSettings
+from shared.contracts.reports import ReportRequested
+from shared.db import asyncpg_dsn, create_engine, create_session_factory
+from shared.messaging.envelope import Envelope
+from shared.messaging.outbox import Outbox
+from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
+from shared.testing.fixtures import free_port
+from shared.testing.infrastructure import Infrastructure
+
+DAY = date(2026, 3, 10)
+EXCHANGE = "events"
+
+
+async def _fill_facts(url: str, orders: int, day: date = DAY) -> None:
+    """COPY ``orders`` facts spread over the day (plus a few on the neighbouring days)."""
+    start = datetime.combine(day, datetime.min.time(), UTC)
+    step = 86_400 / orders
+    records = [(uuid.uuid4(), start + timedelta(seconds=i * step), 1 + i % 7, Decimal("9.99"), start) for i in range(orders)]
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await connection.copy_records_to_table(
+            "order_facts", records=records, columns=["order_id", "created_at", "count_product", "total_amount", "received_at"]
+        )
+        await connection.execute("ANALYZE order_facts")
+    finally:
+        await connection.close()
+
+
+async def million_order_day(infrastructure: Infrastructure, orders: int = 1_000_000) -> dict[str, Any]:
+    """From the ``report.requested`` publish to the task ``succeeded``, through a real reports process."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "million", REPORTS_MIGRATIONS) as url:
+        await _fill_facts(url, orders)
+        port = free_port()
+        env = os.environ | {"REPORTS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
+        server = await asyncio.create_subprocess_exec(sys.executable, "-m", "reports_service.main", "--port", str(port), env=env)
+        engine = create_engine(url, pool_size=1)
+        publisher = Publisher(broker_url, EXCHANGE)
+        try:
+            await _wait_for_queue(broker_url, "reports.report.requested")
+            task_id = uuid.uuid4()
+            request = ReportRequested(task_id=task_id, report_date=DAY, requested_by="bench")
+            message = OutgoingMessage.from_envelope(Envelope[ReportRequested](type="report.requested", source="bench", data=request))
+            started = time.perf_counter()
+            await publisher.publish(message)
+            while True:
+                async with engine.connect() as connection:
+                    status = await connection.scalar(select(report_tasks.c.status).where(report_tasks.c.id == task_id))
+                if status in ("succeeded", "failed"):
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+            async with engine.connect() as connection:
+                rows = await connection.scalar(select(report_tasks.c.rows).where(report_tasks.c.id == task_id))
+        finally:
+            await publisher.close()
+            await engine.dispose()
+            server.terminate()
+            await asyncio.wait_for(server.wait(), 30)
+    if status != "succeeded" or rows != orders:
+        raise RuntimeError(f"report did not complete: status={status}, rows={rows} of {orders}")
+    return {"orders": orders, "seconds": elapsed}
+
+
+async def _wait_for_queue(broker_url: str, name: str, timeout_s: float = 60) -> None:
+    """The service declares its queues when its consumer attaches."""
+    import aio_pika
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        connection = await aio_pika.connect(broker_url)
+        try:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(name, passive=True)
+            if queue.declaration_result.consumer_count:
+                return
+        except aio_pika.exceptions.ChannelClosed:
+            pass
+        finally:
+            await connection.close()
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"no consumer on {name}")
+
+
+class _Base(DeclarativeBase):
+    pass
+
+
+class LabReport(_Base):
+    """The lab's model of a report row, used only to reproduce its approach."""
+
+    __tablename__ = "reports"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_at: Mapped[date] = mapped_column(Date)
+    order_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    count_product: Mapped[int] = mapped_column(Integer)
+
+
+async def lab_loop(session: Any, day: date) -> int:
+    """The lab's way: fetch the day's orders, then add one report row at a time through the ORM."""
+    start = datetime.combine(day, datetime.min.time(), UTC)
+    facts = (
+        await session.execute(
+            select(order_facts.c.order_id, order_facts.c.count_product).where(
+                order_facts.c.created_at >= start, order_facts.c.created_at < start + timedelta(days=1)
+            )
+        )
+    ).all()
+    for fact in facts:
+        session.add(LabReport(report_at=day, order_id=fact.order_id, count_product=fact.count_product))
+        await session.flush()
+    await session.commit()
+    return len(facts)
+
+
+async def set_based_against_lab(infrastructure: Infrastructure, orders: int = 100_000) -> dict[str, Any]:
+    """The same day generated both ways on the same facts, one after the other."""
+    async with scratch_database(infrastructure, "versus", REPORTS_MIGRATIONS) as url:
+        await _fill_facts(url, orders)
+        engine = create_engine(url)
+        sessions = create_session_factory(engine)
+        request = ReportRequested(task_id=uuid.uuid4(), report_date=DAY, requested_by="bench")
+        async with sessions() as session, session.begin():
+            await session.execute(report_tasks.insert().values(id=request.task_id, report_date=DAY, status="running", requested_by="bench"))
+        started = time.perf_counter()
+        async with sessions() as session, session.begin():
+            generated = await generate_report(session, Outbox(outbox), request, tz="UTC")
+        set_based_s = time.perf_counter() - started
+        async with engine.begin() as connection:
+            await connection.execute(text("TRUNCATE reports"))
+        started = time.perf_counter()
+        async with sessions() as session:
+            looped = await lab_loop(session, DAY)
+        lab_s = time.perf_counter() - started
+        await engine.dispose()
+    if not generated.orders == looped == orders:
+        raise RuntimeError(f"the two ways disagree: set-based {generated.orders}, lab loop {looped}, expected {orders}")
+    return {"orders": orders, "set_based_s": set_based_s, "lab_loop_s": lab_s, "speedup": lab_s / set_based_s}
+
+
+async def ingest_rate(infrastructure: Infrastructure, events: int = 20_000) -> dict[str, Any]:
+    """``order.created`` into order facts through the reports service's own consumer and handler."""
+    import aio_pika
+
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "ingest", REPORTS_MIGRATIONS) as url:
+        connection = await aio_pika.connect(broker_url)
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel, EXCHANGE)
+        await declare_consumer_queue(channel, exchange, ConsumerQueue("reports", "order.created"))
+        await connection.close()
+        publisher = Publisher(broker_url, EXCHANGE)
+        messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
+        for start in range(0, events, 1_000):
+            assert not any(await publisher.publish_many(messages[start : start + 1_000]))
+        await publisher.close()
+        settings = ReportsSettings(database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, log_json=False)
+        app = build_app(settings)
+        engine = create_engine(url, pool_size=1)
+        started = time.perf_counter()
+        async with app.router.lifespan_context(app):
+            while True:
+                async with engine.connect() as db:
+                    stored = await db.scalar(select(func.count()).select_from(order_facts))
+                if stored and stored >= events:
+                    break
+                await asyncio.sleep(0.05)
+            elapsed = time.perf_counter() - started
+        await engine.dispose()
+    return {"events": events, "seconds": elapsed, "rate": events / elapsed}
