@@ -1,0 +1,64 @@
+"""Tables of the scheduler database."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from shared.db import make_metadata
+from shared.messaging.outbox import define_outbox_table
+
+metadata = make_metadata()
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("cron", String(255), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("routing_key", String(255), nullable=False),
+    Column("payload", JSONB, nullable=False, server_default="{}"),
+    Column("enabled", Boolean, nullable=False, server_default="true"),
+    Column("catch_up", String(8), nullable=False, server_default="latest"),
+    Column("lookback_s", Integer, nullable=False, server_default="86400"),
+    # the next instant (UTC) this schedule is due; NULL until the ticker first computes it
+    Column("next_fire_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("catch_up IN ('skip', 'latest', 'all')", name="catch_up_known"),
+    Index("ix_schedules_due", "next_fire_at", postgresql_where="enabled"),
+)
+
+# One row per instant of a schedule: the unique key is the claim that makes a fire happen once.
+schedule_runs = Table(
+    "schedule_runs",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("schedule_id", Uuid, ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    Column("scheduled_for", DateTime(timezone=True), nullable=False),
+    Column("status", String(8), nullable=False),
+    Column("reason", Text),
+    Column("event_id", Uuid),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("schedule_id", "scheduled_for"),
+    CheckConstraint("status IN ('fired', 'skipped', 'manual')", name="status_known"),
+)
+
+outbox = define_outbox_table(metadata)

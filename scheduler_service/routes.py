@@ -1,0 +1,64 @@
+"""HTTP routes of the scheduler: parse, call a use case, map the result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Response
+
+from scheduler_service import schedules
+from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
+from shared.web.deps import RuntimeDep, SessionDep
+
+router = APIRouter(prefix="/schedules", tags=["schedules"])
+
+ScheduleName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+@router.get("", response_model=list[ScheduleOut])
+async def list_schedules(session: SessionDep) -> list[ScheduleOut]:
+    return await schedules.list_schedules(session)
+
+
+@router.post("", status_code=201, response_model=ScheduleOut)
+async def create(body: ScheduleIn, session: SessionDep, response: Response) -> ScheduleOut:
+    created = await schedules.create_schedule(session, body)
+    response.headers["Location"] = f"/schedules/{created.name}"
+    return created
+
+
+@router.get("/{name}", response_model=ScheduleOut)
+async def get(name: ScheduleName, session: SessionDep) -> ScheduleOut:
+    return await schedules.get_schedule(session, name)
+
+
+@router.patch("/{name}", response_model=ScheduleOut)
+async def change(name: ScheduleName, patch: SchedulePatch, session: SessionDep) -> ScheduleOut:
+    return await schedules.update_schedule(session, name, patch)
+
+
+@router.delete("/{name}", status_code=204)
+async def remove(name: ScheduleName, session: SessionDep) -> Response:
+    await schedules.delete_schedule(session, name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/trigger", status_code=202, response_model=RunOut)
+async def trigger(name: ScheduleName, session: SessionDep, runtime: RuntimeDep) -> RunOut:
+    assert runtime.outbox is not None
+    return await schedules.trigger(session, runtime.outbox, name)
+
+
+@router.get("/{name}/runs", response_model=RunPage)
+async def runs(
+    name: ScheduleName,
+    session: SessionDep,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    count: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RunPage:
+    return await schedules.runs(session, name, page=page, count=count)
+
+
+@router.get("/{name}/preview", response_model=list[PreviewOut])
+async def preview(name: ScheduleName, session: SessionDep, count: Annotated[int, Query(ge=1, le=100)] = 10) -> list[PreviewOut]:
+    return await schedules.preview(session, name, count)

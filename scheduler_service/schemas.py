@@ -1,0 +1,87 @@
+"""Request and response bodies of the schedules API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from scheduler_service import cron
+
+Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+RoutingKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$", max_length=255)]
+CatchUp = Literal["skip", "latest", "all"]
+LOOKBACK_MAX_S = 30 * 86_400
+
+
+class ScheduleIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"name": "hourly-report", "cron": "0 * * * *", "timezone": "Europe/Berlin"}]},
+    )
+
+    name: Name = Field(description="unique, URL-safe: lower-case letters, digits, '.', '_' and '-'")
+    cron: str = Field(min_length=1, max_length=255, description="5 fields, 6 with seconds first, or @daily-style alias")
+    timezone: str = "UTC"
+    routing_key: RoutingKey = "report.requested"
+    payload: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    catch_up: CatchUp = "latest"
+    lookback_s: int = Field(default=86_400, ge=0, le=LOOKBACK_MAX_S)
+
+    @model_validator(mode="after")
+    def _schedulable(self) -> ScheduleIn:
+        try:
+            self.cron = cron.validate(self.cron, self.timezone)
+        except cron.CronError as exc:
+            raise ValueError(str(exc)) from exc
+        return self
+
+
+class SchedulePatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cron: str | None = Field(default=None, min_length=1, max_length=255)
+    timezone: str | None = None
+    routing_key: RoutingKey | None = None
+    payload: dict[str, Any] | None = None
+    enabled: bool | None = None
+    catch_up: CatchUp | None = None
+    lookback_s: int | None = Field(default=None, ge=0, le=LOOKBACK_MAX_S)
+
+
+class ScheduleOut(BaseModel):
+    name: str
+    cron: str
+    timezone: str
+    routing_key: str
+    payload: dict[str, Any]
+    enabled: bool
+    catch_up: CatchUp
+    lookback_s: int
+    next_fire_at: datetime | None
+    next_fire_local: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RunOut(BaseModel):
+    scheduled_for: datetime
+    status: Literal["fired", "skipped", "manual"]
+    reason: str | None
+    event_id: str | None
+    recorded_at: datetime
+
+
+class RunPage(BaseModel):
+    items: list[RunOut]
+    total: int
+    page: int
+    count: int
+
+
+class PreviewOut(BaseModel):
+    local: datetime
+    utc: datetime
+    shifted_by_dst: bool

@@ -1,0 +1,208 @@
+"""The scheduling loop: claim due instants, publish through the outbox, sleep until the next one.
+
+Any number of tickers (replicas) may run. Each locks the due schedules it handles with
+``FOR UPDATE SKIP LOCKED`` and claims every instant by inserting ``(schedule, instant)``
+into ``schedule_runs`` under a unique key, in the same transaction as the outbox row; the
+loser of any race inserts nothing and publishes nothing. There is no leader and no lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from scheduler_service import cron
+from scheduler_service.firing import build_event, decide
+from scheduler_service.models import schedule_runs, schedules
+from shared.db import SessionFactory
+from shared.messaging.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+CHANGED_CHANNEL = "schedules_changed"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class Ticker:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        outbox: Outbox,
+        *,
+        clock: Clock | None = None,
+        listen_dsn: str | None = None,
+        grace: timedelta = timedelta(seconds=60),
+        max_sleep_s: float = 60.0,
+        batch_size: int = 500,
+        sleep: Callable[[float], Any] | None = None,
+    ) -> None:
+        self._sessions = session_factory
+        self._outbox = outbox
+        self._clock = clock or SystemClock()
+        self._listen_dsn = listen_dsn
+        self._grace = grace
+        self._max_sleep_s = max_sleep_s
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def tick(self, now: datetime | None = None) -> int:
+        """Handle every schedule due at ``now``; the number of instants fired."""
+        now = now or self._clock.now()
+        fired = 0
+        while True:
+            handled, fired_now = await self._tick_batch(now)
+            fired += fired_now
+            if handled < self._batch_size:
+                return fired
+
+    async def _tick_batch(self, now: datetime) -> tuple[int, int]:
+        async with self._sessions() as session, session.begin():
+            due = (
+                await session.execute(
+                    select(schedules)
+                    .where(schedules.c.enabled, (schedules.c.next_fire_at.is_(None)) | (schedules.c.next_fire_at <= now))
+                    .order_by(schedules.c.next_fire_at.nulls_first())
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            runs: list[dict[str, Any]] = []
+            events: dict[tuple[Any, datetime], Any] = {}
+            next_fire: list[tuple[Any, datetime | None]] = []
+            for schedule in due:
+                if schedule.next_fire_at is not None:
+                    self._plan(schedule, now, runs, events)
+                next_fire.append((schedule.id, cron.next_after(schedule.cron, schedule.timezone, now)))
+            fired = await self._record(session, runs, events)
+            if next_fire:
+                await session.execute(
+                    text(
+                        "UPDATE schedules SET next_fire_at = planned.next_fire_at "
+                        "FROM unnest(CAST(:ids AS uuid[]), CAST(:times AS timestamptz[])) AS planned(id, next_fire_at) "
+                        "WHERE schedules.id = planned.id"
+                    ),
+                    {"ids": [schedule_id for schedule_id, _ in next_fire], "times": [at for _, at in next_fire]},
+                )
+        return len(due), fired
+
+    def _plan(self, schedule: Any, now: datetime, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Any]) -> None:
+        first = schedule.next_fire_at
+        horizon = now - timedelta(seconds=schedule.lookback_s)
+        if first < horizon:
+            # older than the look-back: one row says so instead of one per instant
+            reason = f"instants from {first.isoformat()} until {horizon.isoformat()} are older than the look-back ({schedule.lookback_s} s)"
+            runs.append({"schedule_id": schedule.id, "scheduled_for": first, "status": "skipped", "event_id": None, "reason": reason})
+            first = cron.next_after(schedule.cron, schedule.timezone, horizon - timedelta(microseconds=1)) or now
+        instants = cron.instants_between(schedule.cron, schedule.timezone, first, now)
+        decision = decide(instants, now, catch_up=schedule.catch_up, grace=self._grace)
+        for instant in decision.fire:
+            event = build_event(schedule.name, schedule.routing_key, schedule.payload, schedule.timezone, instant)
+            events[(schedule.id, instant)] = (event, schedule.routing_key)
+            runs.append({"schedule_id": schedule.id, "scheduled_for": instant, "status": "fired", "event_id": event.id, "reason": None})
+        for instant, reason in decision.skip:
+            runs.append({"schedule_id": schedule.id, "scheduled_for": instant, "status": "skipped", "event_id": None, "reason": reason})
+
+    async def _record(self, session: AsyncSession, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Any]) -> int:
+        """Insert the runs; publish only the instants this transaction claimed."""
+        if not runs:
+            return 0
+        claimed = await session.execute(
+            pg_insert(schedule_runs)
+            .values(runs)
+            .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
+            .returning(schedule_runs.c.schedule_id, schedule_runs.c.scheduled_for, schedule_runs.c.status)
+        )
+        rows = []
+        for schedule_id, scheduled_for, status in claimed:
+            if status == "fired":
+                envelope, routing_key = events[(schedule_id, scheduled_for)]
+                rows.append(self._outbox.row(envelope, routing_key=routing_key))
+        if rows:
+            await session.execute(self._outbox.table.insert(), rows)
+        return len(rows)
+
+    # the loop -------------------------------------------------------------------------
+
+    async def next_due(self) -> datetime | None:
+        async with self._sessions() as session:
+            value: datetime | None = await session.scalar(select(func.min(schedules.c.next_fire_at)).where(schedules.c.enabled))
+            return value
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    fired = await self.tick()
+                    if fired:
+                        log.info("fired scheduled instants", extra={"count": fired})
+                    due = await self.next_due()
+                except Exception:
+                    log.exception("scheduler tick failed; retrying")
+                    due = None
+                now = self._clock.now()
+                delay = self._max_sleep_s if due is None else min(max((due - now).total_seconds(), 0.0), self._max_sleep_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _listen(self) -> None:
+        """Wake at once when a schedule changes (the API sends NOTIFY); polling covers the gaps."""
+        if self._listen_dsn is None:
+            return
+        while not self._stopping.is_set():
+            connection: asyncpg.Connection | None = None
+            try:
+                connection = await asyncpg.connect(self._listen_dsn)
+                await connection.add_listener(CHANGED_CHANNEL, lambda *_: self._wake.set())
+                lost = asyncio.Event()
+                connection.add_termination_listener(lambda *_, lost=lost: lost.set())
+                await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: rely on the timed wake-ups, try again
+                log.debug("schedule LISTEN unavailable", extra={"error": str(exc)})
+            finally:
+                if connection is not None and not connection.is_closed():
+                    await connection.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), 5)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="scheduler-ticker")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
