@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.settings import OrdersSettings
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
+from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
+from shared.messaging.envelope import Envelope
+from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.testing.fixtures import migrated_database, truncate_all
 from shared.testing.infrastructure import Infrastructure
 
@@ -47,3 +51,30 @@ async def reports_database(infrastructure: Infrastructure, run_id: str) -> Async
 async def reports_db(reports_database: str) -> str:
     await truncate_all(reports_database)
     return reports_database
+
+
+@pytest.fixture(scope="session")
+async def scheduler_database(infrastructure: Infrastructure, run_id: str) -> AsyncIterator[str]:
+    async with migrated_database(infrastructure, f"scheduler_{run_id}", SCHEDULER_MIGRATIONS) as url:
+        yield url
+
+
+@pytest.fixture
+async def scheduler_db(scheduler_database: str) -> str:
+    """Emptied, the default schedule included: each test makes the schedules it needs."""
+    await truncate_all(scheduler_database)
+    return scheduler_database
+
+
+@pytest.fixture
+async def publish(broker_url: str, exchange_name: str) -> AsyncIterator[Callable[..., Any]]:
+    """Publish envelopes as the orders service would."""
+    publisher = Publisher(broker_url, exchange_name)
+
+    async def send(*envelopes: Envelope[Any]) -> None:
+        for start in range(0, len(envelopes), 500):
+            outcomes = await publisher.publish_many([OutgoingMessage.from_envelope(e) for e in envelopes[start : start + 500]])
+            assert not any(outcomes), outcomes
+
+    yield send
+    await publisher.close()

@@ -12,7 +12,6 @@ from reports_service.main import build_app
 from reports_service.settings import ReportsSettings
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.messaging.envelope import Envelope
-from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.testing.fixtures import eventually, serving
 
 
@@ -63,17 +62,3 @@ def order_created(created_at: datetime, quantities: tuple[int, ...] = (1,), orde
         currency="EUR",
     )
     return Envelope[OrderCreated](type="order.created", source="orders_service", data=data)
-
-
-@pytest.fixture
-async def publish(broker_url: str, exchange_name: str) -> AsyncIterator[Callable[..., Any]]:
-    """Publish envelopes as the orders service would."""
-    publisher = Publisher(broker_url, exchange_name)
-
-    async def send(*envelopes: Envelope[Any]) -> None:
-        for start in range(0, len(envelopes), 500):
-            outcomes = await publisher.publish_many([OutgoingMessage.from_envelope(e) for e in envelopes[start : start + 500]])
-            assert not any(outcomes), outcomes
-
-    yield send
-    await publisher.close()

@@ -1,0 +1,149 @@
+import asyncio
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from scheduler_service import cron
+from scheduler_service.models import outbox, schedule_runs, schedules
+from scheduler_service.schedules import create_schedule
+from scheduler_service.schemas import ScheduleIn
+from scheduler_service.ticker import Ticker
+from shared.db import create_engine, create_session_factory
+from shared.messaging.outbox import Outbox
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sessions(scheduler_db: str) -> Any:
+    engine = create_engine(scheduler_db)
+    yield create_session_factory(engine)
+    await engine.dispose()
+
+
+def _ticker(sessions: Any, **options: Any) -> Ticker:
+    return Ticker(sessions, Outbox(outbox), **options)
+
+
+async def _create(sessions: Any, now: datetime, **fields: Any) -> None:
+    async with sessions() as session:
+        await create_schedule(session, ScheduleIn(**fields), now=now)
+
+
+async def _runs(sessions: Any, name: str) -> list[Any]:
+    async with sessions() as session:
+        return list(
+            (
+                await session.execute(
+                    select(schedule_runs.c.scheduled_for, schedule_runs.c.status, schedule_runs.c.reason, schedule_runs.c.event_id)
+                    .join(schedules)
+                    .where(schedules.c.name == name)
+                    .order_by(schedule_runs.c.scheduled_for)
+                )
+            ).all()
+        )
+
+
+async def test_three_tickers_over_48_simulated_hours_fire_each_instant_exactly_once(sessions: Any) -> None:
+    start, end = utc(2026, 10, 24, 0), utc(2026, 10, 26, 0)  # the Berlin and the (earlier) fall-back night inside
+    plans = {
+        "daily-berlin": ("30 2 * * *", "Europe/Berlin"),
+        "hourly-berlin": ("0 * * * *", "Europe/Berlin"),
+        "half-hourly-new-york": ("*/30 * * * *", "America/New_York"),
+        "every-10-seconds": ("*/10 * * * * *", "UTC"),
+    }
+    for name, (expression, zone) in plans.items():
+        await _create(sessions, start, name=name, cron=expression, timezone=zone, routing_key=f"demo.{name}", catch_up="all")
+    tickers = [_ticker(sessions) for _ in range(3)]
+    rng = random.Random(48)
+    now = start
+    while now < end:
+        now = min(now + timedelta(seconds=rng.randint(1, 900)), end)
+        await asyncio.gather(*(ticker.tick(now) for ticker in tickers))
+    fired_total = 0
+    for name, (expression, zone) in plans.items():
+        runs = await _runs(sessions, name)
+        expected = cron.instants_between(expression, zone, start + timedelta(microseconds=1), end)
+        assert [run.scheduled_for for run in runs] == expected, name
+        assert {run.status for run in runs} == {"fired"}, name
+        fired_total += len(runs)
+    async with sessions() as session:
+        event_ids = (await session.execute(select(outbox.c.event_id))).scalars().all()
+    assert len(event_ids) == fired_total
+    assert len(set(event_ids)) == fired_total
+
+
+async def test_a_stale_cursor_never_fires_an_instant_twice(sessions: Any) -> None:
+    start = utc(2026, 1, 1)
+    await _create(sessions, start, name="hourly", cron="0 * * * *", catch_up="all")
+    ticker = _ticker(sessions)
+    await ticker.tick(utc(2026, 1, 1, 3))
+    async with sessions() as session, session.begin():  # as if another replica still believed 01:00 was next
+        await session.execute(update(schedules).values(next_fire_at=utc(2026, 1, 1, 1)))
+    await ticker.tick(utc(2026, 1, 1, 3))
+    runs = await _runs(sessions, "hourly")
+    assert [run.scheduled_for.hour for run in runs] == [1, 2, 3]
+    async with sessions() as session:
+        assert await session.scalar(select(func.count()).select_from(outbox)) == 3
+
+
+@pytest.mark.parametrize(
+    ("policy", "fired", "skipped"),
+    [("all", [1, 2, 3, 4, 5], []), ("latest", [5], [1, 2, 3, 4]), ("skip", [], [1, 2, 3, 4, 5])],
+)
+async def test_downtime_follows_the_catch_up_policy(sessions: Any, policy: str, fired: list[int], skipped: list[int]) -> None:
+    await _create(sessions, utc(2026, 1, 1, 0, 30), name="hourly", cron="0 * * * *", catch_up=policy)
+    await _ticker(sessions).tick(utc(2026, 1, 1, 5, 30))  # down from 00:30 to 05:30
+    runs = await _runs(sessions, "hourly")
+    assert [run.scheduled_for.hour for run in runs if run.status == "fired"] == fired
+    assert [run.scheduled_for.hour for run in runs if run.status == "skipped"] == skipped
+    assert all(policy in run.reason for run in runs if run.status == "skipped")
+
+
+async def test_instants_older_than_the_look_back_are_recorded_once(sessions: Any) -> None:
+    await _create(sessions, utc(2026, 1, 1, 0, 30), name="hourly", cron="0 * * * *", catch_up="all", lookback_s=7200)
+    await _ticker(sessions).tick(utc(2026, 1, 1, 10, 30))
+    runs = await _runs(sessions, "hourly")
+    assert [(run.scheduled_for.hour, run.status) for run in runs] == [(1, "skipped"), (9, "fired"), (10, "fired")]
+    assert "older than the look-back" in runs[0].reason
+
+
+async def test_an_on_time_instant_fires_with_any_policy_and_the_next_one_is_planned(sessions: Any) -> None:
+    await _create(sessions, utc(2026, 1, 1, 0, 30), name="hourly", cron="0 * * * *", catch_up="skip")
+    ticker = _ticker(sessions)
+    await ticker.tick(utc(2026, 1, 1, 1, 0, 20))
+    assert [run.status for run in await _runs(sessions, "hourly")] == ["fired"]
+    assert await ticker.next_due() == utc(2026, 1, 1, 2)
+
+
+async def test_many_due_schedules_are_handled_in_batches(sessions: Any) -> None:
+    async with sessions() as session, session.begin():
+        await session.execute(
+            schedules.insert(),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "name": f"s{i}",
+                    "cron": "* * * * *",
+                    "timezone": "UTC",
+                    "routing_key": "demo.tick",
+                    "payload": {},
+                    "catch_up": "latest",
+                    "lookback_s": 3600,
+                    "next_fire_at": utc(2026, 1, 1, 0, 1),
+                }
+                for i in range(1200)
+            ],
+        )
+    fired = await _ticker(sessions, batch_size=500).tick(utc(2026, 1, 1, 0, 1, 1))
+    assert fired == 1200
+    async with sessions() as session:
+        counts = Counter((await session.execute(select(schedule_runs.c.status))).scalars())
+    assert counts == {"fired": 1200}
