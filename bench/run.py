@@ -18,7 +18,7 @@ from typing import Any
 
 import uvloop
 
-from bench import messaging, orders_http, reports
+from bench import messaging, orders_http, reports, scheduler
 from bench.environment import bench_infrastructure
 from shared.testing.infrastructure import Infrastructure
 
@@ -36,6 +36,8 @@ BENCHES: dict[str, Bench] = {
     "reports_ingest": reports.ingest_rate,
     "reports_versus_lab": reports.set_based_against_lab,
     "reports_million_day": reports.million_order_day,
+    "scheduler_same_instant": scheduler.same_instant,
+    "scheduler_idle_cpu": scheduler.idle_cpu,
 }
 
 
@@ -176,6 +178,29 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("100,000 orders, lab loop (s)", values("reports_versus_lab", "lab_loop_s"), ms=True),
             row("speed-up over the lab loop", values("reports_versus_lab", "speedup"), unit=" x", ms=True, target=">= 30 x", at_least=30),
             row("order.created ingested (events/s)", values("reports_ingest", "rate"), target=">= 2,500", at_least=2500),
+            "",
+        ]
+    if "scheduler_same_instant" in results:
+        load = results["scheduler_same_instant"][0]
+        lines += [
+            "## Scheduler",
+            "",
+            f"{int(load['schedules']):,} enabled schedules due at one instant, "
+            f"{int(load['replicas'])} scheduler processes on one database: "
+            "the time from the instant until every schedule's run is claimed (each exactly once, checked: one run and one outbox "
+            f"event per schedule). Idle: one scheduler process with {int(results['scheduler_idle_cpu'][0]['schedules'])} schedules "
+            "that are not due, CPU time over 20 s read from /proc.",
+            "",
+            "| measure | min / median / max | target | met (median) |",
+            "|---|---|---|---|",
+            row(
+                "all fired after the instant (s)",
+                values("scheduler_same_instant", "all_fired_after_s"),
+                ms=True,
+                target="<= 5",
+                below=5.0001,
+            ),
+            row("idle CPU (% of a core)", values("scheduler_idle_cpu", "cpu_percent"), ms=True, target="< 1", below=1),
             "",
         ]
     return "\n".join(lines) + "\n"

@@ -15,7 +15,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "RABBITMQ_USER": "suite", "RABBITMQ_PASSWORD": "mq-secret"}
-APP_SERVICES = {"orders_service": "ORDERS_", "reports_service": "REPORTS_"}
+APP_SERVICES = {"orders_service": "ORDERS_", "reports_service": "REPORTS_", "scheduler_service": "SCHEDULER_"}
 
 
 EMPTY_ENV_FILE = Path(tempfile.gettempdir()) / "order-reporting-empty.env"

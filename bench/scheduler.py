@@ -1,0 +1,131 @@
+"""Scheduler: 10,000 schedules due at one instant across 3 replicas, and CPU use when idle."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+from sqlalchemy import func, insert, select
+
+from bench.environment import scratch_database, scratch_vhost
+from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
+from scheduler_service.models import outbox, schedule_runs, schedules
+from shared.db import create_engine
+from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
+from shared.testing.fixtures import free_port
+from shared.testing.infrastructure import Infrastructure
+
+
+async def _bind_sink(broker_url: str, routing_key: str) -> None:
+    """A queue for the fired events, so the relay publishes them instead of retrying NO_ROUTE."""
+    connection = await aio_pika.connect(broker_url)
+    channel = await connection.channel()
+    exchange = await declare_exchange(channel, "events")
+    await declare_consumer_queue(channel, exchange, ConsumerQueue("bench", routing_key))
+    await connection.close()
+
+
+async def _start(url: str, broker_url: str, count: int) -> list[asyncio.subprocess.Process]:
+    env = os.environ | {"SCHEDULER_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
+    return [
+        await asyncio.create_subprocess_exec(sys.executable, "-m", "scheduler_service.main", "--port", str(free_port()), env=env)
+        for _ in range(count)
+    ]
+
+
+async def _stop(processes: list[asyncio.subprocess.Process]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        await asyncio.wait_for(process.wait(), 30)
+
+
+async def same_instant(infrastructure: Infrastructure, count: int = 10_000, replicas: int = 3) -> dict[str, Any]:
+    """All schedules name one instant ~20 s ahead; the time until every one is claimed, counted after it."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "sched", SCHEDULER_MIGRATIONS) as url:
+        await _bind_sink(broker_url, "bench.tick")
+        engine = create_engine(url, pool_size=2)
+        instant = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
+        expression = f"{instant.second} {instant.minute} {instant.hour} * * *"
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "name": f"load-{n}",
+                "cron": expression,
+                "timezone": "UTC",
+                "routing_key": "bench.tick",
+                "payload": {"n": n},
+                "catch_up": "latest",
+                "lookback_s": 3600,
+                "next_fire_at": instant,
+            }
+            for n in range(count)
+        ]
+        async with engine.begin() as connection:
+            await connection.execute(insert(schedules), rows)
+        processes = await _start(url, broker_url, replicas)
+        try:
+            await asyncio.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds()))
+            while True:
+                async with engine.connect() as connection:
+                    claimed = await connection.scalar(select(func.count()).select_from(schedule_runs))
+                if claimed and claimed >= count:
+                    break
+                if datetime.now(UTC) - instant > timedelta(seconds=60):
+                    raise TimeoutError(f"only {claimed} of {count} claimed after 60 s")
+                await asyncio.sleep(0.02)
+            lag_s = (datetime.now(UTC) - instant).total_seconds()
+            async with engine.connect() as connection:
+                fired = await connection.scalar(select(func.count()).select_from(schedule_runs).where(schedule_runs.c.status == "fired"))
+                distinct = await connection.scalar(select(func.count(func.distinct(schedule_runs.c.schedule_id))))
+                events = await connection.scalar(select(func.count()).select_from(outbox))
+        finally:
+            await _stop(processes)
+            await engine.dispose()
+    if not fired == distinct == events == count:
+        raise RuntimeError(f"not exactly once: fired={fired}, schedules={distinct}, events={events}, expected {count}")
+    return {"schedules": count, "replicas": replicas, "all_fired_after_s": lag_s}
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def idle_cpu(infrastructure: Infrastructure, count: int = 100, seconds: float = 20.0) -> dict[str, Any]:
+    """CPU share of one scheduler process holding ``count`` schedules that are not due."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "idle", SCHEDULER_MIGRATIONS) as url:
+        engine = create_engine(url, pool_size=1)
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "name": f"idle-{n}",
+                "cron": f"{n % 60} {n % 24} * * *",
+                "timezone": "Europe/Berlin",
+                "routing_key": "bench.idle",
+                "payload": {},
+                "catch_up": "latest",
+                "lookback_s": 3600,
+            }
+            for n in range(count)
+        ]
+        async with engine.begin() as connection:
+            await connection.execute(insert(schedules), rows)
+        await engine.dispose()
+        await _bind_sink(broker_url, "bench.idle")
+        (process,) = await _start(url, broker_url, 1)
+        try:
+            await asyncio.sleep(5)  # start-up and the first tick are not idle time
+            before, started = _cpu_seconds(process.pid), time.perf_counter()
+            await asyncio.sleep(seconds)
+            used, elapsed = _cpu_seconds(process.pid) - before, time.perf_counter() - started
+        finally:
+            await _stop([process])
+    return {"schedules": count, "seconds": elapsed, "cpu_percent": 100 * used / elapsed}
