@@ -12,6 +12,7 @@ from reports_service.settings import ReportsSettings
 from scheduler_service.main import MIGRATIONS, build_app
 from scheduler_service.settings import SchedulerSettings
 from shared.db import create_engine
+from shared.testing.clock import FixedClock
 from shared.testing.fixtures import eventually, migrated_database, serving
 from shared.testing.infrastructure import Infrastructure
 from tests.integration.reports_service.conftest import order_created, reports_client
@@ -127,14 +128,6 @@ async def test_conflicts_and_unknown_names(scheduler_api: httpx.AsyncClient) -> 
         scheduler_api.get("/schedules/nope/preview"),
     ):
         assert (await call).status_code == 404
-
-
-class FixedClock:
-    def __init__(self, now: datetime) -> None:
-        self._now = now
-
-    def now(self) -> datetime:
-        return self._now
 
 
 async def test_the_default_schedule_requests_yesterdays_report_and_the_reports_service_makes_it(

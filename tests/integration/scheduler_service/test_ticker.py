@@ -2,7 +2,7 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,10 +15,7 @@ from scheduler_service.schemas import ScheduleIn
 from scheduler_service.ticker import Ticker
 from shared.db import create_engine, create_session_factory
 from shared.messaging.outbox import Outbox
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+from shared.testing.clock import utc
 
 
 @pytest.fixture

@@ -1,16 +1,12 @@
 """Fire instants around DST changes, checked against Debian cron's rules."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
 from scheduler_service import cron
 from scheduler_service.firing import build_event, decide
-
-
-def utc(*parts: int) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
-
+from shared.testing.clock import utc
 
 # (expression, zone, window start, window end, expected UTC instants)
 TABLE = [
