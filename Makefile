@@ -37,6 +37,7 @@ migrate: install ## Create the databases if missing and apply every service's mi
 	$(BIN)/python -m orders_service.main migrate
 	$(BIN)/python -m reports_service.main migrate
 	$(BIN)/python -m scheduler_service.main migrate
+	$(BIN)/python -m notifications_service.main migrate
 
 run: migrate ## Run the suite as local processes (Ctrl-C stops everything)
 	$(BIN)/honcho -f $(PROCFILE) start

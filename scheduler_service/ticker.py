@@ -15,7 +15,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-import asyncpg
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from scheduler_service import cron
 from scheduler_service.firing import build_event, decide
 from scheduler_service.models import schedule_runs, schedules
-from shared.db import SessionFactory
+from shared.db import SessionFactory, listen_forever
 from shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -170,26 +169,9 @@ class Ticker:
                 await listener
 
     async def _listen(self) -> None:
-        """Wake at once when a schedule changes (the API sends NOTIFY); polling covers the gaps."""
-        if self._listen_dsn is None:
-            return
-        while not self._stopping.is_set():
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(self._listen_dsn)
-                await connection.add_listener(CHANGED_CHANNEL, lambda *_: self._wake.set())
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda *_, lost=lost: lost.set())
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure means: rely on the timed wake-ups, try again
-                log.debug("schedule LISTEN unavailable", extra={"error": str(exc)})
-            finally:
-                if connection is not None and not connection.is_closed():
-                    await connection.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), 5)
+        """Wake at once when a schedule changes (the API sends NOTIFY); timed wake-ups cover the gaps."""
+        if self._listen_dsn is not None:
+            await listen_forever(self._listen_dsn, CHANGED_CHANNEL, self._wake.set, self._stopping)
 
     def wake(self) -> None:
         self._wake.set()

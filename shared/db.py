@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -149,3 +150,33 @@ def run_alembic_env(target_metadata: MetaData, version_table: str, include_objec
         await engine.dispose()
 
     asyncio.run(online())
+
+
+async def listen_forever(dsn: str, channel: str, on_notify: Callable[[], None], stopping: asyncio.Event, *, retry_s: float = 5.0) -> None:
+    """Call ``on_notify`` for every NOTIFY on ``channel`` until ``stopping`` is set.
+
+    A lost connection is re-established after ``retry_s``; callers also poll, so a
+    notification missed meanwhile only delays work.
+    """
+    while not stopping.is_set():
+        connection: asyncpg.Connection | None = None
+        try:
+            connection = await asyncpg.connect(dsn)
+            await connection.add_listener(channel, lambda *_: on_notify())
+            lost = asyncio.Event()
+            connection.add_termination_listener(lambda *_, lost=lost: lost.set())
+            on_notify()  # anything committed before we listened
+            waiters = {asyncio.ensure_future(lost.wait()), asyncio.ensure_future(stopping.wait())}
+            _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in pending:
+                waiter.cancel()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure means: rely on polling, try again
+            log.debug("LISTEN unavailable", extra={"channel": channel, "error": str(exc)})
+        finally:
+            if connection is not None and not connection.is_closed():
+                await connection.close()
+        if not stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), retry_s)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import SessionFactory, asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
@@ -44,11 +45,13 @@ class ServiceRuntime:
         self.session_factory: SessionFactory = create_session_factory(self.engine)
         self.publisher = Publisher(broker_url, settings.events_exchange)
         self.outbox = Outbox(outbox_table) if outbox_table is not None else None
-        # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
-        # for connections must not starve publishing, or the outbox grows without bound
-        self.relay_engine = create_engine(database_url, pool_size=RELAY_LANES + 1, max_overflow=0)
-        self.relay = (
-            OutboxRelay(
+        self.relay_engine: AsyncEngine | None = None
+        self.relay: OutboxRelay | None = None
+        if outbox_table is not None and run_relay:
+            # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
+            # for connections must not starve publishing, or the outbox grows without bound
+            self.relay_engine = create_engine(database_url, pool_size=RELAY_LANES + 1, max_overflow=0)
+            self.relay = OutboxRelay(
                 self.relay_engine,
                 outbox_table,
                 self.publisher,
@@ -58,9 +61,6 @@ class ServiceRuntime:
                 poll_interval_s=settings.outbox_poll_interval_s,
                 retention_hours=settings.outbox_retention_hours,
             )
-            if outbox_table is not None and run_relay
-            else None
-        )
         subscriptions = subscribe(self) if subscribe is not None else ()
         self.consumer = (
             Consumer(
@@ -101,9 +101,9 @@ class ServiceRuntime:
         return self.publisher.connected
 
     async def __aenter__(self) -> ServiceRuntime:
-        with contextlib.suppress(BrokerUnavailable):
-            await self.publisher.connect()
         if self.relay is not None:
+            with contextlib.suppress(BrokerUnavailable):
+                await self.publisher.connect()
             self.relay.start()
         if self.consumer is not None:
             self.consumer.start()
@@ -115,7 +115,8 @@ class ServiceRuntime:
         if self.relay is not None:
             await self.relay.stop()
         await self.publisher.close()
-        await self.relay_engine.dispose()
+        if self.relay_engine is not None:
+            await self.relay_engine.dispose()
         await self.engine.dispose()
 
 

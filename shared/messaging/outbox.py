@@ -15,7 +15,6 @@ import random
 import time
 from typing import Any
 
-import asyncpg
 from aiormq.exceptions import DeliveryError, PublishError
 from pydantic import BaseModel
 from sqlalchemy import (
@@ -42,6 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from shared import metrics
 from shared.correlation import current_correlation_id
+from shared.db import listen_forever
 from shared.messaging.envelope import Envelope
 from shared.messaging.publisher import BrokerUnavailable, OutgoingMessage, Publisher
 
@@ -263,26 +263,8 @@ class OutboxRelay:
             log.warning("outbox housekeeping failed", exc_info=True)
 
     async def _listen(self) -> None:
-        """Hold a LISTEN connection; on loss reconnect. Polling covers the gaps."""
-        if self._listen_dsn is None:
-            return
-        while not self._stopping.is_set():
-            connection: asyncpg.Connection | None = None
-            try:
-                connection = await asyncpg.connect(self._listen_dsn)
-                await connection.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-                lost = asyncio.Event()
-                connection.add_termination_listener(lambda *_, lost=lost: lost.set())
-                self._wake.set()
-                await lost.wait()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - any failure means: poll, and try again later
-                log.debug("outbox LISTEN unavailable", extra={"error": str(exc)})
-            finally:
-                if connection is not None and not connection.is_closed():
-                    await connection.close()
-            await self._sleep(5)
+        if self._listen_dsn is not None:
+            await listen_forever(self._listen_dsn, NOTIFY_CHANNEL, self._wake.set, self._stopping)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")

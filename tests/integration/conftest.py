@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.settings import OrdersSettings
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
@@ -64,6 +65,12 @@ async def scheduler_db(scheduler_database: str) -> str:
     """Emptied, the default schedule included: each test makes the schedules it needs."""
     await truncate_all(scheduler_database)
     return scheduler_database
+
+
+@pytest.fixture(scope="session")
+async def notifications_database(infrastructure: Infrastructure, run_id: str) -> AsyncIterator[str]:
+    async with migrated_database(infrastructure, f"notifications_{run_id}", NOTIFICATIONS_MIGRATIONS) as url:
+        yield url
 
 
 @pytest.fixture

@@ -15,7 +15,12 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "RABBITMQ_USER": "suite", "RABBITMQ_PASSWORD": "mq-secret"}
-APP_SERVICES = {"orders_service": "ORDERS_", "reports_service": "REPORTS_", "scheduler_service": "SCHEDULER_"}
+APP_SERVICES = {
+    "orders_service": "ORDERS_",
+    "reports_service": "REPORTS_",
+    "scheduler_service": "SCHEDULER_",
+    "notifications_service": "NOTIFICATIONS_",
+}
 
 
 EMPTY_ENV_FILE = Path(tempfile.gettempdir()) / "order-reporting-empty.env"
@@ -63,10 +68,11 @@ def test_a_missing_secret_stops_compose_with_its_name(missing: str) -> None:
     assert missing in result.stderr
 
 
-def test_only_the_management_ui_is_published(config: dict[str, Any]) -> None:
+def test_only_the_uis_are_published(config: dict[str, Any]) -> None:
     published = {name: service.get("ports", []) for name, service in config["services"].items() if service.get("ports")}
-    assert set(published) == {"rabbitmq"}
+    assert set(published) == {"rabbitmq", "mailpit"}
     assert [str(port["target"]) for port in published["rabbitmq"]] == ["15672"]
+    assert [str(port["target"]) for port in published["mailpit"]] == ["8025"]
 
 
 def test_services_can_scale(config: dict[str, Any]) -> None:

@@ -1,0 +1,67 @@
+"""Order confirmations delivered per second, from queued ``order.created`` events to an SMTP sink."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any
+
+import aio_pika
+from sqlalchemy import func, select
+
+from bench.environment import scratch_database, scratch_vhost
+from bench.messaging import sample_event
+from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
+from notifications_service.main import build_app
+from notifications_service.models import notifications
+from notifications_service.settings import NotificationsSettings
+from shared.db import create_engine
+from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
+from shared.testing.fixtures import free_port
+from shared.testing.infrastructure import Infrastructure
+
+EXCHANGE = "events"
+
+
+async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> dict[str, Any]:
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "mail", NOTIFICATIONS_MIGRATIONS) as url:
+        connection = await aio_pika.connect(broker_url)
+        channel = await connection.channel()
+        exchange = await declare_exchange(channel, EXCHANGE)
+        await declare_consumer_queue(channel, exchange, ConsumerQueue("notifications", "order.created"))
+        await connection.close()
+        publisher = Publisher(broker_url, EXCHANGE)
+        messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
+        for start in range(0, events, 1_000):
+            if any(await publisher.publish_many(messages[start : start + 1_000])):
+                raise RuntimeError("could not queue the events")
+        await publisher.close()
+        port = free_port()
+        sink = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"
+        )
+        await asyncio.sleep(1.0)  # the sink binds its port
+        settings = NotificationsSettings(
+            database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, smtp_port=port, log_json=False, log_level="WARNING"
+        )
+        app = build_app(settings)
+        engine = create_engine(url, pool_size=1)
+        try:
+            started = time.perf_counter()
+            async with app.router.lifespan_context(app):
+                while True:
+                    async with engine.connect() as db:
+                        sent = await db.scalar(select(func.count()).select_from(notifications).where(notifications.c.status == "sent"))
+                    if sent and sent >= events:
+                        break
+                    if time.perf_counter() - started > 120:
+                        raise TimeoutError(f"only {sent} of {events} sent in 120 s")
+                    await asyncio.sleep(0.05)
+                elapsed = time.perf_counter() - started
+        finally:
+            await engine.dispose()
+            sink.terminate()
+            await sink.wait()
+    return {"events": events, "seconds": elapsed, "rate": events / elapsed}

@@ -1,0 +1,183 @@
+"""The sending loop: pending notifications out through the sender, with retries and backoff.
+
+Like the outbox relay: rows are locked with ``FOR UPDATE SKIP LOCKED`` (replicas never
+send the same row at once), the loop wakes on ``NOTIFY notifications`` and polls as a
+fallback. A transient failure sets ``next_attempt_at`` further out each time; a permanent
+one, or the last attempt, ends the row ``failed`` with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+from email.header import Header
+from email.utils import formatdate
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+
+from notifications_service.models import notifications
+from notifications_service.senders import OutgoingMail, Sender, SendError
+from shared.db import SessionFactory, listen_forever
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "notifications"
+
+
+def _header(value: str) -> str:
+    return value if value.isascii() else Header(value, "utf-8").encode()
+
+
+def _part(subtype: str, content: str) -> bytes:
+    encoded = base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
+    return f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + encoded
+
+
+def compose(row: Any, mail_from: str) -> OutgoingMail:
+    """A multipart/alternative message (plain text and HTML), assembled directly as bytes.
+
+    The standard library's ``EmailMessage`` costs about 2 ms of CPU per message here, which
+    alone would cap a process below 500 messages/s.
+    """
+    boundary = f"=_{row.event_id.hex}"
+    head = "\r\n".join(
+        [
+            f"From: {mail_from}",
+            f"To: {row.recipient}",
+            f"Subject: {_header(row.subject)}",
+            f"Date: {formatdate(usegmt=True)}",
+            # stable per event: a mail system that sees it twice (a crash after SMTP accepted it) can tell
+            f"Message-ID: <{row.event_id}@notifications.order-reporting>",
+            "MIME-Version: 1.0",
+            f'Content-Type: multipart/alternative; boundary="{boundary}"',
+        ]
+    ).encode()
+    separator = f"\r\n--{boundary}\r\n".encode()
+    raw = head + b"\r\n" + separator + _part("plain", row.body_text) + separator + _part("html", row.body_html)
+    raw += f"\r\n--{boundary}--\r\n".encode()
+    return OutgoingMail(sender=mail_from, recipient=row.recipient, subject=row.subject, raw=raw)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        sender: Sender,
+        *,
+        mail_from: str,
+        listen_dsn: str | None = None,
+        batch_size: int = 200,
+        poll_interval_s: float = 1.0,
+        max_attempts: int = 8,
+        retry_base_s: float = 2.0,
+        retry_max_s: float = 600.0,
+    ) -> None:
+        self._sessions = session_factory
+        self._sender = sender
+        self._mail_from = mail_from
+        self._listen_dsn = listen_dsn
+        self._batch_size = batch_size
+        self._poll_interval_s = poll_interval_s
+        self._max_attempts = max_attempts
+        self._retry_base_s = retry_base_s
+        self._retry_max_s = retry_max_s
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def dispatch_once(self) -> int:
+        """Send one batch of due notifications; how many were handled (sent or not)."""
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(notifications)
+                    .where(notifications.c.status == "pending", notifications.c.next_attempt_at <= func.now())
+                    .order_by(notifications.c.next_attempt_at)
+                    .limit(self._batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            outcomes = await asyncio.gather(*(self._sender.send(compose(row, self._mail_from)) for row in rows), return_exceptions=True)
+            sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
+            if sent:
+                await session.execute(
+                    update(notifications)
+                    .where(notifications.c.id.in_(sent))
+                    .values(status="sent", sent_at=func.clock_timestamp(), attempts=notifications.c.attempts + 1, last_error=None)
+                )
+            for row, outcome in zip(rows, outcomes, strict=True):
+                if outcome is not None:
+                    await self._record_failure(session, row, outcome)
+        return len(rows)
+
+    async def _record_failure(self, session: Any, row: Any, error: BaseException) -> None:
+        if not isinstance(error, SendError):
+            log.exception("unexpected error while sending", exc_info=error)
+            error = SendError(f"{type(error).__name__}: {error}", permanent=False)
+        attempts = row.attempts + 1
+        final = error.permanent or attempts >= self._max_attempts
+        delay_s = min(self._retry_base_s * 2 ** (attempts - 1), self._retry_max_s) * random.uniform(0.8, 1.2)
+        await session.execute(
+            update(notifications)
+            .where(notifications.c.id == row.id)
+            .values(
+                status="failed" if final else "pending",
+                attempts=attempts,
+                last_error=str(error)[:2000],
+                next_attempt_at=func.now() + text(f"interval '{delay_s:.3f} seconds'"),
+            )
+        )
+        log.warning(
+            "notification not sent" + (" and given up" if final else "; retrying later"),
+            extra={"notification_id": str(row.id), "attempts": attempts, "error": str(error), "permanent": error.permanent},
+        )
+
+    async def run(self) -> None:
+        listener = asyncio.create_task(self._listen())
+        backoff_s = 0.5
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    handled = await self.dispatch_once()
+                    backoff_s = 0.5
+                except Exception:
+                    log.exception("notification dispatch failed; retrying")
+                    handled = 0
+                    await self._sleep(backoff_s)
+                    backoff_s = min(backoff_s * 2, 30.0)
+                    continue
+                if handled >= self._batch_size:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _listen(self) -> None:
+        if self._listen_dsn is not None:
+            await listen_forever(self._listen_dsn, NOTIFY_CHANNEL, self._wake.set, self._stopping)
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="notification-dispatcher")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self._sender.close()

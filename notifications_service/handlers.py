@@ -1,0 +1,44 @@
+"""What the notifications service does per event: the one registry of its subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications_service import notifications, templates
+from shared.contracts.orders import OrderCreated
+from shared.contracts.reports import ReportFailed, ReportGenerated
+from shared.messaging.consumer import Subscription
+from shared.messaging.envelope import Envelope
+from shared.messaging.topology import ORDER_CREATED, REPORT_FAILED, REPORT_GENERATED
+
+
+def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
+    async def confirm_orders(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+        await notifications.record(
+            session,
+            [
+                notifications.row(e.id, "order_confirmation", e.data.customer_email, templates.order_confirmation(e.data), e.data.order_id)
+                for e in events
+            ],
+        )
+
+    async def report_ready(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+        if reports_to:
+            await notifications.record(
+                session, [notifications.row(e.id, "report_generated", reports_to, templates.report_generated(e.data)) for e in events]
+            )
+
+    async def report_failed(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+        if reports_to:
+            await notifications.record(
+                session, [notifications.row(e.id, "report_failed", reports_to, templates.report_failed(e.data)) for e in events]
+            )
+
+    return [
+        Subscription(ORDER_CREATED, OrderCreated, batch_handler=confirm_orders),
+        Subscription(REPORT_GENERATED, ReportGenerated, batch_handler=report_ready),
+        Subscription(REPORT_FAILED, ReportFailed, batch_handler=report_failed),
+    ]

@@ -1,0 +1,51 @@
+"""A local SMTP server that stores every message it receives as a .eml file (``make run``).
+
+``python -m notifications_service.mail_catcher --dir var/mail --port 1025``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+
+class MaildirHandler:
+    """Writes each message to ``<dir>/<time>-<id>.eml``; files appear complete (written, then renamed)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}.eml"
+        temporary = self.directory / f".{name}.tmp"
+        temporary.write_bytes(envelope.original_content or envelope.content)
+        temporary.rename(self.directory / name)
+        return "250 Message accepted for delivery"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", default="var/mail", type=Path)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", default=1025, type=int)
+    arguments = parser.parse_args()
+    controller = Controller(MaildirHandler(arguments.dir), hostname=arguments.host, port=arguments.port)
+    controller.start()
+    print(f"catching mail on {arguments.host}:{arguments.port} into {arguments.dir.resolve()}", flush=True)
+    try:
+        asyncio.run(asyncio.Event().wait())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        controller.stop()
+
+
+if __name__ == "__main__":
+    main()

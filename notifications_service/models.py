@@ -1,0 +1,35 @@
+"""Tables of the notifications database."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Column, DateTime, Index, Integer, String, Table, Text, Uuid, func, text
+
+from shared.db import make_metadata
+from shared.messaging.consumer import define_processed_events_table
+
+metadata = make_metadata()
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),  # one notification per event, whatever is redelivered
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("order_id", Uuid),
+    Column("status", String(8), nullable=False, server_default="pending"),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_known"),
+    Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
+    Index("ix_notifications_recipient", "recipient"),
+    Index("ix_notifications_order_id", "order_id"),
+)
+
+processed_events = define_processed_events_table(metadata)

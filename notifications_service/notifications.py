@@ -1,0 +1,76 @@
+"""Use cases: record a notification per event, and read them back."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications_service.models import notifications
+from notifications_service.schemas import NotificationOut, NotificationPage
+from notifications_service.templates import Mail
+
+
+def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uuid.UUID | None = None) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4(),
+        "event_id": event_id,
+        "kind": kind,
+        "recipient": recipient,
+        "subject": mail.subject,
+        "body_text": mail.text,
+        "body_html": mail.html,
+        "order_id": order_id,
+    }
+
+
+async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Pending notifications; an event recorded before (redelivered, duplicated) adds nothing."""
+    if rows:
+        await session.execute(pg_insert(notifications).values(rows).on_conflict_do_nothing(index_elements=["event_id"]))
+
+
+def _out(found: Any) -> NotificationOut:
+    return NotificationOut(
+        id=found.id,
+        event_id=found.event_id,
+        kind=found.kind,
+        recipient=found.recipient,
+        subject=found.subject,
+        body_text=found.body_text,
+        order_id=found.order_id,
+        status=found.status,
+        attempts=found.attempts,
+        last_error=found.last_error,
+        created_at=found.created_at,
+        sent_at=found.sent_at,
+    )
+
+
+async def get(session: AsyncSession, notification_id: uuid.UUID) -> NotificationOut | None:
+    found = (await session.execute(select(notifications).where(notifications.c.id == notification_id))).first()
+    return _out(found) if found is not None else None
+
+
+async def search(
+    session: AsyncSession, *, recipient: str | None, order_id: uuid.UUID | None, status: str | None, page: int, count: int
+) -> NotificationPage:
+    conditions = []
+    if recipient is not None:
+        conditions.append(notifications.c.recipient == recipient)
+    if order_id is not None:
+        conditions.append(notifications.c.order_id == order_id)
+    if status is not None:
+        conditions.append(notifications.c.status == status)
+    total = await session.scalar(select(func.count()).select_from(notifications).where(*conditions)) or 0
+    rows = await session.execute(
+        select(notifications)
+        .where(*conditions)
+        .order_by(notifications.c.created_at.desc(), notifications.c.id)
+        .limit(count)
+        .offset((page - 1) * count)
+    )
+    return NotificationPage(items=[_out(found) for found in rows], total=total, page=page, count=count)

@@ -1,0 +1,35 @@
+"""HTTP routes of the notifications service."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from notifications_service import notifications
+from notifications_service.schemas import NotificationOut, NotificationPage, Status
+from shared.web.deps import SessionDep
+from shared.web.errors import ServiceError
+
+router = APIRouter(prefix="/notifications", tags=["notifications"])
+
+
+@router.get("", response_model=NotificationPage)
+async def search(
+    session: SessionDep,
+    recipient: Annotated[str | None, Query(max_length=320)] = None,
+    order_id: uuid.UUID | None = None,
+    status: Status | None = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    count: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> NotificationPage:
+    return await notifications.search(session, recipient=recipient, order_id=order_id, status=status, page=page, count=count)
+
+
+@router.get("/{notification_id}", response_model=NotificationOut)
+async def get(notification_id: uuid.UUID, session: SessionDep) -> NotificationOut:
+    found = await notifications.get(session, notification_id)
+    if found is None:
+        raise ServiceError(404, f"notification {notification_id} not found")
+    return found
