@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -60,7 +61,7 @@ def machine() -> dict[str, str]:
             (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "?"
         ),
         "python": platform.python_version(),
-        "postgresql": postgres.split()[-1] if postgres != "unknown" else postgres,
+        "postgresql": next(iter(re.findall(r"\d+\.\d+", postgres)), "unknown"),
         "rabbitmq": rabbit or "unknown",
         "kernel": platform.release(),
     }
