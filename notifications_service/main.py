@@ -49,8 +49,7 @@ def build_app(settings: NotificationsSettings | None = None) -> FastAPI:
             async def dispatching() -> bool:
                 return dispatcher.running
 
-            app.state.runtime = runtime
-            app.state.health_checks = [*runtime.health_checks(), Check("dispatcher", dispatching, critical=True)]
+            runtime.attach(app, Check("dispatcher", dispatching, critical=True))
             dispatcher.start()
             try:
                 yield

@@ -27,8 +27,7 @@ def build_app(settings: OrdersSettings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ServiceRuntime(settings, outbox_table=models.outbox) as runtime:
-            app.state.runtime = runtime
-            app.state.health_checks = runtime.health_checks()
+            runtime.attach(app)
             purger = asyncio.create_task(
                 orders.purge_expired_keys_forever(runtime.session_factory, timedelta(hours=settings.idempotency_ttl_hours))
             )

@@ -33,8 +33,7 @@ def build_app(settings: ReportsSettings | None = None) -> FastAPI:
         async with ServiceRuntime(
             settings, outbox_table=models.outbox, processed_events_table=models.processed_events, subscribe=subscribe
         ) as runtime:
-            app.state.runtime = runtime
-            app.state.health_checks = runtime.health_checks()
+            runtime.attach(app)
             yield
 
     return create_app(

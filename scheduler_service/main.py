@@ -43,9 +43,8 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
             async def ticking() -> bool:
                 return ticker.running
 
-            app.state.runtime = runtime
+            runtime.attach(app, Check("ticker", ticking, critical=True))
             app.state.ticker = ticker
-            app.state.health_checks = [*runtime.health_checks(), Check("ticker", ticking, critical=True)]
             ticker.start()
             try:
                 yield

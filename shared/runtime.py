@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+from fastapi import FastAPI
 from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -79,6 +80,11 @@ class ServiceRuntime:
             if subscriptions and processed_events_table is not None
             else None
         )
+
+    def attach(self, app: FastAPI, *extra_checks: Check) -> None:
+        """Hand the runtime to the routes (``RuntimeDep``) and its checks, plus the service's own, to readiness."""
+        app.state.runtime = self
+        app.state.health_checks = [*self.health_checks(), *extra_checks]
 
     def health_checks(self) -> list[Check]:
         checks = [Check("database", self._database_ok, critical=True)]
