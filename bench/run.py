@@ -68,6 +68,8 @@ def machine() -> dict[str, str]:
 
 
 def spread(values: list[float]) -> str:
+    if not values:
+        return "not run"
     return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
 
 
@@ -81,6 +83,8 @@ def met(values: list[float], *, at_least: float | None = None, below: float | No
 
 
 def spread_ms(values: list[float]) -> str:
+    if not values:
+        return "not run"
     return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
 
 
