@@ -40,18 +40,19 @@ def sample_event() -> Envelope[Any]:
     return new_event("order.created", "orders_service", data)
 
 
-async def _declare_target(broker_url: str) -> None:
+async def declare_target(broker_url: str, service: str = "bench", routing_key: str = "order.created") -> None:
+    """The consumer queue a benchmark publishes into (so nothing is returned as NO_ROUTE)."""
     connection = await aio_pika.connect(broker_url)
     channel = await connection.channel()
     exchange = await declare_exchange(channel, EXCHANGE)
-    await declare_consumer_queue(channel, exchange, ConsumerQueue("bench", "order.created"))
+    await declare_consumer_queue(channel, exchange, ConsumerQueue(service, routing_key))
     await connection.close()
 
 
 async def relay_rate(infrastructure: Infrastructure, events: int = 20_000, *, lanes: int = 2, batch_size: int = 1_000) -> dict[str, float]:
     """Events/s of one outbox relay draining a pre-filled outbox into a quorum queue."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "relay", ORDERS_MIGRATIONS) as url:
-        await _declare_target(broker_url)
+        await declare_target(broker_url)
         engine = create_engine(url)
         outbox = Outbox(outbox_table)
         rows = [outbox.row(sample_event()) for _ in range(events)]
@@ -81,7 +82,7 @@ async def relay_rate(infrastructure: Infrastructure, events: int = 20_000, *, la
 async def bare_publish_rate(infrastructure: Infrastructure, events: int = 20_000, window: int = 500) -> dict[str, float]:
     """Baseline: aio-pika publishing persistent messages with confirms awaited in windows."""
     async with scratch_vhost(infrastructure) as broker_url:
-        await _declare_target(broker_url)
+        await declare_target(broker_url)
         connection = await aio_pika.connect(broker_url)
         channel = await connection.channel(publisher_confirms=True)
         exchange = await channel.get_exchange(EXCHANGE)
@@ -99,13 +100,14 @@ async def bare_publish_rate(infrastructure: Infrastructure, events: int = 20_000
     return {"events": events, "seconds": elapsed, "rate": events / elapsed, "window": window}
 
 
-async def _fill_queue(broker_url: str, events: int) -> None:
-    await _declare_target(broker_url)
+async def fill_queue(broker_url: str, events: int, service: str = "bench") -> None:
+    """Queue ``events`` ``order.created`` messages for ``service`` before its consumer starts."""
+    await declare_target(broker_url, service)
     publisher = Publisher(broker_url, EXCHANGE)
     messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
     for start in range(0, events, 1_000):
-        outcomes = await publisher.publish_many(messages[start : start + 1_000])
-        assert not any(outcomes), outcomes
+        if any(await publisher.publish_many(messages[start : start + 1_000])):
+            raise RuntimeError("could not queue the benchmark's events")
     await publisher.close()
 
 
@@ -135,7 +137,7 @@ async def consumer_rate(infrastructure: Infrastructure, events: int = 20_000, *,
         engine = create_engine(url, pool_size=10)
         async with engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
-        await _fill_queue(broker_url, events)
+        await fill_queue(broker_url, events)
         consumer = Consumer(
             service="bench",
             broker_url=broker_url,
@@ -168,7 +170,7 @@ async def _until(count: Callable[[], Awaitable[int]], target: int, started: floa
 async def bare_consume_rate(infrastructure: Infrastructure, events: int = 20_000, prefetch: int = 100) -> dict[str, float]:
     """Baseline: aio-pika consume with manual ack, no database work."""
     async with scratch_vhost(infrastructure) as broker_url:
-        await _fill_queue(broker_url, events)
+        await fill_queue(broker_url, events)
         connection = await aio_pika.connect(broker_url)
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=prefetch)

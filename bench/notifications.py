@@ -7,18 +7,15 @@ import sys
 import time
 from typing import Any
 
-import aio_pika
 from sqlalchemy import func, select
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.messaging import sample_event
+from bench.messaging import fill_queue
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from notifications_service.main import build_app
 from notifications_service.models import notifications
 from notifications_service.settings import NotificationsSettings
 from shared.db import create_engine
-from shared.messaging.publisher import OutgoingMessage, Publisher
-from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
 from shared.testing.fixtures import free_port
 from shared.testing.infrastructure import Infrastructure
 
@@ -27,17 +24,7 @@ EXCHANGE = "events"
 
 async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> dict[str, Any]:
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "mail", NOTIFICATIONS_MIGRATIONS) as url:
-        connection = await aio_pika.connect(broker_url)
-        channel = await connection.channel()
-        exchange = await declare_exchange(channel, EXCHANGE)
-        await declare_consumer_queue(channel, exchange, ConsumerQueue("notifications", "order.created"))
-        await connection.close()
-        publisher = Publisher(broker_url, EXCHANGE)
-        messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
-        for start in range(0, events, 1_000):
-            if any(await publisher.publish_many(messages[start : start + 1_000])):
-                raise RuntimeError("could not queue the events")
-        await publisher.close()
+        await fill_queue(broker_url, events, "notifications")
         port = free_port()
         sink = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"

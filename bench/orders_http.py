@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy import func, select
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.messaging import _declare_target
+from bench.messaging import declare_target
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
 from shared.db import create_engine
@@ -56,7 +56,7 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "http", ORDERS_MIGRATIONS) as url:
-        await _declare_target(broker_url)
+        await declare_target(broker_url)
         port = free_port()
         env = os.environ | {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
         server = await asyncio.create_subprocess_exec(sys.executable, "-m", "orders_service.main", "--port", str(port), env=env)

@@ -16,7 +16,7 @@ from sqlalchemy import Date, Integer, Uuid, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.messaging import sample_event
+from bench.messaging import fill_queue
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from reports_service.main import build_app
 from reports_service.models import order_facts, outbox, report_tasks
@@ -27,7 +27,6 @@ from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import OutgoingMessage, Publisher
-from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
 from shared.testing.fixtures import free_port
 from shared.testing.infrastructure import Infrastructure
 
@@ -163,19 +162,8 @@ async def set_based_against_lab(infrastructure: Infrastructure, orders: int = 10
 
 async def ingest_rate(infrastructure: Infrastructure, events: int = 20_000) -> dict[str, Any]:
     """``order.created`` into order facts through the reports service's own consumer and handler."""
-    import aio_pika
-
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "ingest", REPORTS_MIGRATIONS) as url:
-        connection = await aio_pika.connect(broker_url)
-        channel = await connection.channel()
-        exchange = await declare_exchange(channel, EXCHANGE)
-        await declare_consumer_queue(channel, exchange, ConsumerQueue("reports", "order.created"))
-        await connection.close()
-        publisher = Publisher(broker_url, EXCHANGE)
-        messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
-        for start in range(0, events, 1_000):
-            assert not any(await publisher.publish_many(messages[start : start + 1_000]))
-        await publisher.close()
+        await fill_queue(broker_url, events, "reports")
         settings = ReportsSettings(database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, log_json=False)
         app = build_app(settings)
         engine = create_engine(url, pool_size=1)

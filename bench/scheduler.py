@@ -11,25 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 from sqlalchemy import func, insert, select
 
 from bench.environment import scratch_database, scratch_vhost
+from bench.messaging import declare_target
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from scheduler_service.models import outbox, schedule_runs, schedules
 from shared.db import create_engine
-from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
 from shared.testing.fixtures import free_port
 from shared.testing.infrastructure import Infrastructure
-
-
-async def _bind_sink(broker_url: str, routing_key: str) -> None:
-    """A queue for the fired events, so the relay publishes them instead of retrying NO_ROUTE."""
-    connection = await aio_pika.connect(broker_url)
-    channel = await connection.channel()
-    exchange = await declare_exchange(channel, "events")
-    await declare_consumer_queue(channel, exchange, ConsumerQueue("bench", routing_key))
-    await connection.close()
 
 
 async def _start(url: str, broker_url: str, count: int) -> list[asyncio.subprocess.Process]:
@@ -50,7 +40,7 @@ async def _stop(processes: list[asyncio.subprocess.Process]) -> None:
 async def same_instant(infrastructure: Infrastructure, count: int = 10_000, replicas: int = 3) -> dict[str, Any]:
     """All schedules name one instant ~20 s ahead; the time until every one is claimed, counted after it."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "sched", SCHEDULER_MIGRATIONS) as url:
-        await _bind_sink(broker_url, "bench.tick")
+        await declare_target(broker_url, routing_key="bench.tick")
         engine = create_engine(url, pool_size=2)
         instant = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)
         expression = f"{instant.second} {instant.minute} {instant.hour} * * *"
@@ -119,7 +109,7 @@ async def idle_cpu(infrastructure: Infrastructure, count: int = 100, seconds: fl
         async with engine.begin() as connection:
             await connection.execute(insert(schedules), rows)
         await engine.dispose()
-        await _bind_sink(broker_url, "bench.idle")
+        await declare_target(broker_url, routing_key="bench.idle")
         (process,) = await _start(url, broker_url, 1)
         try:
             await asyncio.sleep(5)  # start-up and the first tick are not idle time

@@ -114,3 +114,12 @@ async def eventually(
             return last
         await asyncio.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last value: {last!r}")
+
+
+async def wait_until_consuming(client: Any, timeout_s: float = 15.0) -> None:
+    """A service's consumers attach in the background after start-up; wait for readiness to say so."""
+
+    async def consuming() -> bool:
+        return bool((await client.get("/health/ready")).json()["checks"]["consumers"]["status"] == "up")
+
+    await eventually(consuming, timeout_s=timeout_s, what="consumers attached")

@@ -11,7 +11,7 @@ from aiosmtpd.controller import Controller
 
 from notifications_service.main import build_app
 from notifications_service.settings import NotificationsSettings
-from shared.testing.fixtures import eventually, free_port, serving
+from shared.testing.fixtures import free_port, serving, wait_until_consuming
 
 
 class RecordingSmtp:
@@ -87,9 +87,5 @@ def make_settings(notifications_db: str, broker_url: str, exchange_name: str) ->
 @asynccontextmanager
 async def notifications_client(settings: NotificationsSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(build_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-
-        async def consuming() -> bool:
-            return bool((await client.get("/health/ready")).json()["checks"]["consumers"]["status"] == "up")
-
-        await eventually(consuming, what="notifications consumers attached")
+        await wait_until_consuming(client)
         yield client

@@ -12,7 +12,7 @@ from reports_service.main import build_app
 from reports_service.settings import ReportsSettings
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.messaging.envelope import Envelope
-from shared.testing.fixtures import eventually, serving
+from shared.testing.fixtures import serving, wait_until_consuming
 
 
 @pytest.fixture
@@ -36,12 +36,8 @@ def make_settings(reports_db: str, broker_url: str, exchange_name: str) -> Calla
 @asynccontextmanager
 async def reports_client(settings: ReportsSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(build_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        await eventually(lambda: _consuming(client), what="reports consumers attached")
+        await wait_until_consuming(client)
         yield client
-
-
-async def _consuming(client: httpx.AsyncClient) -> bool:
-    return bool((await client.get("/health/ready")).json()["checks"]["consumers"]["status"] == "up")
 
 
 @pytest.fixture
