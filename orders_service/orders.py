@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from orders_service.models import idempotency_keys, order_items, orders
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut, OrderPage
 from shared.contracts.orders import OrderCreated, OrderItemData
-from shared.db import SessionFactory, create_session_factory, driver_connection
+from shared.db import SessionFactory, driver_connection
 from shared.messaging.outbox import new_event
 from shared.messaging.topology import ORDER_CREATED
 from shared.web.errors import ServiceError
@@ -114,8 +114,7 @@ async def place_order(
             if replay is None:
                 await connection.execute(INSERT_ORDER, *arguments)
                 return placed, True
-    async with create_session_factory(engine)() as session:
-        found = await get_order(session, replay)
+        found = await _fetch_order(connection, replay)
     assert found is not None, "an idempotency key always points at its order"
     return found, False
 
@@ -151,12 +150,39 @@ async def _claim_key(connection: asyncpg.Connection, key: str, fingerprint: str)
     return order_id
 
 
-async def get_order(session: AsyncSession, order_id: uuid.UUID) -> OrderOut | None:
-    row = (await session.execute(select(orders).where(orders.c.id == order_id))).first()
+# The order and its items in one round trip; prices travel as text so no float touches them.
+SELECT_ORDER = """
+SELECT o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at,
+       (SELECT coalesce(array_agg(i.sku ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS skus,
+       (SELECT coalesce(array_agg(i.quantity ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS quantities,
+       (SELECT coalesce(array_agg(i.unit_price ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS prices
+FROM orders o
+WHERE o.id = $1
+"""
+
+
+async def get_order(engine: AsyncEngine, order_id: uuid.UUID) -> OrderOut | None:
+    async with driver_connection(engine) as connection:
+        return await _fetch_order(connection, order_id)
+
+
+async def _fetch_order(connection: asyncpg.Connection, order_id: uuid.UUID) -> OrderOut | None:
+    row = await connection.fetchrow(SELECT_ORDER, order_id)
     if row is None:
         return None
-    (order,) = await _with_items(session, [row])
-    return order
+    items = [
+        OrderItemOut.model_construct(sku=sku, quantity=quantity, unit_price=price)
+        for sku, quantity, price in zip(row["skus"], row["quantities"], row["prices"], strict=True)
+    ]
+    return OrderOut.model_construct(
+        id=row["id"],
+        customer_email=row["customer_email"],
+        currency=row["currency"],
+        items=items,
+        count_product=row["count_product"],
+        total_amount=row["total_amount"],
+        created_at=row["created_at"],
+    )
 
 
 async def list_orders(
