@@ -36,6 +36,6 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("aiormq", "aio_pika"):
+    for noisy in ("aiormq", "aio_pika", "httpx"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.access").disabled = True

@@ -16,3 +16,13 @@ EVENTS_PUBLISH_FAILED = Counter("events_publish_failed_total", "Outbox publish a
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
 EVENTS_CONSUMED = Counter("events_consumed_total", "Consumed messages by outcome", ["queue", "outcome"])
 CONSUMER_ATTACHED = Gauge("consumer_attached", "1 while the consumer is subscribed to its queues")
+
+# gateway
+GATEWAY_UPSTREAM_CALLS = Counter(
+    "gateway_upstream_calls_total", "Upstream calls by outcome (status or failure)", ["upstream", "instance", "outcome"]
+)
+GATEWAY_RETRIES = Counter("gateway_retries_total", "Upstream calls repeated by the retry policy", ["upstream", "reason"])
+GATEWAY_REJECTED = Counter("gateway_rejected_total", "Requests the gateway answered itself", ["reason"])
+GATEWAY_BREAKER_STATE = Gauge(
+    "gateway_breaker_state", "Circuit breaker per upstream instance: 0 closed, 1 open, 2 half-open", ["upstream", "instance"]
+)

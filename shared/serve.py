@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from shared.db import migrate
 from shared.logging import configure_logging
-from shared.settings import BaseServiceSettings, load_settings
+from shared.settings import ProcessSettings, load_settings
 
-SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
 
 def tune_garbage_collector() -> None:
@@ -38,8 +38,10 @@ def serve(build_app: Callable[[SettingsT], FastAPI], settings_class: type[Settin
     if args.port:
         settings.port = args.port
     configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
-    if migrations_dir is not None and (args.command == "migrate" or args.migrate):
-        asyncio.run(migrate(migrations_dir, settings.database_url.get_secret_value()))
+    if args.command == "migrate" or args.migrate:
+        database_url = getattr(settings, "database_url", None)
+        if migrations_dir is not None and database_url is not None:
+            asyncio.run(migrate(migrations_dir, database_url.get_secret_value()))
         if args.command == "migrate":
             return
     app = build_app(settings)
@@ -53,4 +55,7 @@ def serve(build_app: Callable[[SettingsT], FastAPI], settings_class: type[Settin
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
+        # longer than the gateway's pooled keep-alive (15 s), so the gateway, not the
+        # service, closes idle connections and never sends a request into a closing one
+        timeout_keep_alive=30,
     )

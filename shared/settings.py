@@ -16,23 +16,30 @@ class SettingsError(SystemExit):
     """Raised at start-up when configuration is missing or malformed; the message names the variable."""
 
 
-class BaseServiceSettings(BaseSettings):
-    """Service identity plus the shared database and broker groups.
+class ProcessSettings(BaseSettings):
+    """Service identity and logging: what every process has, the gateway included.
 
-    Service-specific fields are read with the service's prefix (``ORDERS_DATABASE_URL``);
-    fields that every service shares (``BROKER_URL``, ``EVENTS_EXCHANGE``) carry explicit
-    aliases so one ``.env`` file serves the whole suite.
+    Service-specific fields are read with the service's prefix (``ORDERS_PORT``); fields
+    that the whole suite shares (``ENVIRONMENT``, ``LOG_LEVEL``) carry explicit aliases so
+    one ``.env`` file serves every process.
     """
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8", populate_by_name=True)
 
-    # service identity
     service_name: str = "service"
     environment: Environment = Field(default="development", validation_alias=AliasChoices("ENVIRONMENT"))
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
     log_json: bool = Field(default=True, validation_alias=AliasChoices("LOG_JSON"))
+
+
+class BaseServiceSettings(ProcessSettings):
+    """A service with its own database and a place on the broker.
+
+    ``ORDERS_DATABASE_URL`` is per service; ``BROKER_URL`` and ``EVENTS_EXCHANGE`` are
+    shared by every service.
+    """
 
     # database group
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
@@ -78,7 +85,7 @@ class BaseServiceSettings(BaseSettings):
         return self
 
 
-SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
+SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
 
 def load_settings(settings_class: type[SettingsT]) -> SettingsT:
@@ -95,7 +102,7 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
         raise SettingsError(f"invalid configuration for {settings_class.__name__}:\n" + "\n".join(lines)) from None
 
 
-def _aliases(settings_class: type[BaseServiceSettings]) -> set[str]:
+def _aliases(settings_class: type[ProcessSettings]) -> set[str]:
     names: set[str] = set()
     for field in settings_class.model_fields.values():
         if isinstance(field.validation_alias, AliasChoices):

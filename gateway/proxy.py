@@ -1,0 +1,289 @@
+"""The proxy hot path, pure ASGI: authenticate, limit, pick an instance, forward with aiohttp, answer.
+
+httpx is kept for the gateway's cold paths (health, docs); the forwarding client is an
+``aiohttp.ClientSession`` because httpx's connection pool (httpcore) costs far more per
+request under concurrency: every request walks all pooled connections under an AnyIO
+lock and polls each socket for readability (encode/httpx#3215, encode/httpcore#1035);
+``make bench`` measures both beside each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+
+import aiohttp
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+from yarl import URL
+
+from gateway.auth import ApiKeys
+from gateway.rate_limit import RateLimiter
+from gateway.retry import Failure, Outcome, RetryPolicy, UpstreamFailure, UpstreamResponse, call_with_retries, retry_reason
+from gateway.upstreams import RouteTable, Upstream
+from shared import metrics
+from shared.correlation import current_correlation_id
+
+log = logging.getLogger(__name__)
+
+HOP_BY_HOP = frozenset(
+    {b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
+)
+# the gateway sets these itself, or they are the client's credentials for the gateway only
+NOT_FORWARDED = HOP_BY_HOP | {
+    b"host",
+    b"content-length",
+    b"expect",
+    b"authorization",
+    b"x-api-key",
+    b"x-request-id",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+}
+# the gateway's server adds its own date, server, length and request id
+NOT_RETURNED = HOP_BY_HOP | {b"content-length", b"date", b"server", b"x-request-id"}
+METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLabel:
+    """Stands in for a Starlette route so request metrics label proxied calls by upstream."""
+
+    path: str
+
+
+@dataclass(slots=True)
+class _Request:
+    method: str
+    tail: str
+    headers: list[tuple[str, str]]
+    body: bytes | None
+    deadline: float  # event-loop time after which no attempt may run
+
+
+class _ClientGone(Exception):
+    """The client disconnected while its body was being read: nothing to answer."""
+
+
+class Gateway:
+    """Everything the hot path needs; the client session is opened by the app's lifespan."""
+
+    def __init__(
+        self,
+        routes: RouteTable,
+        api_keys: ApiKeys,
+        limiter: RateLimiter,
+        retry_policy: RetryPolicy,
+        *,
+        max_body_bytes: int,
+        connections_per_instance: int,
+    ) -> None:
+        self.routes = routes
+        self.api_keys = api_keys
+        self.limiter = limiter
+        self.retry_policy = retry_policy
+        self.max_body_bytes = max_body_bytes
+        self.connections_per_instance = connections_per_instance
+        self._session: aiohttp.ClientSession | None = None
+        self._labels = {upstream.name: RouteLabel(upstream.route) for upstream in routes.upstreams}
+        self._timeouts = {upstream.name: (upstream.timeouts.connect_s, upstream.timeouts.read_s) for upstream in routes.upstreams}
+
+    async def open(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=0,
+            limit_per_host=self.connections_per_instance,
+            keepalive_timeout=15.0,  # below the services' 30 s, so idle connections are closed from this side
+            ttl_dns_cache=300,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            auto_decompress=False,  # bodies pass through as the service encoded them
+            skip_auto_headers=("Accept-Encoding", "User-Agent"),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=None),
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def handle(self, upstream: Upstream, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self._labels[upstream.name]
+        presented: bytes | None = None
+        content_type = b""
+        content_length = -1
+        idempotency_key = False
+        dropped_by_connection: set[bytes] = set()
+        forwarded: list[tuple[str, str]] = []
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if value[:7].lower() == b"bearer ":
+                    presented = value[7:].strip()
+            elif name == b"x-api-key":
+                presented = presented or value.strip()
+            elif name == b"content-type":
+                content_type = value
+            elif name == b"content-length":
+                content_length = int(value) if value.isdigit() else -1
+            elif name == b"idempotency-key":
+                idempotency_key = True
+            elif name == b"connection":
+                dropped_by_connection.update(token.strip().lower() for token in value.split(b","))
+            if name not in NOT_FORWARDED:
+                forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
+        if dropped_by_connection:
+            forwarded = [(n, v) for n, v in forwarded if n.encode("latin-1") not in dropped_by_connection]
+
+        client = self.api_keys.client_for(presented)
+        if client is None:
+            detail = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
+            await _reject(send, 401, "unauthorized", detail, [(b"www-authenticate", b'Bearer realm="api"')])
+            return
+        wait_s = self.limiter.acquire(client)
+        if wait_s:
+            retry_after = str(max(1, math.ceil(wait_s))).encode()
+            await _reject(send, 429, "rate_limited", f"rate limit of client {client!r} exceeded", [(b"retry-after", retry_after)])
+            return
+
+        method: str = scope["method"]
+        if content_length > self.max_body_bytes:
+            await _reject(send, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
+            return
+        try:
+            body = await _read_body(receive, self.max_body_bytes)
+        except _ClientGone:
+            return
+        if body is None:
+            await _reject(send, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
+            return
+        if body and method in METHODS_WITH_BODY and not _is_json(content_type):
+            detail = f"this API takes application/json, not {content_type.decode('latin-1') or 'a body without Content-Type'}"
+            await _reject(send, 415, "unsupported_media_type", detail)
+            return
+
+        client_host = scope.get("client")
+        forwarded.append(("X-Request-ID", current_correlation_id() or ""))
+        if client_host:
+            forwarded.append(("X-Forwarded-For", client_host[0]))
+        forwarded.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        query: bytes = scope.get("query_string", b"")
+        tail = (raw_path + b"?" + query if query else raw_path).decode("latin-1")
+        deadline = asyncio.get_running_loop().time() + self.retry_policy.deadline_s
+        request = _Request(method, tail, forwarded, body or None, deadline)
+
+        outcome = await call_with_retries(
+            lambda: self._attempt(upstream, request),
+            policy=self.retry_policy,
+            method=method,
+            has_idempotency_key=idempotency_key,
+            on_retry=lambda failed: metrics.GATEWAY_RETRIES.labels(upstream.name, retry_reason(failed)).inc(),
+        )
+        await self._answer(send, upstream, outcome)
+
+    async def _attempt(self, upstream: Upstream, request: _Request) -> Outcome:
+        picked = upstream.pick()
+        if picked is None:
+            return UpstreamFailure(Failure.BREAKER_OPEN, f"every {upstream.name} instance is failing; calls are paused")
+        instance, permit = picked
+        assert self._session is not None, "the gateway's lifespan has not opened the client session"
+        connect_s, read_s = self._timeouts[upstream.name]
+        remaining_s = request.deadline - asyncio.get_running_loop().time()
+        outcome: Outcome
+        if remaining_s <= 0:
+            instance.breaker.release(permit)
+            return UpstreamFailure(Failure.TIMEOUT, f"the request's deadline passed before {upstream.name} answered")
+        try:
+            async with self._session.request(
+                request.method,
+                URL(instance.base_url + request.tail, encoded=True),
+                headers=request.headers,
+                data=request.body,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=min(connect_s + read_s, remaining_s), sock_connect=connect_s, sock_read=read_s),
+            ) as response:
+                body = await response.read()
+                outcome = UpstreamResponse(response.status, list(response.raw_headers), body)
+        except aiohttp.ConnectionTimeoutError as exc:
+            outcome = UpstreamFailure(Failure.UNREACHABLE, f"{upstream.name} did not accept a connection in time: {exc}")
+        except aiohttp.ClientConnectorError as exc:
+            outcome = UpstreamFailure(Failure.UNREACHABLE, f"{upstream.name} is unreachable: {exc.os_error.strerror or exc}")
+        except TimeoutError:
+            outcome = UpstreamFailure(Failure.TIMEOUT, f"{upstream.name} did not answer within {read_s:g} s")
+        except aiohttp.ClientError as exc:
+            outcome = UpstreamFailure(Failure.DROPPED, f"{upstream.name} closed the connection: {type(exc).__name__}")
+        except BaseException:
+            instance.breaker.release(permit)
+            raise
+        success = isinstance(outcome, UpstreamResponse) and outcome.status < 500
+        instance.breaker.record(permit, success=success)
+        label = str(outcome.status) if isinstance(outcome, UpstreamResponse) else outcome.kind.value
+        metrics.GATEWAY_UPSTREAM_CALLS.labels(upstream.name, instance.base_url, label).inc()
+        if not success:
+            log.warning("upstream call failed", extra={"upstream": upstream.name, "instance": instance.base_url, "outcome": label})
+        return outcome
+
+    async def _answer(self, send: Send, upstream: Upstream, outcome: Outcome) -> None:
+        if isinstance(outcome, UpstreamResponse):
+            headers = [(name.lower(), value) for name, value in outcome.headers if name.lower() not in NOT_RETURNED]
+            headers.append((b"content-length", str(len(outcome.body)).encode()))
+            await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
+            await send({"type": "http.response.body", "body": outcome.body})
+            return
+        match outcome.kind:
+            case Failure.BREAKER_OPEN:
+                retry_after = str(upstream.retry_after_s()).encode()
+                await _reject(send, 503, "circuit_open", outcome.detail, [(b"retry-after", retry_after)])
+            case Failure.TIMEOUT:
+                await _reject(send, 504, "upstream_timeout", outcome.detail)
+            case Failure.UNREACHABLE | Failure.DROPPED:
+                await _reject(send, 502, "upstream_unavailable", outcome.detail)
+
+
+class ProxyMiddleware:
+    """Sends requests under an upstream's prefix to the gateway; everything else to the app (health, docs)."""
+
+    def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
+        self.app = app
+        self.gateway = gateway
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            upstream = self.gateway.routes.match(scope["path"])
+            if upstream is not None:
+                await self.gateway.handle(upstream, scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _is_json(content_type: bytes) -> bool:
+    media_type = content_type.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or media_type.endswith(b"+json")
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None once it grows past ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _ClientGone
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _reject(send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    metrics.GATEWAY_REJECTED.labels(code).inc()
+    body = orjson.dumps({"code": code, "detail": detail, "request_id": current_correlation_id()})
+    response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,89 @@
+"""The gateway's own endpoints: aggregated health, the merged API docs, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import httpx
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.openapi import OpenApiCache
+from gateway.upstreams import Instance, RouteTable
+
+router = APIRouter()
+
+Status = Literal["healthy", "degraded", "unhealthy"]
+
+
+async def instance_health(client: httpx.AsyncClient, instance: Instance, timeout_s: float) -> dict[str, Any]:
+    entry: dict[str, Any] = {"url": instance.base_url, "breaker": instance.breaker.state.name.lower()}
+    try:
+        response = await client.get(f"{instance.base_url}/health/ready", timeout=timeout_s)
+        entry["status"] = response.json().get("status", "unhealthy")
+    except (httpx.HTTPError, ValueError, AttributeError) as exc:
+        entry["status"] = "unreachable"
+        entry["error"] = f"{type(exc).__name__}: {exc}"[:200]
+    return entry
+
+
+def upstream_status(instances: list[dict[str, Any]]) -> Status:
+    """Healthy when every instance is; degraded while at least one still serves; else unhealthy."""
+    serving = [i for i in instances if i["status"] in ("healthy", "degraded") and i["breaker"] != "open"]
+    if not serving:
+        return "unhealthy"
+    if len(serving) == len(instances) and all(i["status"] == "healthy" for i in instances):
+        return "healthy"
+    return "degraded"
+
+
+async def aggregate_health(routes: RouteTable, client: httpx.AsyncClient, timeout_s: float) -> tuple[Status, dict[str, Any]]:
+    probes = [[instance_health(client, instance, timeout_s) for instance in upstream.instances] for upstream in routes.upstreams]
+    results = await asyncio.gather(*(asyncio.gather(*group) for group in probes))
+    services: dict[str, Any] = {}
+    overall: Status = "healthy"
+    for upstream, instances in zip(routes.upstreams, results, strict=True):
+        status = upstream_status(list(instances))
+        services[upstream.name] = {"status": status, "instances": list(instances)}
+        if status == "unhealthy":
+            overall = "unhealthy"
+        elif status == "degraded" and overall == "healthy":
+            overall = "degraded"
+    return overall, services
+
+
+@router.get("/health/live", tags=["health"])
+async def live() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/health/ready", tags=["health"])
+@router.get("/health", tags=["health"])
+async def ready(request: Request) -> JSONResponse:
+    state = request.app.state
+    status, services = await aggregate_health(state.routes, state.http, state.settings.health_timeout_s)
+    body = {"status": status, "service": "gateway", "services": services}
+    return JSONResponse(body, status_code=503 if status == "unhealthy" else 200)
+
+
+@router.get("/openapi.json", include_in_schema=False)
+async def openapi(request: Request) -> JSONResponse:
+    cache: OpenApiCache = request.app.state.openapi
+    return JSONResponse(await cache.document())
+
+
+@router.get("/docs", include_in_schema=False)
+async def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="Order-reporting suite API")
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(request: Request) -> Response:
+    routes: RouteTable = request.app.state.routes
+    for upstream in routes.upstreams:
+        for instance in upstream.instances:
+            _ = instance.breaker.state  # an open breaker whose time is up reports half-open
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,80 @@
+"""An upstream with faults on demand, run as its own process: ``python -m tests.integration.gateway.fault_upstream --port N``.
+
+Every path but the control ones echoes the request. ``POST /_fault`` sets the mode:
+``ok``, ``slow`` (``delay_s``), ``hang``, ``flaky`` (every other call 503), ``fail`` (500).
+``GET /_calls`` counts calls per method and path since start or ``POST /_reset``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+from collections import Counter
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+app = FastAPI(title="Fault upstream")
+state: dict[str, Any] = {"mode": "ok", "delay_s": 0.0}
+calls: Counter[str] = Counter()
+turn = itertools.count()
+
+
+@app.get("/health/ready")
+async def ready() -> dict[str, str]:
+    return {"status": "healthy"}
+
+
+@app.post("/_fault")
+async def set_fault(request: Request) -> dict[str, Any]:
+    state.update(await request.json())
+    return state
+
+
+@app.get("/_calls")
+async def get_calls() -> dict[str, int]:
+    return dict(calls)
+
+
+@app.post("/_reset")
+async def reset() -> dict[str, str]:
+    calls.clear()
+    state.update(mode="ok", delay_s=0.0)
+    return {"status": "reset"}
+
+
+@app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+async def echo(path: str, request: Request) -> JSONResponse:
+    calls[f"{request.method} /{path}"] += 1
+    mode = state["mode"]
+    if mode == "slow":
+        await asyncio.sleep(float(state["delay_s"]))
+    elif mode == "hang":
+        await asyncio.sleep(3600)
+    elif mode == "fail":
+        return JSONResponse({"detail": "failing on purpose"}, status_code=500)
+    elif mode == "flaky" and next(turn) % 2 == 0:
+        return JSONResponse({"detail": "flaky on purpose"}, status_code=503)
+    body = await request.body()
+    status = int(request.query_params.get("status", "200"))
+    return JSONResponse(
+        {
+            "method": request.method,
+            "path": request.url.path,
+            "query": request.url.query,
+            "headers": {name: value for name, value in request.headers.items()},
+            "body": body.decode(),
+        },
+        status_code=status,
+        headers={"X-Upstream": "fault", "Connection": "keep-alive"},
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    port = parser.parse_args().port
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
