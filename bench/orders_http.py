@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import shutil
-import sys
 import time
-from pathlib import Path
 
-import httpx
 from sqlalchemy import func, select
 
 from bench.environment import scratch_database, scratch_vhost
+from bench.http_load import require_wrk, rss_mb, run_wrk, start_python, stop, wait_until_live
 from bench.messaging import declare_target
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
@@ -21,56 +17,24 @@ from shared.db import create_engine
 from shared.testing.fixtures import free_port
 from shared.testing.infrastructure import Infrastructure
 
-LUA = Path(__file__).with_name("post_order.lua")
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-async def run_wrk(url: str, connections: int, seconds: int) -> dict[str, float]:
-    process = await asyncio.create_subprocess_exec(
-        "wrk",
-        "-t2",
-        f"-c{connections}",
-        f"-d{seconds}s",
-        "--latency",
-        "-s",
-        str(LUA),
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await process.communicate()
-    for line in output.decode().splitlines():
-        if line.startswith("SUMMARY "):
-            summary: dict[str, float] = json.loads(line.removeprefix("SUMMARY "))
-            return summary
-    raise RuntimeError(f"wrk printed no summary:\n{output.decode()}")
+ORDER = (
+    '{"customer_email":"bench@example.com","currency":"EUR","items":'
+    '[{"sku":"SKU-1","quantity":2,"unit_price":"9.99"},{"sku":"SKU-2","quantity":1,"unit_price":"5.00"}]}'
+)
 
 
 async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, seconds: int = 10) -> dict[str, float]:
-    if shutil.which("wrk") is None:
-        raise RuntimeError("wrk is not installed (Debian: apt-get install wrk)")
+    require_wrk()
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "http", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
         port = free_port()
         env = os.environ | {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
-        server = await asyncio.create_subprocess_exec(sys.executable, "-m", "orders_service.main", "--port", str(port), env=env)
+        server = await start_python("orders_service.main", "--port", str(port), env=env)
         engine = create_engine(url, pool_size=1)
         try:
             base = f"http://127.0.0.1:{port}"
-            async with httpx.AsyncClient() as client:
-                for _ in range(200):
-                    try:
-                        if (await client.get(f"{base}/health/live")).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        await asyncio.sleep(0.05)
-            await run_wrk(f"{base}/orders", connections, 2)  # warm-up
+            await wait_until_live(f"{base}/health/live", server)
+            await run_wrk(f"{base}/orders", connections=connections, seconds=2, method="POST", body=ORDER)  # warm-up
             peak_rss = 0.0
 
             async def sample_rss() -> None:
@@ -80,7 +44,7 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
                     await asyncio.sleep(0.2)
 
             sampler = asyncio.create_task(sample_rss())
-            summary = await run_wrk(f"{base}/orders", connections, seconds)
+            summary = await run_wrk(f"{base}/orders", connections=connections, seconds=seconds, method="POST", body=ORDER)
             load_stopped = time.perf_counter()
             while True:
                 async with engine.connect() as connection:
@@ -93,18 +57,6 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
             drained_s = time.perf_counter() - load_stopped
             sampler.cancel()
         finally:
-            server.terminate()
-            await asyncio.wait_for(server.wait(), 30)
+            await stop(server)
             await engine.dispose()
-    duration_s = summary["duration_us"] / 1e6
-    return {
-        "connections": connections,
-        "requests": summary["requests"],
-        "rate": summary["requests"] / duration_s,
-        "p50_ms": summary["p50_us"] / 1000,
-        "p90_ms": summary["p90_us"] / 1000,
-        "p99_ms": summary["p99_us"] / 1000,
-        "errors": summary["socket_errors"] + summary["non_2xx"],
-        "peak_rss_mb": peak_rss,
-        "outbox_drained_s": drained_s,
-    }
+    return {"connections": connections, **summary, "peak_rss_mb": peak_rss, "outbox_drained_s": drained_s}

@@ -19,7 +19,7 @@ from typing import Any
 
 import uvloop
 
-from bench import messaging, notifications, orders_http, reports, scheduler
+from bench import gateway, messaging, notifications, orders_http, reports, scheduler
 from bench.environment import bench_infrastructure
 from shared.testing.infrastructure import Infrastructure
 
@@ -34,6 +34,7 @@ BENCHES: dict[str, Bench] = {
     "consumer_batched": messaging.consumer_rate,
     "consumer_per_message": lambda infra: messaging.consumer_rate(infra, batched=False),
     "post_orders": orders_http.post_orders,
+    "gateway": gateway.through_gateway,
     "reports_ingest": reports.ingest_rate,
     "reports_versus_lab": reports.set_based_against_lab,
     "reports_million_day": reports.million_order_day,
@@ -166,6 +167,36 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("peak RSS (MB)", values("post_orders", "peak_rss_mb"), ms=True, target="< 150", below=150),
             "",
         ]
+    if "gateway" in results:
+        targets = [("direct", "orders service, no hop"), ("gateway", "this gateway"), ("nginx", "nginx 1 worker, keep-alive pool")]
+        bare_proxies = [("bare_aiohttp", "bare proxy, aiohttp client"), ("bare_httpx", "bare proxy, httpx (default pool)")]
+        bare_proxies.append(("bare_httpx-tuned", "bare proxy, httpx (keep-alive pool 100)"))
+        lines += [
+            "## Gateway",
+            "",
+            f"`GET /orders/{{id}}` with wrk, {int(results['gateway'][0]['connections'])} connections, 8 s per target after a 1 s "
+            "warm-up, one target after another against the same orders process. Saturated: as fast as each target answers. "
+            "Paced: the same connections pausing 0-200 ms between requests (about 500 requests/s, below every target's "
+            "capacity); added latency is the paced p50 through a hop minus the paced p50 straight to the service. "
+            "The bare proxies (`bench/minimal_proxy.py`) forward GETs with nothing else, to compare HTTP clients alone.",
+            "",
+            "| measure | min / median / max | target | met (median) |",
+            "|---|---|---|---|",
+        ]
+        for name, label in targets:
+            lines.append(row(f"{label}: requests/s", values("gateway", f"{name}_rate")))
+            lines.append(row(f"{label}: p50 (ms), saturated", values("gateway", f"{name}_p50_ms"), ms=True))
+            lines.append(row(f"{label}: p99 (ms), saturated", values("gateway", f"{name}_p99_ms"), ms=True))
+        lines += [
+            row("gateway as % of direct", values("gateway", "gateway_share_pct"), unit=" %", ms=True, target=">= 50 %", at_least=50),
+            row("nginx as % of direct", values("gateway", "nginx_share_pct"), unit=" %", ms=True),
+            row("gateway added p50, paced (ms)", values("gateway", "gateway_added_p50_ms"), ms=True, target="< 2", below=2),
+            row("nginx added p50, paced (ms)", values("gateway", "nginx_added_p50_ms"), ms=True),
+            row("errors through the gateway", values("gateway", "gateway_errors"), target="0", below=1),
+        ]
+        for name, label in bare_proxies:
+            lines.append(row(f"{label}: requests/s", values("gateway", f"{name}_rate")))
+        lines.append("")
     if "reports_million_day" in results:
         versus = results["reports_versus_lab"]
         lines += [
