@@ -95,7 +95,7 @@ class Gateway:
             limit=0,
             limit_per_host=self.connections_per_instance,
             keepalive_timeout=15.0,  # below the services' 30 s, so idle connections are closed from this side
-            ttl_dns_cache=300,
+            use_dns_cache=False,  # a name with several replicas (compose --scale) spreads new connections
         )
         self._session = aiohttp.ClientSession(
             connector=connector,

@@ -14,7 +14,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRETS = {"POSTGRES_PASSWORD": "pg-secret", "RABBITMQ_USER": "suite", "RABBITMQ_PASSWORD": "mq-secret"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "pg-secret",
+    "RABBITMQ_USER": "suite",
+    "RABBITMQ_PASSWORD": "mq-secret",
+    "GATEWAY_API_KEYS": "web:web-key-123",
+}
 APP_SERVICES = {
     "orders_service": "ORDERS_",
     "reports_service": "REPORTS_",
@@ -68,9 +73,10 @@ def test_a_missing_secret_stops_compose_with_its_name(missing: str) -> None:
     assert missing in result.stderr
 
 
-def test_only_the_uis_are_published(config: dict[str, Any]) -> None:
+def test_only_the_gateway_and_the_uis_are_published(config: dict[str, Any]) -> None:
     published = {name: service.get("ports", []) for name, service in config["services"].items() if service.get("ports")}
-    assert set(published) == {"rabbitmq", "mailpit"}
+    assert set(published) == {"gateway", "rabbitmq", "mailpit"}
+    assert [str(port["target"]) for port in published["gateway"]] == ["8000"]
     assert [str(port["target"]) for port in published["rabbitmq"]] == ["15672"]
     assert [str(port["target"]) for port in published["mailpit"]] == ["8025"]
 
@@ -99,6 +105,20 @@ def test_services_wait_for_migrations_broker_and_health(config: dict[str, Any]) 
         assert migrate["command"][-1] == "migrate"
     for infrastructure in ("postgres", "rabbitmq"):
         assert config["services"][infrastructure]["healthcheck"]["test"]
+    gateway = config["services"]["gateway"]
+    assert {name: dependency["condition"] for name, dependency in gateway["depends_on"].items()} == dict.fromkeys(
+        APP_SERVICES, "service_healthy"
+    )
+    assert "/health/live" in " ".join(gateway["healthcheck"]["test"])
+
+
+def test_the_gateway_knows_every_service_and_needs_keys(config: dict[str, Any]) -> None:
+    environment = config["services"]["gateway"]["environment"]
+    assert environment["GATEWAY_API_KEYS"] == "web:web-key-123"
+    assert environment["GATEWAY_HOST"] == "0.0.0.0"
+    for name, prefix in APP_SERVICES.items():
+        port = config["services"][name]["environment"][f"{prefix}PORT"]
+        assert environment[f"GATEWAY_{prefix}URLS"] == f"http://{name}:{port}"
 
 
 def test_every_variable_a_service_needs_is_set(config: dict[str, Any]) -> None:
