@@ -39,8 +39,8 @@ migrate: install ## Create the databases if missing and apply every service's mi
 	$(BIN)/python -m scheduler_service.main migrate
 	$(BIN)/python -m notifications_service.main migrate
 
-run: migrate ## Run the suite as local processes (Ctrl-C stops everything)
-	$(BIN)/honcho -f $(PROCFILE) start
+run: migrate ## Run the suite as local processes (Ctrl-C stops everything); SCALE=reports=3 runs three reports processes
+	$(BIN)/python -m deploy.launcher --procfile $(PROCFILE) --scale "$(SCALE)"
 
 bench: install ## Run the benchmarks and rewrite docs/benchmarks.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)

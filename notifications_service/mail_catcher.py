@@ -1,6 +1,7 @@
 """A local SMTP server that stores every message it receives as a .eml file (``make run``).
 
-``python -m notifications_service.mail_catcher --dir var/mail --port 1025``
+``python -m notifications_service.mail_catcher [--dir var/mail] [--port 1025]``; the defaults are
+the notifications service's own settings, so the catcher listens where the service sends.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+from notifications_service.settings import NotificationsSettings
+from shared.settings import load_settings
 
 
 class MaildirHandler:
@@ -32,9 +36,10 @@ class MaildirHandler:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dir", default="var/mail", type=Path)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", default=1025, type=int)
+    settings = load_settings(NotificationsSettings)
+    parser.add_argument("--dir", default=Path(settings.mail_catcher_dir), type=Path)
+    parser.add_argument("--host", default=settings.smtp_host)
+    parser.add_argument("--port", default=settings.smtp_port, type=int)
     arguments = parser.parse_args()
     controller = Controller(MaildirHandler(arguments.dir), hostname=arguments.host, port=arguments.port)
     controller.start()

@@ -20,6 +20,7 @@ class NotificationsSettings(BaseServiceSettings):
     sender: Literal["smtp", "log"] = "smtp"
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=1025, ge=1, le=65535)
+    mail_catcher_dir: str = "var/mail"
     smtp_security: Literal["none", "starttls", "tls"] = "none"
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None

@@ -1,0 +1,135 @@
+"""The suite as local processes (``make run``): the Procfile at the chosen scale, one prefixed, coloured log stream.
+
+Every service line of the Procfile runs as many times as ``--scale`` says (default one);
+instance ``i`` listens on the service's configured port plus ``10 * i`` (``--free-ports``:
+any free port, which the end-to-end tests use). The gateway is given every instance's URL.
+Ctrl-C sends SIGTERM to every process: consumers stop taking messages, in-flight ones
+finish or return to their queue, servers drain their requests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from honcho.environ import parse_procfile
+from honcho.manager import Manager
+from honcho.printer import Printer
+
+from gateway.settings import GatewaySettings
+from notifications_service.settings import NotificationsSettings
+from orders_service.settings import OrdersSettings
+from reports_service.settings import ReportsSettings
+from scheduler_service.settings import SchedulerSettings
+from shared.settings import BaseServiceSettings, load_settings
+from shared.testing.fixtures import free_port
+
+SERVICES: dict[str, type[BaseServiceSettings]] = {
+    "orders": OrdersSettings,
+    "reports": ReportsSettings,
+    "scheduler": SchedulerSettings,
+    "notifications": NotificationsSettings,
+}
+PORT_STEP = 10
+
+
+@dataclass
+class Plan:
+    """What will run: one command per process name, with its environment, and where everything listens."""
+
+    commands: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    instances: dict[str, list[str]] = field(default_factory=dict)
+    gateway_url: str = ""
+    api_key: str = ""
+    mail_dir: str = ""
+    smtp_port: int = 0
+
+
+def parse_scale(spec: str) -> dict[str, int]:
+    """``"reports=3,notifications=2"`` -> ``{"reports": 3, "notifications": 2}``."""
+    scale: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in spec.replace(" ", ",").split(","))):
+        name, _, count = part.partition("=")
+        if name not in SERVICES or not count.isdigit() or not 1 <= int(count) <= 9:
+            raise SystemExit(f"SCALE: {part!r} is not <service>=<1..9> with a service among {', '.join(SERVICES)}")
+        scale[name] = int(count)
+    return scale
+
+
+def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
+    processes = parse_procfile(procfile.read_text()).processes
+    result = Plan()
+    gateway = load_settings(GatewaySettings)
+    notifications = load_settings(NotificationsSettings)
+    result.smtp_port = free_port() if free_ports else notifications.smtp_port
+    result.mail_dir = str(Path(notifications.mail_catcher_dir).resolve())
+    shared_env = {"NOTIFICATIONS_SMTP_PORT": str(result.smtp_port), "PYTHONUNBUFFERED": "1"}
+    for name, settings_class in SERVICES.items():
+        if name not in processes:
+            continue
+        settings = load_settings(settings_class)
+        count = scale.get(name, 1)
+        ports = [free_port() if free_ports else settings.port + PORT_STEP * i for i in range(count)]
+        result.instances[name] = [f"http://127.0.0.1:{port}" for port in ports]
+        for index, port in enumerate(ports):
+            label = name if count == 1 else f"{name}.{index + 1}"
+            result.commands[label] = (f"{processes[name]} --port {port}", shared_env)
+    if "gateway" in processes:
+        port = free_port() if free_ports else gateway.port
+        result.gateway_url = f"http://127.0.0.1:{port}"
+        result.api_key = next(iter(gateway.client_keys().values()))
+        urls = {f"GATEWAY_{name.upper()}_URLS": ",".join(urls) for name, urls in result.instances.items()}
+        result.commands["gateway"] = (f"{processes['gateway']} --port {port}", shared_env | urls)
+    for name, command in processes.items():
+        if name not in SERVICES and name != "gateway":
+            result.commands[name] = (command, shared_env)
+    return result
+
+
+def banner(result: Plan) -> str:
+    broker_host = urlsplit(load_settings(OrdersSettings).broker_url.get_secret_value()).hostname or "127.0.0.1"
+    width = 14
+    lines = ["", "  Order-reporting suite"]
+    if result.gateway_url:
+        lines += [
+            f"  {'API':<{width}}{result.gateway_url}",
+            f"  {'API docs':<{width}}{result.gateway_url}/docs",
+            f"  {'API key':<{width}}{result.api_key}   (development key: set GATEWAY_API_KEYS in .env)",
+            f"  {'try':<{width}}curl -H 'X-API-Key: {result.api_key}' '{result.gateway_url}/report/all?page=1&count=10'",
+        ]
+    lines += [
+        f"  {'RabbitMQ UI':<{width}}http://{broker_host}:15672",
+        f"  {'caught mail':<{width}}{result.mail_dir}   (SMTP on 127.0.0.1:{result.smtp_port})",
+        f"  {'instances':<{width}}" + " | ".join(f"{name} {', '.join(urls)}" for name, urls in result.instances.items()),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--procfile", type=Path, default=Path("Procfile"))
+    parser.add_argument("--scale", default=os.environ.get("SCALE", ""), help="e.g. reports=3,notifications=2")
+    parser.add_argument("--free-ports", action="store_true", help="any free port for every process (tests)")
+    parser.add_argument("--state-file", type=Path, help="write the planned URLs here as JSON before starting")
+    arguments = parser.parse_args()
+    result = plan(arguments.procfile, parse_scale(arguments.scale), free_ports=arguments.free_ports)
+    if arguments.state_file:
+        state = {"gateway": result.gateway_url, "instances": result.instances, "mail_dir": result.mail_dir, "smtp_port": result.smtp_port}
+        arguments.state_file.write_text(json.dumps(state))
+    print(banner(result), flush=True)
+    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    for name, (command, env) in result.commands.items():
+        manager.add_process(name, " ".join(shlex.split(command)), env=os.environ | env)
+    manager.loop()
+    sys.exit(manager.returncode)
+
+
+if __name__ == "__main__":
+    main()
