@@ -232,8 +232,32 @@ async def all_rows(session: AsyncSession, *, page: int, count: int) -> tuple[lis
 
 async def get_task(session: AsyncSession, task_id: uuid.UUID) -> ReportTask | None:
     row = (await session.execute(select(report_tasks).where(report_tasks.c.id == task_id))).first()
-    if row is None:
-        return None
+    return None if row is None else _task(row)
+
+
+async def list_tasks(
+    session: AsyncSession, *, requested_by: str | None, status: str | None, report_date: date | None, page: int, count: int
+) -> tuple[list[ReportTask], int]:
+    """Newest first; how a caller finds what a schedule (``requested_by=scheduler:<name>``) produced."""
+    conditions = []
+    if requested_by is not None:
+        conditions.append(report_tasks.c.requested_by == requested_by)
+    if status is not None:
+        conditions.append(report_tasks.c.status == status)
+    if report_date is not None:
+        conditions.append(report_tasks.c.report_date == report_date)
+    total = await session.scalar(select(func.count()).select_from(report_tasks).where(*conditions)) or 0
+    rows = await session.execute(
+        select(report_tasks)
+        .where(*conditions)
+        .order_by(report_tasks.c.created_at.desc(), report_tasks.c.id)
+        .limit(count)
+        .offset((page - 1) * count)
+    )
+    return [_task(row) for row in rows], total
+
+
+def _task(row: Any) -> ReportTask:
     return ReportTask(
         task_id=row.id,
         report_date=row.report_date,

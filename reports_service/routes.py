@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
@@ -48,6 +48,24 @@ async def all_rows(
     rows, total = await reports.all_rows(session, page=page, count=count)
     response.headers["X-Total-Count"] = str(total)
     return rows
+
+
+@router.get("/tasks", response_model=list[ReportTask])
+async def tasks(
+    session: SessionDep,
+    response: Response,
+    requested_by: Annotated[str | None, Query(max_length=255, description="api, or scheduler:<schedule name>")] = None,
+    status: Annotated[Literal["scheduled", "running", "succeeded", "failed"] | None, Query()] = None,
+    report_date: Annotated[date | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    count: Annotated[int, Query(ge=1, le=1000)] = 20,
+) -> list[ReportTask]:
+    """Report tasks, newest first; the total is in ``X-Total-Count`` as for ``/report/all``."""
+    found, total = await reports.list_tasks(
+        session, requested_by=requested_by, status=status, report_date=report_date, page=page, count=count
+    )
+    response.headers["X-Total-Count"] = str(total)
+    return found
 
 
 @router.get("/tasks/{task_id}", response_model=ReportTask)

@@ -212,6 +212,27 @@ async def test_a_scheduler_request_with_an_unseen_task_id_creates_the_task(repor
     assert task["scheduled_for"].startswith("2026-03-11T00:00:00")
 
 
+async def test_tasks_are_listed_newest_first_and_filtered_by_who_asked(reports_api: httpx.AsyncClient, publish) -> None:
+    from shared.contracts.reports import ReportRequested
+
+    by_api = (await reports_api.post("/report/generate", params={"report_date": DAY.isoformat()})).json()["task_id"]
+    scheduled = uuid.uuid4()
+    request = ReportRequested(task_id=scheduled, report_date=DAY, requested_by="scheduler:nightly", scheduled_for=datetime.now(UTC))
+    await publish(Envelope[ReportRequested](type="report.requested", source="scheduler_service", data=request))
+    await _finished(reports_api, str(scheduled))
+    await _finished(reports_api, by_api)
+
+    everything = await reports_api.get("/report/tasks")
+    nightly = await reports_api.get("/report/tasks", params={"requested_by": "scheduler:nightly", "status": "succeeded"})
+    other_day = await reports_api.get("/report/tasks", params={"report_date": "2020-01-01"})
+    bad_status = await reports_api.get("/report/tasks", params={"status": "pending"})
+    assert [task["task_id"] for task in everything.json()] == [str(scheduled), by_api]
+    assert everything.headers["x-total-count"] == "2"
+    assert [task["task_id"] for task in nightly.json()] == [str(scheduled)]
+    assert other_day.json() == []
+    assert bad_status.status_code == 422
+
+
 @pytest.mark.parametrize(
     ("path", "params"),
     [
