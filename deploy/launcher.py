@@ -4,7 +4,8 @@ Every service line of the Procfile runs as many times as ``--scale`` says (defau
 instance ``i`` listens on the service's configured port plus ``10 * i`` (``--free-ports``:
 any free port, which the end-to-end tests use). The gateway is given every instance's URL.
 Ctrl-C sends SIGTERM to every process: consumers stop taking messages, in-flight ones
-finish or return to their queue, servers drain their requests.
+finish or return to their queue, servers drain their requests. A process that ends on its
+own is logged and the others keep running.
 """
 
 from __future__ import annotations
@@ -49,6 +50,18 @@ class Plan:
     api_key: str = ""
     mail_dir: str = ""
     smtp_port: int = 0
+
+
+class SuiteManager(Manager):  # type: ignore[misc]
+    """honcho's manager, except that one process ending does not stop the others.
+
+    Replicas are independent: a reports instance that crashes or is stopped leaves the
+    gateway with the other two, as in compose. Ctrl-C (or SIGTERM) still stops everything;
+    the run ends when every process has ended. (honcho 2.0's ``_any_stopped`` is the hook.)
+    """
+
+    def _any_stopped(self) -> bool:
+        return False
 
 
 def parse_scale(spec: str) -> dict[str, int]:
@@ -124,7 +137,7 @@ def main() -> None:
         state = {"gateway": result.gateway_url, "instances": result.instances, "mail_dir": result.mail_dir, "smtp_port": result.smtp_port}
         arguments.state_file.write_text(json.dumps(state))
     print(banner(result), flush=True)
-    manager = Manager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+    manager = SuiteManager(Printer(sys.stdout, colour=sys.stdout.isatty()))
     for name, (command, env) in result.commands.items():
         manager.add_process(name, " ".join(shlex.split(command)), env=os.environ | env)
     manager.loop()
