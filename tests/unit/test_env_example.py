@@ -20,7 +20,7 @@ INTERNAL = {"service_name"}  # fixed per service, not configuration
 
 def variables_read(settings_class: type[ProcessSettings]) -> set[str]:
     prefix = settings_class.model_config.get("env_prefix", "")
-    names = set()
+    names: set[str] = set()
     for field_name, field in settings_class.model_fields.items():
         if field_name in INTERNAL:
             continue
