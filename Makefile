@@ -23,6 +23,7 @@ install: $(STAMP) ## Create .venv and install the pinned dependencies (plain pip
 lock: ## Re-resolve requirements.lock (with dev tools) and requirements-runtime.lock (images) from pyproject.toml
 	@$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python 3.11 --no-header --annotation-style line -q
 	@$(BIN)/uv pip compile pyproject.toml -o requirements-runtime.lock --python 3.11 --no-header --annotation-style line -q
+	@$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench -o requirements-bench.lock --python 3.11 --no-header --annotation-style line -q
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
@@ -42,7 +43,12 @@ migrate: install ## Create the databases if missing and apply every service's mi
 run: migrate ## Run the suite as local processes (Ctrl-C stops everything); SCALE=reports=3 runs three reports processes
 	$(BIN)/python -m deploy.launcher --procfile $(PROCFILE) --scale "$(SCALE)"
 
-bench: install ## Run the benchmarks and rewrite docs/benchmarks.md
+$(VENV)/.bench-installed: $(STAMP) requirements-bench.lock
+	@$(BIN)/uv pip install --python $(BIN)/python -q -r requirements-bench.lock
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "installing wrk and nginx (Debian)"; apt-get install -y -q wrk nginx-light >/dev/null; }
+	@touch $@
+
+bench: $(VENV)/.bench-installed ## Run the benchmarks (peers and load included) and rewrite docs/benchmarks.md
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches

@@ -21,7 +21,7 @@ from shared.messaging.consumer import Consumer, Subscription, define_processed_e
 from shared.messaging.envelope import Envelope, utcnow
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
 from shared.messaging.publisher import OutgoingMessage, Publisher
-from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
+from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange
 from shared.testing.infrastructure import Infrastructure
 
 EXCHANGE = "events"
@@ -40,12 +40,14 @@ def sample_event() -> Envelope[Any]:
     return new_event("order.created", "orders_service", data)
 
 
-async def declare_target(broker_url: str, service: str = "bench", routing_key: str = "order.created") -> None:
+async def declare_target(
+    broker_url: str, service: str = "bench", routing_key: str = "order.created", queue_type: QueueType = "quorum"
+) -> None:
     """The consumer queue a benchmark publishes into (so nothing is returned as NO_ROUTE)."""
     connection = await aio_pika.connect(broker_url)
     channel = await connection.channel()
     exchange = await declare_exchange(channel, EXCHANGE)
-    await declare_consumer_queue(channel, exchange, ConsumerQueue(service, routing_key))
+    await declare_consumer_queue(channel, exchange, ConsumerQueue(service, routing_key), queue_type)
     await connection.close()
 
 

@@ -12,6 +12,7 @@ import platform
 import re
 import statistics
 import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,8 +20,10 @@ from typing import Any
 
 import uvloop
 
-from bench import gateway, messaging, notifications, orders_http, reports, scheduler
+from bench import chart, gateway, load, messaging, notifications, orders_http, reports, scheduler
 from bench.environment import bench_infrastructure
+from bench.load import ENDPOINTS as LOAD_ENDPOINTS
+from bench.peers import compare
 from shared.testing.infrastructure import Infrastructure
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
@@ -41,6 +44,8 @@ BENCHES: dict[str, Bench] = {
     "scheduler_same_instant": scheduler.same_instant,
     "scheduler_idle_cpu": scheduler.idle_cpu,
     "notifications_confirmations": notifications.confirmations,
+    "peers": compare.compare,
+    "load": load.through_gateway,
 }
 
 
@@ -94,7 +99,7 @@ def row(label: str, measured: list[float], *, unit: str = "", ms: bool = False, 
     return f"| {label} | {shown}{unit} | {target} | {met(measured, **judge) if judge else ''} |"
 
 
-def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[str, str]) -> str:
+def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[str, str], total_s: float = 0.0) -> str:
     def values(name: str, key: str) -> list[float]:
         return [float(result[key]) for result in results.get(name, [])]
 
@@ -104,6 +109,7 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
         f"Produced by `make bench` (`python -m bench.run --rounds {rounds}`) on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
         "Each figure is **min / median / max over the rounds**; paired figures ran back to back in the same round.",
         "Everything talks to PostgreSQL and RabbitMQ on 127.0.0.1; each round uses fresh databases and a fresh vhost.",
+        f"The whole run took {total_s / 60:.1f} minutes.",
         "",
         "## Machine",
         "",
@@ -253,21 +259,102 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("confirmations delivered per second", values("notifications_confirmations", "rate"), target=">= 500", at_least=500),
             "",
         ]
+    if "peers" in results:
+        systems = [("suite", "this suite: outbox, relay, quorum queue, idempotent commit")]
+        systems += [
+            ("celery", "Celery 5.7 (solo pool, acks_late, confirm_publish)"),
+            ("taskiq", "taskiq 0.13 + taskiq-aio-pika (ack when_saved)"),
+        ]
+        systems += [("faststream", "FastStream 0.7 (persist=True, AckPolicy.ACK)")]
+        lines += [
+            "## Against Celery, taskiq and FastStream",
+            "",
+            f"{int(results['peers'][0]['events']):,} small events from a producer to a worker that records each one, each system "
+            "with durable settings: persistent messages on a durable queue, publisher confirms awaited by the producer, ack only "
+            "after the work (worker prefetch 100 for the peers, 200 for the suite). Each worker is its own process. End to end: the "
+            "worker is consuming, then the producer sends everything (up to 100 sends in flight where the library allows it; "
+            "Celery's producer waits for each confirm); from the first send to the last record. Drain: everything queued "
+            "first, then the worker starts; from its first record to its last. This suite's producer writes one outbox row per "
+            "transaction (a relay publishes them) and its worker commits each record with the event's idempotency claim; "
+            "the peers' workers record an id in memory.",
+            "",
+            "| system | end to end, events/s | worker drain, events/s |",
+            "|---|---|---|",
+            *[
+                f"| {label} | {spread(values('peers', f'{name}_e2e'))} | {spread(values('peers', f'{name}_drain'))} |"
+                for name, label in systems
+            ],
+            "",
+            "| measure | min / median / max | target | met (median) |",
+            "|---|---|---|---|",
+            row("this suite end to end (events/s)", values("peers", "suite_e2e"), target=">= 2,500", at_least=2500),
+            row(
+                "suite end to end / best peer, per round",
+                [r["suite_e2e"] / max(r["celery_e2e"], r["taskiq_e2e"], r["faststream_e2e"]) for r in results["peers"]],
+                unit=" x",
+                ms=True,
+                target="> 1 x",
+                at_least=1.0001,
+            ),
+            "",
+            "![throughput against peers, latency under load](benchmarks.png)",
+            "",
+        ]
+    if "load" in results:
+        first = results["load"][0]
+        lines += [
+            "## The whole suite under load, through the gateway",
+            "",
+            f"The suite as `make run` starts it (one process per service, the gateway, the mail catcher) on fresh databases; "
+            f"Locust (headless, `bench/locustfile.py`) with {int(first['users'])} users for {int(first['seconds'])} s: shops "
+            "create orders, read one back and list them without pause; two analysts, once a second, read report pages and task "
+            "states and now and then (one call in ten) ask for today's report. All with an API key. Then a reconciliation: every accepted order must appear "
+            "exactly once, with its product count, in its day's report; and the lag from an order's creation to its report "
+            "fact (reports `received_at` minus order `created_at`).",
+            "",
+            "| endpoint | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors |",
+            "|---|---|---|---|---|---|",
+            *[
+                f"| `{name}` | {spread(values('load', f'{name}|rate'))} | {spread_ms(values('load', f'{name}|p50'))} | "
+                f"{spread_ms(values('load', f'{name}|p95'))} | {spread_ms(values('load', f'{name}|p99'))} | "
+                f"{spread(values('load', f'{name}|errors'))} |"
+                for name in [*LOAD_ENDPOINTS, "all"]
+            ],
+            "",
+            "| measure | min / median / max | target | met (median) |",
+            "|---|---|---|---|",
+            row("orders created per second", values("load", "POST /orders|rate"), target=">= 500", at_least=500),
+            row("POST /orders p99 (ms)", values("load", "POST /orders|p99"), ms=True, target="< 100", below=100),
+            row("errors, all endpoints", values("load", "all|errors"), target="0", below=1),
+            row("order.created to report fact, p50 (ms)", values("load", "lag_p50_ms"), ms=True),
+            row("order.created to report fact, p99 (ms)", values("load", "lag_p99_ms"), ms=True, target="< 1,000", below=1000),
+            row("accepted orders", values("load", "accepted_orders")),
+            row("reconciliation mismatches", values("load", "reconciliation_mismatches"), target="0", below=1),
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
 async def main(rounds: int, only: list[str]) -> None:
     names = [name for name in BENCHES if not only or name in only]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+    durations: dict[str, float] = {}
+    started = time.perf_counter()
     async with bench_infrastructure() as infrastructure:
         for round_number in range(1, rounds + 1):
             for name in names:
+                began = time.perf_counter()
                 result = await BENCHES[name](infrastructure)
                 results[name].append(result)
+                durations[name] = durations.get(name, 0.0) + time.perf_counter() - began
                 shown = ", ".join(f"{key}={value:,.1f}" if isinstance(value, float) else f"{key}={value}" for key, value in result.items())
                 print(f"round {round_number} {name}: {shown}", flush=True)
     REPORT.parent.mkdir(exist_ok=True)
-    REPORT.write_text(render(results, rounds, machine()))
+    total_s = time.perf_counter() - started
+    print("seconds per benchmark, all rounds: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in durations.items()))
+    REPORT.write_text(render(results, rounds, machine(), total_s))
+    if results.get("peers") or results.get("load"):
+        chart.draw(results, REPORT.with_suffix(".png"))
     print(f"wrote {REPORT}")
 
 

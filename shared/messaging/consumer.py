@@ -146,6 +146,7 @@ class Consumer:
         batch_size: int = 100,
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
+        batch_linger_s: float = 0.005,
     ) -> None:
         self._service = service
         self._broker_url = broker_url
@@ -161,6 +162,7 @@ class Consumer:
         self._prefetch = prefetch
         self._batch_size = batch_size
         self._concurrency = concurrency
+        self._batch_linger_s = batch_linger_s
         self._retry = retry or RetryPolicy()
         # batchable messages, and ``alone`` ones taken one at a time (a long one blocks one worker only)
         self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
@@ -276,6 +278,10 @@ class Consumer:
         while True:
             first = await inbox.get()
             batch = [first]
+            if batch_size > 1 and inbox.qsize() < batch_size - 1 and self._batch_linger_s > 0:
+                # a stream of messages arrives a few at a time: a short wait turns many small
+                # transactions (a commit each) into fewer, fuller ones
+                await asyncio.sleep(self._batch_linger_s)
             while len(batch) < batch_size and not inbox.empty():
                 batch.append(inbox.get_nowait())
             try:

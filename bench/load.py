@@ -1,0 +1,213 @@
+"""The whole suite under load through the gateway (Locust, headless), then a reconciliation.
+
+The suite runs as ``make run`` runs it (the launcher, one process per service, fresh
+databases and vhost). Locust drives ``bench/locustfile.py`` for ``SECONDS``; then every
+accepted order must appear exactly once in its day's report, and the lag from an order's
+creation to its report fact is read from the reports database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from bench.environment import scratch_database
+from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
+from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
+from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
+from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
+from shared.db import create_engine
+from shared.testing.infrastructure import Infrastructure
+
+ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "load-key-0001"
+USERS = 40
+SECONDS = 20
+ACCEPTED = "SELECT id, (created_at AT TIME ZONE 'UTC')::date AS day, count_product FROM orders"
+REPORTED = "SELECT order_id, count(*) AS times, max(count_product) AS products FROM reports WHERE report_at = :day GROUP BY order_id"
+LAG = (
+    "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - created_at)) AS p50,"
+    " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - created_at)) AS p99 FROM order_facts"
+)
+ENDPOINTS = ["POST /orders", "GET /orders/{id}", "GET /orders", "POST /report/generate", "GET /report/tasks/{id}", "GET /report/all"]
+
+
+async def _until(probe: Any, what: str, timeout_s: float = 120) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := await probe():
+            return found
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"{what} within {timeout_s} s")
+
+
+async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
+    vhost = f"bench-load-{uuid.uuid4().hex[:6]}"
+    await asyncio.to_thread(infrastructure.create_vhost, vhost)
+    try:
+        async with (
+            scratch_database(infrastructure, "load_orders", ORDERS_MIGRATIONS) as orders_db,
+            scratch_database(infrastructure, "load_reports", REPORTS_MIGRATIONS) as reports_db,
+            scratch_database(infrastructure, "load_scheduler", SCHEDULER_MIGRATIONS) as scheduler_db,
+            scratch_database(infrastructure, "load_notifications", NOTIFICATIONS_MIGRATIONS) as notifications_db,
+        ):
+            with tempfile.TemporaryDirectory(prefix="bench-load-") as directory:
+                return await _run(Path(directory), infrastructure.vhost_url(vhost), orders_db, reports_db, scheduler_db, notifications_db)
+    finally:
+        await asyncio.to_thread(infrastructure.delete_vhost, vhost)
+
+
+async def _run(
+    directory: Path, broker_url: str, orders_db: str, reports_db: str, scheduler_db: str, notifications_db: str
+) -> dict[str, float]:
+    env = os.environ | {
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "BROKER_URL": broker_url,
+        "ORDERS_DATABASE_URL": orders_db,
+        "REPORTS_DATABASE_URL": reports_db,
+        "SCHEDULER_DATABASE_URL": scheduler_db,
+        "NOTIFICATIONS_DATABASE_URL": notifications_db,
+        "NOTIFICATIONS_MAIL_CATCHER_DIR": str(directory / "mail"),
+        "GATEWAY_API_KEYS": f"load:{API_KEY}",
+        "GATEWAY_RATE_LIMIT_PER_S": "1000000",
+        "GATEWAY_RATE_LIMIT_BURST": "1000000",
+    }
+    state_file = directory / "state.json"
+    launcher = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "deploy.launcher",
+        "--procfile",
+        str(ROOT / "Procfile"),
+        "--free-ports",
+        "--state-file",
+        str(state_file),
+        env=env,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        state = await _until(lambda: _read(state_file), "the launcher's plan")
+        gateway = state["gateway"]
+        async with httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": API_KEY}, timeout=30) as client:
+
+            async def healthy() -> bool:
+                try:
+                    return bool((await client.get("/health")).json()["status"] == "healthy")
+                except (httpx.HTTPError, ValueError):
+                    return False
+
+            await _until(healthy, "the suite healthy")
+            stats = await _locust(gateway, directory)
+            figures = await _reconcile(client, orders_db, reports_db)
+    finally:
+        launcher.send_signal(signal.SIGINT)
+        try:
+            await asyncio.wait_for(launcher.wait(), 40)
+        except TimeoutError:
+            os.killpg(launcher.pid, signal.SIGKILL)
+    return stats | figures
+
+
+async def _read(path: Path) -> dict[str, Any] | None:
+    content = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
+    return json.loads(content) if content else None
+
+
+async def _locust(gateway: str, directory: Path) -> dict[str, float]:
+    prefix = directory / "locust"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "--users",
+        str(USERS),
+        "--spawn-rate",
+        str(USERS),
+        "--run-time",
+        f"{SECONDS}s",
+        "--host",
+        gateway,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        env=os.environ | {"LOAD_API_KEY": API_KEY},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    await asyncio.wait_for(process.wait(), SECONDS + 60)
+    results: dict[str, float] = {"users": USERS, "seconds": SECONDS}
+    table = await asyncio.to_thread(Path(f"{prefix}_stats.csv").read_text)
+    for row in csv.DictReader(table.splitlines()):
+        key = "all" if row["Name"] == "Aggregated" else row["Name"]
+        if key not in [*ENDPOINTS, "all"]:
+            continue
+        results[f"{key}|rate"] = float(row["Requests/s"])
+        results[f"{key}|p50"] = float(row["50%"])
+        results[f"{key}|p95"] = float(row["95%"])
+        results[f"{key}|p99"] = float(row["99%"])
+        results[f"{key}|errors"] = float(row["Failure Count"])
+    return results
+
+
+async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str) -> dict[str, float]:
+    """Every accepted order exactly once in its day's report; the order-to-fact lag."""
+    orders_engine, reports_engine = create_engine(orders_db, pool_size=1), create_engine(reports_db, pool_size=1)
+    try:
+        async with orders_engine.connect() as connection:
+            accepted = {
+                str(row.id): (row.day, row.count_product)
+                for row in await connection.execute(
+                    text("SELECT id, (created_at AT TIME ZONE 'UTC')::date AS day, count_product FROM orders")
+                )
+            }
+
+        async def facts_in() -> bool:
+            async with reports_engine.connect() as connection:
+                return int((await connection.execute(text("SELECT count(*) FROM order_facts"))).scalar_one()) >= len(accepted)
+
+        await _until(facts_in, "every order.created stored as a fact", timeout_s=60)
+        mismatched = 0
+        for day in sorted({day for day, _ in accepted.values()}):
+            task_id = (await client.post(f"/report/generate?report_date={day}")).json()["task_id"]
+
+            async def finished(task_id: str = task_id) -> bool:
+                return bool((await client.get(f"/report/tasks/{task_id}")).json()["status"] == "succeeded")
+
+            await _until(finished, f"the report of {day}", timeout_s=60)
+            async with reports_engine.connect() as connection:
+                rows = (await connection.execute(text(REPORTED), {"day": day})).all()
+            in_report = {str(row.order_id): (row.times, row.products) for row in rows}
+            expected = {order_id: products for order_id, (order_day, products) in accepted.items() if order_day == day}
+            mismatched += sum(1 for order_id, products in expected.items() if in_report.get(order_id) != (1, products))
+            mismatched += sum(1 for order_id in in_report if order_id not in expected)
+        async with reports_engine.connect() as connection:
+            lag = (await connection.execute(text(LAG))).one()
+    finally:
+        await orders_engine.dispose()
+        await reports_engine.dispose()
+    return {
+        "accepted_orders": len(accepted),
+        "reconciliation_mismatches": mismatched,
+        "lag_p50_ms": lag.p50 * 1000,
+        "lag_p99_ms": lag.p99 * 1000,
+    }

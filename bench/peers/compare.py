@@ -1,0 +1,249 @@
+"""10,000 small events from a producer to a worker that records each one, with durable settings, per system.
+
+Every system gets its own vhost; its worker runs in its own process. Two figures each:
+- end to end: the worker is consuming, then the producer sends every event; from the first
+  send until the worker has recorded the last one;
+- worker drain: every event is queued first, then the worker starts; from its first
+  record to its last.
+Durable settings for all: persistent messages on a durable queue, publisher confirms
+awaited by the producer, acks only after the work is done. This suite does more per event:
+the producer's event is an outbox row written in its own transaction (relayed with
+confirms and ``mandatory``), the queue is a quorum queue, and the worker's record commits
+together with the event's idempotency claim before the ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import asyncpg
+from sqlalchemy import func, select
+
+from bench.environment import scratch_database, scratch_vhost
+from bench.http_load import stop
+from bench.messaging import EXCHANGE, declare_target, sample_event
+from bench.peers import suite_worker
+from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
+from orders_service.models import outbox as outbox_table
+from shared.db import asyncpg_dsn, create_engine
+from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.publisher import Publisher
+from shared.messaging.topology import QueueType
+from shared.testing.infrastructure import Infrastructure
+
+EVENTS = 10_000
+WINDOW = 100  # sends in flight at once, for the producers that can pipeline
+Producer = Callable[[str, list[str]], Awaitable[None]]
+
+
+async def produce_celery(broker_url: str, ids: list[str]) -> None:
+    from bench.peers.celery_worker import make_app
+
+    app = make_app(broker_url)
+
+    def send_all() -> None:
+        with app.producer_or_acquire() as producer:
+            for event_id in ids:
+                app.send_task("record", args=[event_id], producer=producer)
+
+    try:
+        await asyncio.to_thread(send_all)
+    finally:
+        app.close()
+
+
+async def produce_taskiq(broker_url: str, ids: list[str]) -> None:
+    from taskiq_aio_pika import AioPikaBroker
+
+    from bench.peers import taskiq_worker
+
+    broker = AioPikaBroker(broker_url, qos=100)
+    task = broker.register_task(taskiq_worker.record.original_func, task_name="record")
+    await broker.startup()
+    try:
+        for start in range(0, len(ids), WINDOW):
+            await asyncio.gather(*(task.kiq(event_id) for event_id in ids[start : start + WINDOW]))
+    finally:
+        await broker.shutdown()
+
+
+async def produce_faststream(broker_url: str, ids: list[str]) -> None:
+    from faststream.rabbit import RabbitBroker
+
+    from bench.peers.faststream_worker import QUEUE
+
+    async with RabbitBroker(broker_url, logger=None) as broker:
+        await broker.declare_queue(QUEUE)
+        for start in range(0, len(ids), WINDOW):
+            await asyncio.gather(*(broker.publish(event_id, QUEUE, persist=True) for event_id in ids[start : start + WINDOW]))
+
+
+CELERY_WORKER = ["celery", "-A", "bench.peers.celery_worker", "worker", "--pool=solo", "-Q", "peer-celery", "-l", "WARNING"]
+CELERY_WORKER += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+TASKIQ_WORKER = ["taskiq", "worker", "bench.peers.taskiq_worker:broker", "--workers", "1", "--log-level", "WARNING"]
+FASTSTREAM_WORKER = ["faststream", "run", "bench.peers.faststream_worker:app", "--log-level", "warning"]
+# name -> (worker command run as `python -m ...`, its queue, the producer)
+PEERS: dict[str, tuple[list[str], str, Producer]] = {
+    "celery": (CELERY_WORKER, "peer-celery", produce_celery),
+    "taskiq": (TASKIQ_WORKER, "taskiq", produce_taskiq),
+    "faststream": (FASTSTREAM_WORKER, "peer-faststream", produce_faststream),
+}
+
+
+async def _consumers(infrastructure: Infrastructure, vhost: str, queue: str) -> int:
+    response = await asyncio.to_thread(infrastructure.management().get, f"/api/queues/{quote(vhost, safe='')}/{quote(queue, safe='')}")
+    return len(response.json().get("consumer_details", [])) if response.status_code == 200 else 0
+
+
+async def _wait_for(probe: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 120) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if found := await probe():
+            return found
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+
+
+async def _result(path: Path) -> dict[str, float] | None:
+    text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
+    return json.loads(text) if text else None
+
+
+async def peer_run(infrastructure: Infrastructure, name: str, *, drain: bool) -> float:
+    command, queue, produce = PEERS[name]
+    ids = [uuid.uuid4().hex for _ in range(EVENTS)]
+    vhost = f"bench-{name}-{uuid.uuid4().hex[:6]}"
+    await asyncio.to_thread(infrastructure.create_vhost, vhost)
+    broker_url = infrastructure.vhost_url(vhost)
+    with tempfile.TemporaryDirectory() as directory:
+        result = Path(directory) / "result.json"
+        env = {"PEER_BROKER_URL": broker_url, "PEER_EVENTS": str(EVENTS), "PEER_RESULT": str(result)}
+
+        async def start_worker() -> asyncio.subprocess.Process:
+            return await asyncio.create_subprocess_exec(sys.executable, "-m", *command, env=os.environ | env)
+
+        worker = None
+        try:
+            if drain:
+                await produce(broker_url, ids)
+                worker = await start_worker()
+                recorded = await _wait_for(lambda: _result(result), f"{name} drain")
+                return EVENTS / float(recorded["last"] - recorded["first"])
+            worker = await start_worker()
+            await _wait_for(lambda: _consumers(infrastructure, vhost, queue), f"{name} worker consuming", timeout_s=60)
+            started = time.time()
+            await produce(broker_url, ids)
+            recorded = await _wait_for(lambda: _result(result), f"{name} end to end")
+            return EVENTS / float(recorded["last"] - started)
+        finally:
+            if worker is not None:
+                await stop(worker)
+            await asyncio.to_thread(infrastructure.delete_vhost, vhost)
+
+
+async def suite_run(
+    infrastructure: Infrastructure, *, drain: bool, rows_per_transaction: int = 1, queue_type: QueueType = "quorum"
+) -> float:
+    """Producer: outbox rows committed ``rows_per_transaction`` at a time (1: every event its own
+    transaction, as an order is), WINDOW transactions in flight; the relay runs in this process."""
+    async with (
+        scratch_vhost(infrastructure) as broker_url,
+        scratch_database(infrastructure, "peers_out", ORDERS_MIGRATIONS) as producer_url,
+        scratch_database(infrastructure, "peers_in") as worker_url,
+    ):
+        await declare_target(broker_url, suite_worker.SERVICE, queue_type=queue_type)
+        outbox = Outbox(outbox_table)
+        rows = [outbox.row(sample_event()) for _ in range(EVENTS)]
+        columns = list(rows[0])
+        statement = f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
+        pool = await asyncpg.create_pool(asyncpg_dsn(producer_url), min_size=10, max_size=10)
+        engine = create_engine(producer_url, pool_size=4)
+        publisher = Publisher(broker_url, EXCHANGE)
+        await publisher.connect()
+        relay = OutboxRelay(engine, outbox_table, publisher, listen_dsn=asyncpg_dsn(producer_url), batch_size=1_000, poll_interval_s=0.05)
+        worker_engine = create_engine(worker_url, pool_size=1)
+        env = os.environ | {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": worker_url, "PEER_QUEUE_TYPE": queue_type}
+        worker = None
+        try:
+
+            async def produce() -> None:
+                async def commit(group: list[dict[str, Any]]) -> None:
+                    async with pool.acquire() as connection:
+                        if len(group) == 1:
+                            await connection.execute(statement, *(group[0][column] for column in columns))
+                        else:
+                            await connection.executemany(statement, [tuple(row[column] for column in columns) for row in group])
+
+                groups = [rows[start : start + rows_per_transaction] for start in range(0, EVENTS, rows_per_transaction)]
+                for start in range(0, len(groups), WINDOW):
+                    await asyncio.gather(*(commit(group) for group in groups[start : start + WINDOW]))
+
+            async def recorded() -> int:
+                async with worker_engine.connect() as connection:
+                    return int(await connection.scalar(select(func.count()).select_from(suite_worker.recorded)) or 0)
+
+            async def all_recorded() -> bool:
+                try:
+                    return await recorded() >= EVENTS
+                except Exception:  # noqa: BLE001 - the worker creates its table as it starts
+                    return False
+
+            if drain:
+                relay.start()
+                await produce()
+                await _wait_for(lambda: _backlog_empty(engine), "relay drained")
+                worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
+                await _wait_for(all_recorded, "suite drain")
+                async with worker_engine.connect() as connection:
+                    first, last = (
+                        await connection.execute(
+                            select(func.min(suite_worker.recorded.c.recorded_at), func.max(suite_worker.recorded.c.recorded_at))
+                        )
+                    ).one()
+                return EVENTS / float((last - first).total_seconds())
+            worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
+            await _wait_for(
+                lambda: _consumers(infrastructure, broker_url.rsplit("/", 1)[1], f"{suite_worker.SERVICE}.order.created"),
+                "suite worker consuming",
+                60,
+            )
+            relay.start()
+            started = time.time()
+            await produce()
+            await _wait_for(all_recorded, "suite end to end")
+            return EVENTS / (time.time() - started)
+        finally:
+            if worker is not None:
+                await stop(worker)
+            await relay.stop()
+            await publisher.close()
+            await pool.close()
+            await engine.dispose()
+            await worker_engine.dispose()
+
+
+async def _backlog_empty(engine: Any) -> bool:
+    async with engine.connect() as connection:
+        left = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
+    return not left
+
+
+async def compare(infrastructure: Infrastructure) -> dict[str, float]:
+    results: dict[str, float] = {"events": EVENTS}
+    results["suite_e2e"] = await suite_run(infrastructure, drain=False)
+    results["suite_batched_e2e"] = await suite_run(infrastructure, drain=False, rows_per_transaction=100)
+    results["suite_drain"] = await suite_run(infrastructure, drain=True)
+    for name in PEERS:
+        results[f"{name}_e2e"] = await peer_run(infrastructure, name, drain=False)
+        results[f"{name}_drain"] = await peer_run(infrastructure, name, drain=True)
+    return results

@@ -1,0 +1,68 @@
+"""This suite's worker: the shared consumer wrapper recording each ``order.created`` with an idempotent commit.
+
+For each batch, in one transaction: claim every event id in ``processed_events`` (a duplicate
+is skipped), insert the recorded rows, commit, then ack. Run:
+``python -m bench.peers.suite_worker`` with ``PEER_BROKER_URL`` and ``PEER_DATABASE_URL``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.contracts.orders import OrderCreated
+from shared.db import create_engine, create_session_factory
+from shared.messaging.consumer import Consumer, Subscription, define_processed_events_table
+from shared.messaging.envelope import Envelope
+
+SERVICE = "peers"
+EXCHANGE = "events"
+
+metadata = MetaData()
+processed_events = define_processed_events_table(metadata)
+recorded = Table(
+    "recorded",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("email", String(320)),
+    Column("recorded_at", DateTime(timezone=True), server_default=func.clock_timestamp()),
+)
+
+
+async def record_all(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+    await session.execute(insert(recorded), [{"order_id": e.data.order_id, "email": e.data.customer_email} for e in events])
+
+
+async def main() -> None:
+    engine = create_engine(os.environ["PEER_DATABASE_URL"], pool_size=10)
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    consumer = Consumer(
+        service=SERVICE,
+        broker_url=os.environ["PEER_BROKER_URL"],
+        exchange_name=EXCHANGE,
+        session_factory=create_session_factory(engine),
+        processed_events=processed_events,
+        subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record_all)],
+        queue_type="classic" if os.environ.get("PEER_QUEUE_TYPE") == "classic" else "quorum",
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    consumer.start()
+    await stopping.wait()
+    await consumer.stop()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())
