@@ -308,8 +308,9 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             f"The suite as `make run` starts it (one process per service, the gateway, the mail catcher) on fresh databases; "
             f"Locust (headless, `bench/locustfile.py`) with {int(first['users'])} users for {int(first['seconds'])} s: shops "
             "create orders, read one back and list them without pause; two analysts, once a second, read report pages and task "
-            "states and now and then (one call in ten) ask for today's report. All with an API key. Then a reconciliation: every accepted order must appear "
-            "exactly once, with its product count, in its day's report; and the lag from an order's creation to its report "
+            "states and now and then (one call in ten) ask for today's report. All with an API key. "
+            "Then a reconciliation: every accepted order must appear exactly once, with its product count, in its day's report; "
+            "and the lag from an order's creation to its report "
             "fact (reports `received_at` minus order `created_at`).",
             "",
             "| endpoint | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors |",
