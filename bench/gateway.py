@@ -24,7 +24,7 @@ from shared.testing.infrastructure import Infrastructure
 
 API_KEY = "bench-key-0001"
 CONNECTIONS = 50
-SECONDS = 8
+SECONDS = 5
 PACE_MS = 100
 
 NGINX_CONF = """
@@ -97,7 +97,7 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
             )
             await wait_until_live(f"{gateway_url}/health/live", processes[-1])
             targets = {"direct": orders_url, "gateway": gateway_url}
-            for client in ("aiohttp", "httpx", "httpx-tuned"):
+            for client in ("aiohttp", "httpx"):
                 port = free_port()
                 processes.append(
                     await start_python("bench.minimal_proxy", "--port", str(port), "--upstream", orders_url, "--client", client, env={})

@@ -34,7 +34,7 @@ from shared.testing.infrastructure import Infrastructure
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "load-key-0001"
 USERS = 40
-SECONDS = 20
+SECONDS = 15
 ACCEPTED = "SELECT id, (created_at AT TIME ZONE 'UTC')::date AS day, count_product FROM orders"
 REPORTED = "SELECT order_id, count(*) AS times, max(count_product) AS products FROM reports WHERE report_at = :day GROUP BY order_id"
 LAG = (

@@ -51,7 +51,7 @@ async def declare_target(
     await connection.close()
 
 
-async def relay_rate(infrastructure: Infrastructure, events: int = 20_000, *, lanes: int = 2, batch_size: int = 1_000) -> dict[str, float]:
+async def relay_rate(infrastructure: Infrastructure, events: int = 10_000, *, lanes: int = 2, batch_size: int = 1_000) -> dict[str, float]:
     """Events/s of one outbox relay draining a pre-filled outbox into a quorum queue."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "relay", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
@@ -81,7 +81,7 @@ async def relay_rate(infrastructure: Infrastructure, events: int = 20_000, *, la
     return {"events": events, "seconds": elapsed, "rate": events / elapsed, "lanes": lanes, "batch_size": batch_size}
 
 
-async def bare_publish_rate(infrastructure: Infrastructure, events: int = 20_000, window: int = 500) -> dict[str, float]:
+async def bare_publish_rate(infrastructure: Infrastructure, events: int = 10_000, window: int = 500) -> dict[str, float]:
     """Baseline: aio-pika publishing persistent messages with confirms awaited in windows."""
     async with scratch_vhost(infrastructure) as broker_url:
         await declare_target(broker_url)
@@ -113,7 +113,7 @@ async def fill_queue(broker_url: str, events: int, service: str = "bench") -> No
     await publisher.close()
 
 
-async def consumer_rate(infrastructure: Infrastructure, events: int = 20_000, *, batched: bool = True) -> dict[str, float]:
+async def consumer_rate(infrastructure: Infrastructure, events: int = 10_000, *, batched: bool = True) -> dict[str, float]:
     """Messages/s through the consumer wrapper: parse, idempotency claim, insert, commit, ack.
 
     ``batched``: the handler writes a batch's events with one multi-row insert (as the
@@ -169,7 +169,7 @@ async def _until(count: Callable[[], Awaitable[int]], target: int, started: floa
     return time.perf_counter() - started
 
 
-async def bare_consume_rate(infrastructure: Infrastructure, events: int = 20_000, prefetch: int = 100) -> dict[str, float]:
+async def bare_consume_rate(infrastructure: Infrastructure, events: int = 10_000, prefetch: int = 100) -> dict[str, float]:
     """Baseline: aio-pika consume with manual ack, no database work."""
     async with scratch_vhost(infrastructure) as broker_url:
         await fill_queue(broker_url, events)

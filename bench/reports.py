@@ -160,7 +160,7 @@ async def set_based_against_lab(infrastructure: Infrastructure, orders: int = 10
     return {"orders": orders, "set_based_s": set_based_s, "lab_loop_s": lab_s, "speedup": lab_s / set_based_s}
 
 
-async def ingest_rate(infrastructure: Infrastructure, events: int = 20_000) -> dict[str, Any]:
+async def ingest_rate(infrastructure: Infrastructure, events: int = 10_000) -> dict[str, Any]:
     """``order.created`` into order facts through the reports service's own consumer and handler."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "ingest", REPORTS_MIGRATIONS) as url:
         await fill_queue(broker_url, events, "reports")

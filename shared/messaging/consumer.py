@@ -278,9 +278,9 @@ class Consumer:
         while True:
             first = await inbox.get()
             batch = [first]
-            if batch_size > 1 and inbox.qsize() < batch_size - 1 and self._batch_linger_s > 0:
-                # a stream of messages arrives a few at a time: a short wait turns many small
-                # transactions (a commit each) into fewer, fuller ones
+            if batch_size > 1 and inbox.empty() and self._batch_linger_s > 0:
+                # a stream arriving one message at a time: a short wait turns many one-message
+                # transactions (a commit each) into fewer, fuller ones; a backlog never waits
                 await asyncio.sleep(self._batch_linger_s)
             while len(batch) < batch_size and not inbox.empty():
                 batch.append(inbox.get_nowait())
