@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import os
-import signal
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -29,7 +25,9 @@ from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from shared.db import create_engine
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
+from shared.testing.suite import running_suite
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "load-key-0001"
@@ -42,15 +40,6 @@ LAG = (
     " percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM received_at - created_at)) AS p99 FROM order_facts"
 )
 ENDPOINTS = ["POST /orders", "GET /orders/{id}", "GET /orders", "POST /report/generate", "GET /report/tasks/{id}", "GET /report/all"]
-
-
-async def _until(probe: Any, what: str, timeout_s: float = 120) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := await probe():
-            return found
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"{what} within {timeout_s} s")
 
 
 async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
@@ -72,7 +61,7 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
 async def _run(
     directory: Path, broker_url: str, orders_db: str, reports_db: str, scheduler_db: str, notifications_db: str
 ) -> dict[str, float]:
-    env = os.environ | {
+    env = {
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING",
         "BROKER_URL": broker_url,
@@ -85,47 +74,13 @@ async def _run(
         "GATEWAY_RATE_LIMIT_PER_S": "1000000",
         "GATEWAY_RATE_LIMIT_BURST": "1000000",
     }
-    state_file = directory / "state.json"
-    launcher = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "deploy.launcher",
-        "--procfile",
-        str(ROOT / "Procfile"),
-        "--free-ports",
-        "--state-file",
-        str(state_file),
-        env=env,
-        cwd=ROOT,
-        stdout=asyncio.subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        state = await _until(lambda: _read(state_file), "the launcher's plan")
-        gateway = state["gateway"]
-        async with httpx.AsyncClient(base_url=gateway, headers={"X-API-Key": API_KEY}, timeout=30) as client:
-
-            async def healthy() -> bool:
-                try:
-                    return bool((await client.get("/health")).json()["status"] == "healthy")
-                except (httpx.HTTPError, ValueError):
-                    return False
-
-            await _until(healthy, "the suite healthy")
-            stats = await _locust(gateway, directory)
-            figures = await _reconcile(client, orders_db, reports_db)
-    finally:
-        launcher.send_signal(signal.SIGINT)
-        try:
-            await asyncio.wait_for(launcher.wait(), 40)
-        except TimeoutError:
-            os.killpg(launcher.pid, signal.SIGKILL)
+    async with (
+        running_suite(ROOT / "Procfile", env, directory) as state,
+        httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as client,
+    ):
+        stats = await _locust(state["gateway"], directory)
+        figures = await _reconcile(client, orders_db, reports_db)
     return stats | figures
-
-
-async def _read(path: Path) -> dict[str, Any] | None:
-    content = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
-    return json.loads(content) if content else None
 
 
 async def _locust(gateway: str, directory: Path) -> dict[str, float]:
@@ -185,7 +140,7 @@ async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str)
             async with reports_engine.connect() as connection:
                 return int((await connection.execute(text("SELECT count(*) FROM order_facts"))).scalar_one()) >= len(accepted)
 
-        await _until(facts_in, "every order.created stored as a fact", timeout_s=60)
+        await eventually(facts_in, timeout_s=60, interval_s=0.2, what="every order.created stored as a fact")
         mismatched = 0
         for day in sorted({day for day, _ in accepted.values()}):
             task_id = (await client.post(f"/report/generate?report_date={day}")).json()["task_id"]
@@ -193,7 +148,7 @@ async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str)
             async def finished(task_id: str = task_id) -> bool:
                 return bool((await client.get(f"/report/tasks/{task_id}")).json()["status"] == "succeeded")
 
-            await _until(finished, f"the report of {day}", timeout_s=60)
+            await eventually(finished, timeout_s=60, interval_s=0.2, what=f"the report of {day}")
             async with reports_engine.connect() as connection:
                 rows = (await connection.execute(text(REPORTED), {"day": day})).all()
             in_report = {str(row.order_id): (row.times, row.products) for row in rows}

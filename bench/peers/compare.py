@@ -39,6 +39,7 @@ from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.outbox import Outbox, OutboxRelay
 from shared.messaging.publisher import Publisher
 from shared.messaging.topology import QueueType
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000
@@ -106,12 +107,7 @@ async def _consumers(infrastructure: Infrastructure, vhost: str, queue: str) -> 
 
 
 async def _wait_for(probe: Callable[[], Awaitable[Any]], what: str, timeout_s: float = 120) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if found := await probe():
-            return found
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{what} did not happen within {timeout_s} s")
+    return await eventually(probe, timeout_s=timeout_s, interval_s=0.05, what=what)
 
 
 async def _result(path: Path) -> dict[str, float] | None:

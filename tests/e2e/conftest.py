@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import email
-import json
 import os
-import signal
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -22,8 +18,9 @@ from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
-from shared.testing.fixtures import eventually, migrated_database
+from shared.testing.fixtures import migrated_database
 from shared.testing.infrastructure import Infrastructure
+from shared.testing.suite import running_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-key-0001"
@@ -74,7 +71,7 @@ async def suite(infrastructure: Infrastructure, run_id: str, tmp_path_factory: p
         migrated_database(infrastructure, f"e2e_scheduler_{run_id}", SCHEDULER_MIGRATIONS) as scheduler_db,
         migrated_database(infrastructure, f"e2e_notifications_{run_id}", NOTIFICATIONS_MIGRATIONS) as notifications_db,
     ):
-        env = os.environ | {
+        env = {
             "ENVIRONMENT": "test",
             "LOG_LEVEL": "WARNING",
             "BROKER_URL": infrastructure.vhost_url(vhost),
@@ -92,53 +89,15 @@ async def suite(infrastructure: Infrastructure, run_id: str, tmp_path_factory: p
             "OUTBOX_POLL_INTERVAL_S": "0.5",
             "RETRY_BASE_DELAY_MS": "200",
         }
-        state_file, log = workdir / "state.json", workdir / "suite.log"
-        with log.open("wb") as output:
-            launcher = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "deploy.launcher",
-                "--procfile",
-                str(ROOT / "Procfile"),
-                "--free-ports",
-                "--scale",
-                f"reports={REPORTS_PROCESSES}",
-                "--state-file",
-                str(state_file),
-                env=env,
-                cwd=ROOT,
-                stdout=output,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-            )
+        log = workdir / "suite.log"
         try:
-            state: dict[str, Any] = await eventually(lambda: _read_state(state_file), timeout_s=30, what="the launcher's plan")
-            headers = {"X-API-Key": API_KEY}
-            async with httpx.AsyncClient(base_url=state["gateway"], headers=headers, timeout=30) as gateway:
-                running = RunningSuite(gateway, state["instances"], Path(state["mail_dir"]), vhost, exchange, infrastructure, log)
-
-                async def healthy() -> bool:
-                    if launcher.returncode is not None:
-                        raise AssertionError(f"the suite stopped during start-up:\n{log.read_text()[-5000:]}")
-                    try:
-                        return bool((await gateway.get("/health")).json()["status"] == "healthy")
-                    except (httpx.HTTPError, ValueError):
-                        return False
-
-                await eventually(healthy, timeout_s=90, interval_s=0.5, what="every service healthy through the gateway")
-                yield running
+            with log.open("wb") as output:
+                async with (
+                    running_suite(ROOT / "Procfile", env, workdir, scale=f"reports={REPORTS_PROCESSES}", output=output) as state,
+                    httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as gateway,
+                ):
+                    yield RunningSuite(gateway, state["instances"], Path(state["mail_dir"]), vhost, exchange, infrastructure, log)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{log.read_text()[-5000:]}") from None
         finally:
-            if launcher.returncode is None:
-                launcher.send_signal(signal.SIGINT)
-                try:
-                    await asyncio.wait_for(launcher.wait(), 40)
-                except TimeoutError:
-                    os.killpg(launcher.pid, signal.SIGKILL)
             await asyncio.to_thread(infrastructure.delete_vhost, vhost)
-
-
-async def _read_state(path: Path) -> dict[str, Any] | None:
-    """The launcher writes its plan (URLs, mail directory) before it starts anything."""
-    text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
-    state: dict[str, Any] | None = json.loads(text) if text else None
-    return state
