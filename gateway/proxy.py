@@ -182,7 +182,7 @@ class Gateway:
             has_idempotency_key=idempotency_key,
             on_retry=lambda failed: metrics.GATEWAY_RETRIES.labels(upstream.name, retry_reason(failed)).inc(),
         )
-        await self._answer(send, upstream, outcome)
+        await self._answer(send, upstream, outcome, head=method == "HEAD")
 
     async def _attempt(self, upstream: Upstream, request: _Request) -> Outcome:
         picked = upstream.pick()
@@ -226,10 +226,13 @@ class Gateway:
             log.warning("upstream call failed", extra={"upstream": upstream.name, "instance": instance.base_url, "outcome": label})
         return outcome
 
-    async def _answer(self, send: Send, upstream: Upstream, outcome: Outcome) -> None:
+    async def _answer(self, send: Send, upstream: Upstream, outcome: Outcome, *, head: bool = False) -> None:
         if isinstance(outcome, UpstreamResponse):
-            headers = [(name.lower(), value) for name, value in outcome.headers if name.lower() not in NOT_RETURNED]
-            headers.append((b"content-length", str(len(outcome.body)).encode()))
+            # a HEAD answer has no body but tells the length a GET would have: keep the service's
+            dropped = NOT_RETURNED - {b"content-length"} if head else NOT_RETURNED
+            headers = [(name.lower(), value) for name, value in outcome.headers if name.lower() not in dropped]
+            if not head:
+                headers.append((b"content-length", str(len(outcome.body)).encode()))
             await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
             await send({"type": "http.response.body", "body": outcome.body})
             return

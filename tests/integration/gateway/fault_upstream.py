@@ -46,7 +46,7 @@ async def reset() -> dict[str, str]:
     return {"status": "reset"}
 
 
-@app.api_route("/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 async def echo(path: str, request: Request) -> JSONResponse:
     calls[f"{request.method} /{path}"] += 1
     mode = state["mode"]

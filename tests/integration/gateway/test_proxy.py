@@ -31,6 +31,15 @@ async def test_method_path_query_body_and_end_to_end_headers_pass_through(upstre
     assert "keep-alive" not in response.headers.get("connection", "")
 
 
+async def test_head_keeps_the_length_a_get_would_have(upstream: UpstreamProcess, gateway_for: GatewayFactory) -> None:
+    async with gateway_for(orders=[upstream.url]) as (client, _):
+        head = await client.head("/orders/same", headers={**HEADERS, "X-Request-ID": "same-id"})
+        get = await client.get("/orders/same", headers={**HEADERS, "X-Request-ID": "same-id"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert int(head.headers["content-length"]) == len(get.content.replace(b'"GET"', b'"HEAD"'))
+
+
 async def test_upstream_4xx_answers_pass_through_unchanged(upstream: UpstreamProcess, gateway_for: GatewayFactory) -> None:
     async with gateway_for(orders=[upstream.url]) as (client, _):
         response = await client.get("/orders/x?status=422", headers=HEADERS)
