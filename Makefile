@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies (plain pip works too: see README)
 
-lock: ## Re-resolve requirements.lock (with dev tools) and requirements-runtime.lock (images) from pyproject.toml
+lock: ## Re-resolve requirements.lock (dev tools), requirements-runtime.lock (images) and requirements-bench.lock (make bench) from pyproject.toml
 	@$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python 3.11 --no-header --annotation-style line -q
 	@$(BIN)/uv pip compile pyproject.toml -o requirements-runtime.lock --python 3.11 --no-header --annotation-style line -q
 	@$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench -o requirements-bench.lock --python 3.11 --no-header --annotation-style line -q
