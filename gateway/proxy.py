@@ -88,7 +88,6 @@ class Gateway:
         self.connections_per_instance = connections_per_instance
         self._session: aiohttp.ClientSession | None = None
         self._labels = {upstream.name: RouteLabel(upstream.route) for upstream in routes.upstreams}
-        self._timeouts = {upstream.name: (upstream.timeouts.connect_s, upstream.timeouts.read_s) for upstream in routes.upstreams}
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(
@@ -190,7 +189,7 @@ class Gateway:
             return UpstreamFailure(Failure.BREAKER_OPEN, f"every {upstream.name} instance is failing; calls are paused")
         instance, permit = picked
         assert self._session is not None, "the gateway's lifespan has not opened the client session"
-        connect_s, read_s = self._timeouts[upstream.name]
+        connect_s, read_s = upstream.timeouts.connect_s, upstream.timeouts.read_s
         remaining_s = request.deadline - asyncio.get_running_loop().time()
         outcome: Outcome
         if remaining_s <= 0:

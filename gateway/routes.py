@@ -9,10 +9,10 @@ import httpx
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.openapi import OpenApiCache
 from gateway.upstreams import Instance, RouteTable
+from shared.web.metrics import metrics_endpoint as shared_metrics_endpoint
 
 router = APIRouter()
 
@@ -86,4 +86,4 @@ async def metrics_endpoint(request: Request) -> Response:
     for upstream in routes.upstreams:
         for instance in upstream.instances:
             _ = instance.breaker.state  # an open breaker whose time is up reports half-open
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return await shared_metrics_endpoint(request)
