@@ -32,13 +32,13 @@ IdempotencyKey = Annotated[
     response_model=OrderOut,
     responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}},
 )
-async def create_order(body: OrderIn, runtime: RuntimeDep, response: Response, idempotency_key: IdempotencyKey = None) -> OrderOut:
+async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None) -> Response:
     order, created = await orders.place_order(runtime.engine, body, idempotency_key)
+    headers = {"Location": f"/orders/{order.id}"}
     if not created:
-        response.status_code = 200
-        response.headers["Idempotent-Replayed"] = "true"
-    response.headers["Location"] = f"/orders/{order.id}"
-    return order
+        headers["Idempotent-Replayed"] = "true"
+    # serialised once here: returning the model would make FastAPI validate it a second time
+    return Response(order.model_dump_json(), status_code=201 if created else 200, headers=headers, media_type="application/json")
 
 
 @router.get("/{order_id}", response_model=OrderOut)
