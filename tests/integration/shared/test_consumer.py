@@ -2,6 +2,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from functools import partial
 from typing import Any
 
 import aio_pika
@@ -45,6 +46,7 @@ class Harness:
         self.engine = create_engine(db_url)
         self.calls: Counter[uuid.UUID] = Counter()
         self.fail_times: dict[uuid.UUID, int] = {}
+        self.held: dict[uuid.UUID, asyncio.Event] = {}
         self.consumer = Consumer(
             service="tester",
             broker_url=broker_url,
@@ -60,6 +62,8 @@ class Harness:
 
     async def handle(self, event: Envelope[Any], session: AsyncSession) -> None:
         self.calls[event.id] += 1
+        if event.id in self.held:
+            await self.held[event.id].wait()
         await session.execute(insert(effects).values(event_id=event.id, note="done"))
         if self.fail_times.get(event.id, 0) > 0:
             self.fail_times[event.id] -= 1
@@ -154,6 +158,30 @@ async def test_one_failing_event_does_not_hold_back_its_batch(consumer_db: str, 
         for event in events:
             if event is not events[7]:
                 assert await harness.effects_of(event.id) == 1
+
+
+async def test_a_message_still_running_is_not_acked_with_later_ones(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    """Later batches are acked while an earlier message runs; that one stays unacked, so a
+    consumer that dies now gets it back from the broker (the ack tracker's one rule)."""
+    harness = Harness(consumer_db, broker_url, exchange_name)
+    await harness.__aenter__()
+    try:
+        slow = _event()
+        harness.held[slow.id] = asyncio.Event()
+        await harness.send(slow)
+        await eventually(lambda: _true(harness.calls[slow.id] == 1), what="slow event started")
+        later = [_event() for _ in range(20)]
+        await asyncio.gather(*(harness.send(event) for event in later))
+        for event in later:
+            await eventually(partial(_effects_are, harness, event.id, 1), what="later events committed")
+        await harness.consumer.stop(drain_timeout_s=0.5)  # dies with the slow one unfinished
+        await eventually(lambda: _depth_is(broker_url, QUEUE.name, 1), what="only the slow event back in the queue")
+        assert await harness.effects_of(slow.id) == 0
+    finally:
+        await harness.publisher.close()
+        await harness.engine.dispose()
+    async with Harness(consumer_db, broker_url, exchange_name) as again:
+        await eventually(lambda: _effects_are(again, slow.id, 1), what="slow event handled by the next consumer")
 
 
 @pytest.mark.slow
