@@ -43,7 +43,7 @@ from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000
-WINDOW = 100  # sends in flight at once, for the producers that can pipeline
+WINDOW = int(os.environ.get("PEER_WINDOW", "100"))  # sends in flight at once (PEER_WINDOW=1: each send awaited before the next)
 Producer = Callable[[str, list[str]], Awaitable[None]]
 
 
