@@ -8,19 +8,18 @@ consumer reach it in the background and readiness reports it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
 from fastapi import FastAPI
 from sqlalchemy import Table, text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db import SessionFactory, asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
 from shared.messaging.outbox import Outbox, OutboxRelay
-from shared.messaging.publisher import BrokerUnavailable, Publisher
+from shared.messaging.publisher import Publisher
+from shared.messaging.relay_thread import RelayParts, RelayThread
 from shared.settings import BaseServiceSettings
 from shared.web.health import Check
 
@@ -44,24 +43,29 @@ class ServiceRuntime:
         broker_url = settings.broker_url.get_secret_value()
         self.engine = create_engine(database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow)
         self.session_factory: SessionFactory = create_session_factory(self.engine)
-        self.publisher = Publisher(broker_url, settings.events_exchange)
         self.outbox = Outbox(outbox_table) if outbox_table is not None else None
-        self.relay_engine: AsyncEngine | None = None
-        self.relay: OutboxRelay | None = None
+        self.relay: RelayThread | None = None
         if outbox_table is not None and run_relay:
-            # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
-            # for connections must not starve publishing, or the outbox grows without bound
-            self.relay_engine = create_engine(database_url, pool_size=RELAY_LANES + 1, max_overflow=0)
-            self.relay = OutboxRelay(
-                self.relay_engine,
-                outbox_table,
-                self.publisher,
-                lanes=RELAY_LANES,
-                listen_dsn=asyncpg_dsn(database_url),
-                batch_size=settings.outbox_batch_size,
-                poll_interval_s=settings.outbox_poll_interval_s,
-                retention_hours=settings.outbox_retention_hours,
-            )
+            table = outbox_table
+
+            def build_relay() -> RelayParts:
+                # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
+                # for connections must not starve publishing, or the outbox grows without bound
+                engine = create_engine(database_url, pool_size=RELAY_LANES + 1, max_overflow=0)
+                publisher = Publisher(broker_url, settings.events_exchange)
+                relay = OutboxRelay(
+                    engine,
+                    table,
+                    publisher,
+                    lanes=RELAY_LANES,
+                    listen_dsn=asyncpg_dsn(database_url),
+                    batch_size=settings.outbox_batch_size,
+                    poll_interval_s=settings.outbox_poll_interval_s,
+                    retention_hours=settings.outbox_retention_hours,
+                )
+                return RelayParts(engine, publisher, relay)
+
+            self.relay = RelayThread(build_relay)
         subscriptions = subscribe(self) if subscribe is not None else ()
         self.consumer = (
             Consumer(
@@ -101,16 +105,12 @@ class ServiceRuntime:
         return True
 
     async def _broker_ok(self) -> bool:
-        if not self.publisher.connected:
-            # the relay connects lazily; one attempt here tells readiness the truth
-            await self.publisher.connect()
-        return self.publisher.connected
+        # the relay reconnects by itself, with backoff, while the broker is away
+        return self.relay is not None and self.relay.connected
 
     async def __aenter__(self) -> ServiceRuntime:
         if self.relay is not None:
-            with contextlib.suppress(BrokerUnavailable):
-                await self.publisher.connect()
-            self.relay.start()
+            await self.relay.start()
         if self.consumer is not None:
             self.consumer.start()
         return self
@@ -120,9 +120,6 @@ class ServiceRuntime:
             await self.consumer.stop()
         if self.relay is not None:
             await self.relay.stop()
-        await self.publisher.close()
-        if self.relay_engine is not None:
-            await self.relay_engine.dispose()
         await self.engine.dispose()
 
 

@@ -1,4 +1,5 @@
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -8,6 +9,7 @@ from orders_service.models import outbox as outbox_table
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
 from shared.messaging.publisher import Publisher
+from shared.messaging.relay_thread import RelayParts, RelayThread
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
@@ -114,3 +116,38 @@ async def test_relay_keeps_trying_while_the_broker_is_stopped(
     async with bound_queue(broker_url, exchange_name, "order.created", name=queue_name) as queue:
         received = await drain(queue, 50)
     assert {message.message_id for message in received} == expected
+
+
+async def test_the_relay_thread_publishes_while_the_service_loop_is_busy(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    """The service's loop does not yield for 1.5 s; the relay on its own loop publishes meanwhile."""
+
+    def build() -> RelayParts:
+        relay, publisher = _relay(orders_db, broker_url, exchange_name)
+        return RelayParts(relay._engine, publisher, relay)
+
+    thread = RelayThread(build)
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        await thread.start()
+        assert await eventually(lambda: _true(thread.connected), what="relay connected")
+        expected = await _insert_events(orders_db, 200)
+        time.sleep(1.5)  # noqa: ASYNC251 - on purpose: a loop that never yields, as under a burst of CPU-bound requests
+        published_while_blocked = await _unpublished(orders_db) == 0
+        received = await drain(queue, 200, timeout_s=10)
+        await thread.stop()
+    assert published_while_blocked, "the relay waited for the service's loop"
+    assert {message.message_id for message in received} == expected
+    assert not thread.connected
+
+
+async def test_a_relay_thread_that_cannot_be_built_fails_the_start() -> None:
+    def build() -> RelayParts:
+        raise ValueError("no database URL")
+
+    thread = RelayThread(build)
+    with pytest.raises(RuntimeError, match="could not be built"):
+        await thread.start()
+    await thread.stop()
+
+
+async def _true(value: bool) -> bool:
+    return value
