@@ -44,19 +44,18 @@ class AckTracker:
 
     async def finish(self, messages: Sequence[Ackable]) -> None:
         """Ack ``messages``; raises what the channel raises (the broker then redelivers them)."""
-        tagged = [message for message in messages if message.delivery_tag is not None]
+        tagged = [(message.delivery_tag, message) for message in messages if message.delivery_tag is not None]
         if not tagged:
             return
         async with self._lock:
-            self._finished.update(message.delivery_tag for message in tagged if message.delivery_tag is not None)
+            self._finished.update(tag for tag, _ in tagged)
             while self._running and self._running[0] in self._finished:
                 self._finished.discard(heapq.heappop(self._running))
-            last = max(tagged, key=lambda message: message.delivery_tag or 0)
-            earliest_running = self._running[0] if self._running else None
-            if earliest_running is None or earliest_running > (last.delivery_tag or 0):
+            last_tag, last = max(tagged, key=lambda pair: pair[0])
+            if not self._running or self._running[0] > last_tag:
                 self.frames_sent += 1
                 await last.ack(multiple=True)
                 return
-            for message in tagged:
+            for _, message in tagged:
                 self.frames_sent += 1
                 await message.ack()
