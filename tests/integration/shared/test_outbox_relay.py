@@ -122,8 +122,9 @@ async def test_the_relay_thread_publishes_while_the_service_loop_is_busy(orders_
     """The service's loop does not yield for 1.5 s; the relay on its own loop publishes meanwhile."""
 
     def build() -> RelayParts:
-        relay, publisher = _relay(orders_db, broker_url, exchange_name)
-        return RelayParts(relay._engine, publisher, relay)
+        engine, publisher = create_engine(orders_db), Publisher(broker_url, exchange_name)
+        relay = OutboxRelay(engine, outbox_table, publisher, listen_dsn=asyncpg_dsn(orders_db), poll_interval_s=0.2)
+        return RelayParts(engine, publisher, relay)
 
     thread = RelayThread(build)
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
