@@ -15,12 +15,12 @@ from typing import Any
 import asyncpg
 import orjson
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders_service.models import idempotency_keys, order_items, orders
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut, OrderPage
 from shared.contracts.orders import OrderCreated, OrderItemData
-from shared.db import SessionFactory, driver_connection
+from shared.db import SessionFactory
 from shared.messaging.outbox import new_event
 from shared.messaging.topology import ORDER_CREATED
 from shared.web.errors import ServiceError
@@ -58,7 +58,7 @@ VALUES ($13, $14, $15, $16, $17, $18)
 
 
 async def place_order(
-    engine: AsyncEngine, order: OrderIn, idempotency_key: str | None, *, now: datetime | None = None
+    pool: asyncpg.Pool, order: OrderIn, idempotency_key: str | None, *, now: datetime | None = None
 ) -> tuple[OrderOut, bool]:
     """Store the order, its items, its key and its ``order.created`` event atomically.
 
@@ -105,7 +105,7 @@ async def place_order(
         event.correlation_id,
         event.occurred_at,
     )
-    async with driver_connection(engine) as connection:
+    async with pool.acquire() as connection:
         if idempotency_key is None:
             await connection.execute(INSERT_ORDER, *arguments)
             return placed, True
@@ -161,8 +161,8 @@ WHERE o.id = $1
 """
 
 
-async def get_order(engine: AsyncEngine, order_id: uuid.UUID) -> OrderOut | None:
-    async with driver_connection(engine) as connection:
+async def get_order(pool: asyncpg.Pool, order_id: uuid.UUID) -> OrderOut | None:
+    async with pool.acquire() as connection:
         return await _fetch_order(connection, order_id)
 
 

@@ -33,7 +33,7 @@ IdempotencyKey = Annotated[
     responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}},
 )
 async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None) -> Response:
-    order, created = await orders.place_order(runtime.engine, body, idempotency_key)
+    order, created = await orders.place_order(runtime.driver_pool, body, idempotency_key)
     headers = {"Location": f"/orders/{order.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -43,7 +43,7 @@ async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: Idem
 
 @router.get("/{order_id}", response_model=OrderOut)
 async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> Response:
-    order = await orders.get_order(runtime.engine, order_id)
+    order = await orders.get_order(runtime.driver_pool, order_id)
     if order is None:
         raise ServiceError(404, f"order {order_id} not found")
     # serialised once here: returning the model would make FastAPI validate it a second time

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
 
+import asyncpg
 from fastapi import FastAPI
 from sqlalchemy import Table, text
 
-from shared.db import SessionFactory, asyncpg_dsn, create_engine, create_session_factory
+from shared.db import SessionFactory, asyncpg_dsn, create_driver_pool, create_engine, create_session_factory
 from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
 from shared.messaging.outbox import Outbox, OutboxRelay
 from shared.messaging.publisher import Publisher
@@ -43,6 +44,8 @@ class ServiceRuntime:
         broker_url = settings.broker_url.get_secret_value()
         self.engine = create_engine(database_url, pool_size=settings.database_pool_size, max_overflow=settings.database_max_overflow)
         self.session_factory: SessionFactory = create_session_factory(self.engine)
+        self._database_url = database_url
+        self._driver_pool: asyncpg.Pool | None = None
         self.outbox = Outbox(outbox_table) if outbox_table is not None else None
         self.relay: RelayThread | None = None
         if outbox_table is not None and run_relay:
@@ -85,6 +88,13 @@ class ServiceRuntime:
             else None
         )
 
+    @property
+    def driver_pool(self) -> asyncpg.Pool:
+        """asyncpg's pool for request paths of one hand-written statement (``create_driver_pool``)."""
+        if self._driver_pool is None:
+            raise RuntimeError("the runtime has not been started")
+        return self._driver_pool
+
     def attach(self, app: FastAPI, *extra_checks: Check) -> None:
         """Hand the runtime to the routes (``RuntimeDep``) and its checks, plus the service's own, to readiness."""
         app.state.runtime = self
@@ -109,6 +119,8 @@ class ServiceRuntime:
         return self.relay is not None and self.relay.connected
 
     async def __aenter__(self) -> ServiceRuntime:
+        # connections are opened on first use (min_size=0): start-up does not wait for the database
+        self._driver_pool = await create_driver_pool(self._database_url, max_size=self.settings.database_pool_size)
         if self.relay is not None:
             await self.relay.start()
         if self.consumer is not None:
@@ -120,6 +132,8 @@ class ServiceRuntime:
             await self.consumer.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self._driver_pool is not None:
+            await self._driver_pool.close()
         await self.engine.dispose()
 
 

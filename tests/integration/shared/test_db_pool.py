@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.db import asyncpg_dsn, create_engine
+from shared.db import asyncpg_dsn, create_driver_pool, create_engine
 
 
 @pytest.fixture
@@ -68,3 +68,37 @@ async def test_a_connection_the_server_closed_is_replaced_at_once(orders_db: str
     finally:
         await admin.close()
         await engine.dispose()
+
+
+async def test_the_driver_pool_replaces_a_connection_the_server_closed(orders_db: str) -> None:
+    pool = await create_driver_pool(orders_db, max_size=1)
+    admin = await asyncpg.connect(asyncpg_dsn(orders_db))
+    try:
+        async with pool.acquire() as connection:
+            backend = await connection.fetchval("SELECT pg_backend_pid()")
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", backend)
+        await asyncio.sleep(0.05)
+        async with pool.acquire() as connection:
+            assert await connection.fetchval("SELECT pg_backend_pid()") != backend
+    finally:
+        await admin.close()
+        await pool.close()
+
+
+async def test_the_driver_pool_keeps_no_transaction_across_requests(orders_db: str) -> None:
+    """Its reset skips asyncpg's RESET ALL round trip, but a transaction left open is still rolled back."""
+    pool = await create_driver_pool(orders_db, max_size=1)
+    try:
+        async with pool.acquire() as connection:
+            await connection.execute("CREATE TEMP TABLE IF NOT EXISTS left_open (n int)")
+            await connection.execute("BEGIN")
+            await connection.execute("INSERT INTO left_open VALUES (1)")
+        async with pool.acquire() as connection:
+            assert not connection.is_in_transaction()
+            assert await connection.fetchval("SELECT count(*) FROM left_open") == 0
+            await connection.execute("SET application_name = 'kept'")
+        async with pool.acquire() as connection:
+            # session state is kept: the reset is no longer a round trip on every release
+            assert await connection.fetchval("SHOW application_name") == "kept"
+    finally:
+        await pool.close()
