@@ -1,4 +1,8 @@
-"""``POST /orders`` straight to one orders process under wrk: throughput, latency, memory, outbox drain."""
+"""``POST /orders`` straight to one orders process under wrk: throughput, latency, memory, outbox drain.
+
+The service runs as the Procfile and compose run it: the HTTP process with
+``OUTBOX_RELAY=external`` and the orders relay as a process of its own.
+"""
 
 from __future__ import annotations
 
@@ -29,18 +33,22 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
         await declare_target(broker_url)
         port = free_port()
         env = os.environ | {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
-        server = await start_python("orders_service.main", "--port", str(port), env=env)
+        server = await start_python("orders_service.main", "--port", str(port), env=env | {"OUTBOX_RELAY": "external"})
+        relay_port = free_port()
+        relay = await start_python("orders_service.main", "relay", "--port", str(relay_port), env=env)
         engine = create_engine(url, pool_size=1)
         try:
             base = f"http://127.0.0.1:{port}"
             await wait_until_live(f"{base}/health/live", server)
+            await wait_until_live(f"http://127.0.0.1:{relay_port}/health/live", relay)
             await run_wrk(f"{base}/orders", connections=connections, seconds=2, method="POST", body=ORDER)  # warm-up
-            peak_rss = 0.0
+            peak_rss = relay_rss = 0.0
 
             async def sample_rss() -> None:
-                nonlocal peak_rss
+                nonlocal peak_rss, relay_rss
                 while True:
                     peak_rss = max(peak_rss, rss_mb(server.pid))
+                    relay_rss = max(relay_rss, rss_mb(relay.pid))
                     await asyncio.sleep(0.2)
 
             sampler = asyncio.create_task(sample_rss())
@@ -58,5 +66,6 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
             sampler.cancel()
         finally:
             await stop(server)
+            await stop(relay)
             await engine.dispose()
-    return {"connections": connections, **summary, "peak_rss_mb": peak_rss, "outbox_drained_s": drained_s}
+    return {"connections": connections, **summary, "peak_rss_mb": peak_rss, "relay_rss_mb": relay_rss, "outbox_drained_s": drained_s}

@@ -3,6 +3,8 @@
 Every service line of the Procfile runs as many times as ``--scale`` says (default one);
 instance ``i`` listens on the service's configured port plus ``10 * i`` (``--free-ports``:
 any free port, which the end-to-end tests use). The gateway is given every instance's URL.
+A ``<service>-relay`` line (the service's outbox relay as its own process) runs once, its
+health and metrics on the service's port plus 1000.
 Ctrl-C sends SIGTERM to every process: consumers stop taking messages, in-flight ones
 finish or return to their queue, servers drain their requests. A process that ends on its
 own is logged and the others keep running.
@@ -93,6 +95,10 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
         for index, port in enumerate(ports):
             label = name if count == 1 else f"{name}.{index + 1}"
             result.commands[label] = (f"{processes[name]} --port {port}", shared_env)
+        relay = f"{name}-relay"
+        if relay in processes:  # one relay serves every instance (SKIP LOCKED would allow more)
+            port = free_port() if free_ports else settings.relay_port
+            result.commands[relay] = (f"{processes[relay]} --port {port}", shared_env)
     if "gateway" in processes:
         port = free_port() if free_ports else gateway.port
         result.gateway_url = f"http://127.0.0.1:{port}"
@@ -100,7 +106,7 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
         urls = {f"GATEWAY_{name.upper()}_URLS": ",".join(urls) for name, urls in result.instances.items()}
         result.commands["gateway"] = (f"{processes['gateway']} --port {port}", shared_env | urls)
     for name, command in processes.items():
-        if name not in SERVICES and name != "gateway":
+        if name not in result.commands and name not in SERVICES and name != "gateway":
             result.commands[name] = (command, shared_env)
     return result
 

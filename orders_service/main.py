@@ -44,4 +44,4 @@ def build_app(settings: OrdersSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    serve(build_app, OrdersSettings, MIGRATIONS)
+    serve(build_app, OrdersSettings, MIGRATIONS, outbox_table=models.outbox)

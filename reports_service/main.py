@@ -46,4 +46,4 @@ def build_app(settings: ReportsSettings | None = None) -> FastAPI:
 
 
 if __name__ == "__main__":
-    serve(build_app, ReportsSettings, MIGRATIONS)
+    serve(build_app, ReportsSettings, MIGRATIONS, outbox_table=models.outbox)

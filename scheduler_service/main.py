@@ -61,4 +61,4 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
 
 
 if __name__ == "__main__":
-    serve(build_app, SchedulerSettings, MIGRATIONS)
+    serve(build_app, SchedulerSettings, MIGRATIONS, outbox_table=models.outbox)

@@ -37,7 +37,7 @@ class ServiceRuntime:
         outbox_table: Table | None = None,
         processed_events_table: Table | None = None,
         subscribe: Callable[[ServiceRuntime], Sequence[Subscription]] | None = None,
-        run_relay: bool = True,
+        run_relay: bool | None = None,
     ) -> None:
         self.settings = settings
         database_url = settings.database_url.get_secret_value()
@@ -48,6 +48,9 @@ class ServiceRuntime:
         self._driver_pool: asyncpg.Pool | None = None
         self.outbox = Outbox(outbox_table) if outbox_table is not None else None
         self.relay: RelayThread | None = None
+        self._outbox_table = outbox_table
+        if run_relay is None:
+            run_relay = settings.outbox_relay == "embedded"
         if outbox_table is not None and run_relay:
             table = outbox_table
 
@@ -104,6 +107,8 @@ class ServiceRuntime:
         checks = [Check("database", self._database_ok, critical=True)]
         if self.relay is not None:
             checks.append(Check("broker", self._broker_ok, critical=False))
+        elif self._outbox_table is not None:
+            checks.append(Check("outbox", self._outbox_flowing, critical=False))
         if self.consumer is not None:
             consumer = self.consumer
             checks.append(Check("consumers", lambda: _as_awaitable(consumer.attached), critical=False))
@@ -117,6 +122,21 @@ class ServiceRuntime:
     async def _broker_ok(self) -> bool:
         # the relay reconnects by itself, with backoff, while the broker is away
         return self.relay is not None and self.relay.connected
+
+    async def _outbox_flowing(self) -> bool:
+        """With an external relay (``OUTBOX_RELAY=external``) this process never talks to the
+        broker; what readiness can see is whether the relay keeps up: no event waiting for its
+        first publish longer than ``OUTBOX_STALE_AFTER_S``."""
+        assert self._outbox_table is not None
+        async with self.driver_pool.acquire() as connection:
+            stale = await connection.fetchval(
+                f"SELECT now() - created_at > make_interval(secs => $1) FROM {self._outbox_table.name} "
+                "WHERE published_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1",
+                self.settings.outbox_stale_after_s,
+            )
+        if stale:
+            raise RuntimeError(f"events have waited more than {self.settings.outbox_stale_after_s:g} s for the outbox relay")
+        return True
 
     async def __aenter__(self) -> ServiceRuntime:
         # connections are opened on first use (min_size=0): start-up does not wait for the database

@@ -11,10 +11,12 @@ from typing import TypeVar
 
 import uvicorn
 from fastapi import FastAPI
+from sqlalchemy import Table
 
 from shared.db import migrate
 from shared.logging import configure_logging
-from shared.settings import ProcessSettings, load_settings
+from shared.relay_app import build_relay_app
+from shared.settings import BaseServiceSettings, ProcessSettings, load_settings
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
@@ -28,23 +30,35 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(20_000, 20, 20)
 
 
-def serve(build_app: Callable[[SettingsT], FastAPI], settings_class: type[SettingsT], migrations_dir: Path | None) -> None:
+def serve(
+    build_app: Callable[[SettingsT], FastAPI],
+    settings_class: type[SettingsT],
+    migrations_dir: Path | None,
+    *,
+    outbox_table: Table | None = None,
+) -> None:
+    """``serve`` (the default), ``migrate``, or ``relay``: the service's outbox relay alone (``shared.relay_app``)."""
     parser = argparse.ArgumentParser(description=f"{settings_class.__name__.removesuffix('Settings')} service")
-    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate"])
-    parser.add_argument("--port", type=int, help="overrides the configured port")
+    commands = ["serve", "migrate", "relay"] if outbox_table is not None else ["serve", "migrate"]
+    parser.add_argument("command", nargs="?", default="serve", choices=commands)
+    parser.add_argument("--port", type=int, help="overrides the configured port (relay: the service's port + 1000)")
     parser.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     args = parser.parse_args()
     settings = load_settings(settings_class)
+    # only services (BaseServiceSettings) have an outbox, so only they offer the command
+    relay = settings if args.command == "relay" and isinstance(settings, BaseServiceSettings) else None
     if args.port:
         settings.port = args.port
-    configure_logging(settings.service_name, settings.log_level, json=settings.log_json)
+    elif relay is not None:
+        settings.port = relay.relay_port
+    configure_logging(f"{settings.service_name}-relay" if relay else settings.service_name, settings.log_level, json=settings.log_json)
     if args.command == "migrate" or args.migrate:
         database_url = getattr(settings, "database_url", None)
         if migrations_dir is not None and database_url is not None:
             asyncio.run(migrate(migrations_dir, database_url.get_secret_value()))
         if args.command == "migrate":
             return
-    app = build_app(settings)
+    app = build_relay_app(relay, outbox_table) if relay is not None and outbox_table is not None else build_app(settings)
     tune_garbage_collector()
     uvicorn.run(
         app,

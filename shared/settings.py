@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Environment = Literal["development", "test", "production"]
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/"
+RELAY_PORT_OFFSET = 1000
 
 
 class SettingsError(SystemExit):
@@ -59,6 +60,15 @@ class BaseServiceSettings(ProcessSettings):
     outbox_batch_size: int = Field(default=1_000, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
     outbox_retention_hours: int = Field(default=72, ge=1, validation_alias=AliasChoices("OUTBOX_RETENTION_HOURS"))
+    # embedded: the service publishes its outbox from a thread of its own process; external:
+    # a separate `python -m <service>.main relay` process does, and the service only writes rows
+    outbox_relay: Literal["embedded", "external"] = Field(default="embedded", validation_alias=AliasChoices("OUTBOX_RELAY"))
+    outbox_stale_after_s: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("OUTBOX_STALE_AFTER_S"))
+
+    @property
+    def relay_port(self) -> int:
+        """Where a separate relay process serves its health and metrics: the service's port + 1000."""
+        return self.port + RELAY_PORT_OFFSET
 
     @field_validator("database_url", mode="after")
     @classmethod

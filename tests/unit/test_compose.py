@@ -130,6 +130,18 @@ def test_every_variable_a_service_needs_is_set(config: dict[str, Any]) -> None:
         assert environment["ENVIRONMENT"] == "production"
 
 
+def test_the_orders_outbox_is_published_by_its_own_relay(config: dict[str, Any]) -> None:
+    services = config["services"]
+    assert services["orders_service"]["environment"]["OUTBOX_RELAY"] == "external"
+    relay = services["orders_relay"]
+    assert relay["command"] == ["python", "-m", "orders_service.main", "relay"]
+    assert relay["environment"]["ORDERS_DATABASE_URL"] == services["orders_service"]["environment"]["ORDERS_DATABASE_URL"]
+    assert relay["environment"].get("OUTBOX_RELAY", "embedded") == "embedded"
+    port = int(relay["environment"]["ORDERS_PORT"]) + 1000
+    assert f"127.0.0.1:{port}/health/ready" in " ".join(relay["healthcheck"]["test"])
+    assert relay["depends_on"]["orders_migrate"]["condition"] == "service_completed_successfully"
+
+
 def test_the_image_runs_as_a_non_root_user_and_stops_on_sigterm() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "USER app" in dockerfile
