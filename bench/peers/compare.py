@@ -30,16 +30,15 @@ import asyncpg
 from sqlalchemy import func, select
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.http_load import stop
+from bench.http_load import start_python, stop, wait_until_live
 from bench.messaging import EXCHANGE, declare_target, sample_event
 from bench.peers import suite_worker
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
 from shared.db import asyncpg_dsn, create_engine
-from shared.messaging.outbox import Outbox, OutboxRelay
-from shared.messaging.publisher import Publisher
+from shared.messaging.outbox import Outbox
 from shared.messaging.topology import QueueType
-from shared.testing.fixtures import eventually
+from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000
@@ -151,7 +150,8 @@ async def suite_run(
     infrastructure: Infrastructure, *, drain: bool, rows_per_transaction: int = 1, queue_type: QueueType = "quorum"
 ) -> float:
     """Producer: outbox rows committed ``rows_per_transaction`` at a time (1: every event its own
-    transaction, as an order is), WINDOW transactions in flight; the relay runs in this process."""
+    transaction, as an order is), WINDOW transactions in flight. The relay runs as the suite runs
+    the orders relay: ``python -m orders_service.main relay``, a process of its own."""
     async with (
         scratch_vhost(infrastructure) as broker_url,
         scratch_database(infrastructure, "peers_out", ORDERS_MIGRATIONS) as producer_url,
@@ -163,13 +163,19 @@ async def suite_run(
         columns = list(rows[0])
         statement = f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
         pool = await asyncpg.create_pool(asyncpg_dsn(producer_url), min_size=10, max_size=10)
-        engine = create_engine(producer_url, pool_size=4)
-        publisher = Publisher(broker_url, EXCHANGE)
-        await publisher.connect()
-        relay = OutboxRelay(engine, outbox_table, publisher, listen_dsn=asyncpg_dsn(producer_url), batch_size=1_000, poll_interval_s=0.05)
+        engine = create_engine(producer_url, pool_size=1)
         worker_engine = create_engine(worker_url, pool_size=1)
         env = os.environ | {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": worker_url, "PEER_QUEUE_TYPE": queue_type}
-        worker = None
+        relay_env = os.environ | {"ORDERS_DATABASE_URL": producer_url, "BROKER_URL": broker_url, "EVENTS_EXCHANGE": EXCHANGE}
+        relay_env |= {"LOG_LEVEL": "WARNING", "QUEUE_TYPE": queue_type}
+        worker = relay = None
+
+        async def start_relay() -> asyncio.subprocess.Process:
+            port = free_port()
+            process = await start_python("orders_service.main", "relay", "--port", str(port), env=relay_env)
+            await wait_until_live(f"http://127.0.0.1:{port}/health/live", process)
+            return process
+
         try:
 
             async def produce() -> None:
@@ -195,7 +201,7 @@ async def suite_run(
                     return False
 
             if drain:
-                relay.start()
+                relay = await start_relay()
                 await produce()
                 await _wait_for(lambda: _backlog_empty(engine), "relay drained")
                 worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
@@ -213,16 +219,15 @@ async def suite_run(
                 "suite worker consuming",
                 60,
             )
-            relay.start()
+            relay = await start_relay()
             started = time.time()
             await produce()
             await _wait_for(all_recorded, "suite end to end")
             return EVENTS / (time.time() - started)
         finally:
-            if worker is not None:
-                await stop(worker)
-            await relay.stop()
-            await publisher.close()
+            for process in (worker, relay):
+                if process is not None:
+                    await stop(process)
             await pool.close()
             await engine.dispose()
             await worker_engine.dispose()
