@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -202,11 +202,20 @@ def run_alembic_env(target_metadata: MetaData, version_table: str, include_objec
     asyncio.run(online())
 
 
-async def listen_forever(dsn: str, channel: str, on_notify: Callable[[], None], stopping: asyncio.Event, *, retry_s: float = 5.0) -> None:
+async def listen_forever(
+    dsn: str,
+    channel: str,
+    on_notify: Callable[[], None],
+    stopping: asyncio.Event,
+    *,
+    retry_s: float = 5.0,
+    on_connect: Callable[[asyncpg.Connection | None], Awaitable[None]] | None = None,
+) -> None:
     """Call ``on_notify`` for every NOTIFY on ``channel`` until ``stopping`` is set.
 
     A lost connection is re-established after ``retry_s``; callers also poll, so a
-    notification missed meanwhile only delays work.
+    notification missed meanwhile only delays work. ``on_connect`` is given each new
+    listening session (it may run statements on it) and None when the session ends.
     """
     while not stopping.is_set():
         connection: asyncpg.Connection | None = None
@@ -215,6 +224,8 @@ async def listen_forever(dsn: str, channel: str, on_notify: Callable[[], None], 
             await connection.add_listener(channel, lambda *_: on_notify())
             lost = asyncio.Event()
             connection.add_termination_listener(lambda *_, lost=lost: lost.set())
+            if on_connect is not None:
+                await on_connect(connection)
             on_notify()  # anything committed before we listened
             waiters = {asyncio.ensure_future(lost.wait()), asyncio.ensure_future(stopping.wait())}
             _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -225,6 +236,8 @@ async def listen_forever(dsn: str, channel: str, on_notify: Callable[[], None], 
         except Exception as exc:  # noqa: BLE001 - any failure means: rely on polling, try again
             log.debug("LISTEN unavailable", extra={"channel": channel, "error": str(exc)})
         finally:
+            if on_connect is not None and connection is not None:
+                await on_connect(None)
             if connection is not None and not connection.is_closed():
                 await connection.close()
         if not stopping.is_set():

@@ -50,6 +50,55 @@ def drop_outbox(op: Any) -> None:
     op.drop_table("outbox")
 
 
+def notify_waiting_relays_only(op: Any) -> None:
+    """NOTIFY only while a relay waits for it (``outbox_waiters``), checked as the writer commits.
+
+    A transaction that NOTIFYs takes a cluster-wide lock that it holds until its commit is
+    durable, so committing writers queue behind one another instead of sharing a WAL flush.
+    A busy relay does not need the wake-up: it comes back for more after each batch.
+    """
+    op.create_table(
+        "outbox_waiters",
+        sa.Column("backend_pid", sa.Integer, nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("backend_pid", name="pk_outbox_waiters"),
+    )
+    op.execute("DROP TRIGGER outbox_notify ON outbox")
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM outbox_waiters) THEN
+                PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+            END IF;
+            RETURN NULL;
+        END $$;
+        """
+    )
+    # deferred to the commit: a relay that starts waiting while the writer's transaction is
+    # still open is seen (the relay also looks again after it registers)
+    op.execute(
+        "CREATE CONSTRAINT TRIGGER outbox_notify AFTER INSERT ON outbox DEFERRABLE INITIALLY DEFERRED "
+        "FOR EACH ROW EXECUTE FUNCTION outbox_notify()"
+    )
+
+
+def notify_every_insert(op: Any) -> None:
+    """Undoes ``notify_waiting_relays_only``."""
+    op.execute("DROP TRIGGER outbox_notify ON outbox")
+    op.execute(
+        f"""
+        CREATE OR REPLACE FUNCTION outbox_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('{NOTIFY_CHANNEL}', '');
+            RETURN NULL;
+        END $$;
+        """
+    )
+    op.execute("CREATE TRIGGER outbox_notify AFTER INSERT ON outbox FOR EACH STATEMENT EXECUTE FUNCTION outbox_notify()")
+    op.drop_table("outbox_waiters")
+
+
 def create_processed_events(op: Any) -> None:
     op.create_table(
         "processed_events",

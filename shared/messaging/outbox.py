@@ -1,9 +1,13 @@
 """Transactional outbox: events are rows written with the state change, published by a relay.
 
 The relay locks a batch with ``FOR UPDATE SKIP LOCKED`` (so any number of relays can
-run), publishes it with confirms, and marks the confirmed rows sent. It wakes on
-``NOTIFY outbox`` from a statement trigger and also polls, so a lost notification only
-delays an event, never loses it. While the broker is away it backs off and keeps trying.
+run), publishes it with confirms, and marks the confirmed rows sent. While events keep
+coming it comes back for more after each batch; once it finds nothing it registers in
+``outbox_waiters`` and waits for ``NOTIFY outbox``, which the outbox trigger sends only
+while some relay is registered: a NOTIFYing transaction holds a cluster-wide lock until
+its commit is durable, which made every committing writer wait for the one before it. It
+also polls, so a lost notification only delays an event, never loses it. While the
+broker is away it backs off and keeps trying.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import random
 import time
 from typing import Any
 
+import asyncpg
 import orjson
 from aiormq.exceptions import DeliveryError, PublishError
 from pydantic import BaseModel
@@ -48,6 +53,8 @@ from shared.messaging.publisher import BrokerUnavailable, OutgoingMessage, Publi
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "outbox"
+# a lane that finds nothing waits for NOTIFY only when no lane has found events for this long
+IDLE_AFTER_S = 0.1
 
 
 def define_outbox_table(metadata: MetaData) -> Table:
@@ -133,6 +140,10 @@ class OutboxRelay:
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_housekeeping = 0.0
+        self._last_found = 0.0
+        self._waiting_lanes = 0
+        self._listener: asyncpg.Connection | None = None
+        self._listener_lock = asyncio.Lock()
 
     async def relay_once(self) -> int:
         """Publish one batch; the number of rows confirmed and marked sent.
@@ -222,13 +233,66 @@ class OutboxRelay:
                 await self._sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self._max_backoff_s)
                 continue
+            now = time.monotonic()
+            if published:
+                self._last_found = now
             if published >= self._batch_size:
                 continue
+            if published or now - self._last_found < IDLE_AFTER_S:
+                # events are flowing (another lane may have taken this pass's share): come back
+                # after the linger, without asking writers to NOTIFY
+                await self._sleep(self._linger_s)
+                continue
             await self._housekeeping()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            await self._wait_for_events()
             # let a burst of commits accumulate: one pass per burst, not one per NOTIFY
             await self._sleep(self._linger_s)
+
+    async def _wait_for_events(self) -> None:
+        """Register as waiting (writers then NOTIFY), look once more, and wait for a NOTIFY or the poll."""
+        self._waiting_lanes += 1
+        try:
+            if self._waiting_lanes == 1:
+                await self._register(waiting=True)
+            # a writer whose commit was under way as we registered did not see us: look again
+            if await self._any_due():
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+        finally:
+            self._waiting_lanes -= 1
+            if self._waiting_lanes == 0:
+                await self._register(waiting=False)
+
+    async def _register(self, *, waiting: bool) -> None:
+        """Add or remove this relay's LISTEN session in ``outbox_waiters``; without a LISTEN session the lanes poll."""
+        connection = self._listener
+        if connection is None or connection.is_closed():
+            return
+        waiters = f"{self._table.name}_waiters"
+        statement = (
+            f"INSERT INTO {waiters} (backend_pid) VALUES (pg_backend_pid()) ON CONFLICT DO NOTHING"
+            if waiting
+            else f"DELETE FROM {waiters} WHERE backend_pid = pg_backend_pid()"
+        )
+        try:
+            async with self._listener_lock:
+                await connection.execute(statement)
+        except Exception as exc:  # noqa: BLE001 - the poll still finds every event
+            log.debug("outbox waiter registration failed", extra={"error": str(exc)})
+
+    async def _any_due(self) -> bool:
+        """Whether an event is due now; False when the database cannot say (the next pass backs off)."""
+        name = self._table.name
+        try:
+            async with driver_connection(self._engine) as connection:
+                due = await connection.fetchval(
+                    f"SELECT EXISTS (SELECT 1 FROM {name} WHERE published_at IS NULL AND available_at <= now())"
+                )
+        except Exception as exc:  # noqa: BLE001
+            log.debug("outbox check failed", extra={"error": str(exc)})
+            return False
+        return bool(due)
 
     async def _sleep(self, seconds: float) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
@@ -253,7 +317,25 @@ class OutboxRelay:
 
     async def _listen(self) -> None:
         if self._listen_dsn is not None:
-            await listen_forever(self._listen_dsn, NOTIFY_CHANNEL, self._wake.set, self._stopping)
+            await listen_forever(self._listen_dsn, NOTIFY_CHANNEL, self._wake.set, self._stopping, on_connect=self._listening)
+
+    async def _listening(self, connection: asyncpg.Connection | None) -> None:
+        """The LISTEN session started (drop waiters whose sessions are gone: a crashed relay's row
+        would make writers NOTIFY for nothing; register if a lane waits) or is ending (unregister)."""
+        if connection is None:
+            await self._register(waiting=False)
+            self._listener = None
+            return
+        self._listener = connection
+        try:
+            async with self._listener_lock:
+                await connection.execute(
+                    f"DELETE FROM {self._table.name}_waiters WHERE backend_pid NOT IN (SELECT pid FROM pg_stat_activity)"
+                )
+        except Exception as exc:  # noqa: BLE001 - LISTEN still works; writers may NOTIFY more than needed
+            log.debug("stale outbox waiters not removed", extra={"error": str(exc)})
+        if self._waiting_lanes:
+            await self._register(waiting=True)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")

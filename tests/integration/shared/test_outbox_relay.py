@@ -2,6 +2,7 @@ import asyncio
 import time
 import uuid
 
+import asyncpg
 import pytest
 from sqlalchemy import func, insert, select
 
@@ -152,3 +153,52 @@ async def test_a_relay_thread_that_cannot_be_built_fails_the_start() -> None:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _waiters(connection: asyncpg.Connection) -> set[int]:
+    return {row["backend_pid"] for row in await connection.fetch("SELECT backend_pid FROM outbox_waiters")}
+
+
+async def test_writers_notify_only_while_a_relay_waits(orders_db: str) -> None:
+    """Notifications arrive in commit order: if the insert had notified, its NOTIFY would come before the marker."""
+    admin = await asyncpg.connect(asyncpg_dsn(orders_db))
+    listener = await asyncpg.connect(asyncpg_dsn(orders_db))
+    received: asyncio.Queue[str] = asyncio.Queue()
+    await listener.add_listener("outbox", lambda *args: received.put_nowait(args[3]))
+    try:
+        await _insert_events(orders_db, 1)
+        await admin.execute("NOTIFY outbox, 'marker'")
+        assert await asyncio.wait_for(received.get(), 5) == "marker", "no relay waits: the insert must not NOTIFY"
+
+        await admin.execute("INSERT INTO outbox_waiters (backend_pid) VALUES (pg_backend_pid())")
+        await _insert_events(orders_db, 1)
+        await admin.execute("NOTIFY outbox, 'marker'")
+        assert await asyncio.wait_for(received.get(), 5) == "", "a relay waits: the insert NOTIFYs"
+        assert await asyncio.wait_for(received.get(), 5) == "marker"
+    finally:
+        await listener.close()
+        await admin.close()
+
+
+async def test_an_idle_relay_waits_for_notify_and_clears_crashed_waiters(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    admin = await asyncpg.connect(asyncpg_dsn(orders_db))
+    publisher = Publisher(broker_url, exchange_name)
+    relay = OutboxRelay(create_engine(orders_db), outbox_table, publisher, listen_dsn=asyncpg_dsn(orders_db), poll_interval_s=30)
+    try:
+        await admin.execute("INSERT INTO outbox_waiters (backend_pid) VALUES (-1)")  # a session that no longer exists
+        async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+            relay.start()
+
+            async def registered() -> bool:
+                waiters = await _waiters(admin)
+                return len(waiters) == 1 and -1 not in waiters
+
+            await eventually(registered, timeout_s=10, what="the idle relay registered, the crashed one's row gone")
+            await _insert_events(orders_db, 1)
+            assert len(await drain(queue, 1, timeout_s=5)) == 1, "the NOTIFY woke the relay long before its 30 s poll"
+            await relay.stop()
+        assert await _waiters(admin) == set(), "a stopped relay leaves no waiter behind"
+    finally:
+        await relay.stop()
+        await publisher.close()
+        await admin.close()
