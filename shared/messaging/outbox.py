@@ -142,6 +142,7 @@ class OutboxRelay:
         self._last_housekeeping = 0.0
         self._last_found = 0.0
         self._waiting_lanes = 0
+        self._registered = False
         self._listener: asyncpg.Connection | None = None
         self._listener_lock = asyncio.Lock()
 
@@ -236,6 +237,8 @@ class OutboxRelay:
             now = time.monotonic()
             if published:
                 self._last_found = now
+                if self._registered:  # busy now: writers need not NOTIFY
+                    await self._register(waiting=False)
             if published >= self._batch_size:
                 continue
             if published or now - self._last_found < IDLE_AFTER_S:
@@ -249,25 +252,27 @@ class OutboxRelay:
             await self._sleep(self._linger_s)
 
     async def _wait_for_events(self) -> None:
-        """Register as waiting (writers then NOTIFY), look once more, and wait for a NOTIFY or the poll."""
+        """Register as waiting (writers then NOTIFY), look once more, and wait for a NOTIFY or the poll.
+
+        The registration stays across polls that find nothing; the first pass that publishes
+        removes it."""
         self._waiting_lanes += 1
         try:
-            if self._waiting_lanes == 1:
+            if not self._registered:
                 await self._register(waiting=True)
-            # a writer whose commit was under way as we registered did not see us: look again
-            if await self._any_due():
-                return
+                # a writer whose commit was under way as we registered did not see us: look again
+                if await self._any_due():
+                    return
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
         finally:
             self._waiting_lanes -= 1
-            if self._waiting_lanes == 0:
-                await self._register(waiting=False)
 
     async def _register(self, *, waiting: bool) -> None:
         """Add or remove this relay's LISTEN session in ``outbox_waiters``; without a LISTEN session the lanes poll."""
         connection = self._listener
         if connection is None or connection.is_closed():
+            self._registered = False
             return
         waiters = f"{self._table.name}_waiters"
         statement = (
@@ -280,6 +285,8 @@ class OutboxRelay:
                 await connection.execute(statement)
         except Exception as exc:  # noqa: BLE001 - the poll still finds every event
             log.debug("outbox waiter registration failed", extra={"error": str(exc)})
+            return
+        self._registered = waiting
 
     async def _any_due(self) -> bool:
         """Whether an event is due now; False when the database cannot say (the next pass backs off)."""
@@ -326,7 +333,7 @@ class OutboxRelay:
             await self._register(waiting=False)
             self._listener = None
             return
-        self._listener = connection
+        self._listener, self._registered = connection, False
         try:
             async with self._listener_lock:
                 await connection.execute(

@@ -196,6 +196,9 @@ async def test_an_idle_relay_waits_for_notify_and_clears_crashed_waiters(orders_
             await eventually(registered, timeout_s=10, what="the idle relay registered, the crashed one's row gone")
             await _insert_events(orders_db, 1)
             assert len(await drain(queue, 1, timeout_s=5)) == 1, "the NOTIFY woke the relay long before its 30 s poll"
+            await eventually(registered, timeout_s=10, what="the relay registered again once idle")
+            await _insert_events(orders_db, 1)
+            assert len(await drain(queue, 1, timeout_s=5)) == 1, "and the next NOTIFY wakes it again"
             await relay.stop()
         assert await _waiters(admin) == set(), "a stopped relay leaves no waiter behind"
     finally:
