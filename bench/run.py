@@ -274,10 +274,12 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             f"{int(results['peers'][0]['events']):,} small events from a producer to a worker that records each one, each system "
             "with durable settings: persistent messages on a durable queue, publisher confirms awaited by the producer, ack only "
             "after the work (worker prefetch 100 for the peers, 200 for the suite). Each worker is its own process. End to end: the "
-            "worker is consuming, then the producer sends everything (up to 100 sends in flight where the library allows it; "
-            "Celery's producer waits for each confirm); from the first send to the last record. Drain: everything queued "
+            "worker is consuming, then the producer sends everything (100 sends in flight for taskiq and FastStream; Celery's "
+            f"`send_task` waits for each confirm, so it sends from {compare.CELERY_PRODUCERS} threads, each with its own "
+            "connection); from the first send to the last record. Drain: everything queued "
             "first, then the worker starts; from its first record to its last. This suite's producer writes one outbox row per "
-            "transaction (a relay publishes them) and its worker commits each record with the event's idempotency claim; "
+            "transaction, 10 connections committing side by side; the relay runs as its own process, as the suite runs the "
+            "orders relay, and its worker commits each record with the event's idempotency claim; "
             "the peers' workers record an id in memory.",
             "",
             "| system | end to end, events/s | worker drain, events/s |",

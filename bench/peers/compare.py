@@ -43,6 +43,9 @@ from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000
 WINDOW = int(os.environ.get("PEER_WINDOW", "100"))  # sends in flight at once (PEER_WINDOW=1: each send awaited before the next)
+# Celery's send_task waits for each confirm: its sends in flight are producer threads, each with
+# its own pooled connection (broker_pool_limit is 10 by default)
+CELERY_PRODUCERS = 8
 Producer = Callable[[str, list[str]], Awaitable[None]]
 
 
@@ -51,13 +54,15 @@ async def produce_celery(broker_url: str, ids: list[str]) -> None:
 
     app = make_app(broker_url)
 
-    def send_all() -> None:
+    def send(part: list[str]) -> None:
         with app.producer_or_acquire() as producer:
-            for event_id in ids:
+            for event_id in part:
                 app.send_task("record", args=[event_id], producer=producer)
 
+    # each send waits for its confirm, so sends are in flight only side by side: one thread per producer
+    threads = min(CELERY_PRODUCERS, WINDOW)
     try:
-        await asyncio.to_thread(send_all)
+        await asyncio.gather(*(asyncio.to_thread(send, ids[index::threads]) for index in range(threads)))
     finally:
         app.close()
 
