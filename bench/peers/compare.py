@@ -1,6 +1,7 @@
 """10,000 small events from a producer to a worker that records each one, with durable settings, per system.
 
-Every system gets its own vhost; its worker runs in its own process. Two figures each:
+Every system gets its own vhost; its worker runs in its own process, which serves the
+drain first and then the end-to-end run. Two figures each:
 - end to end: the worker is consuming, then the producer sends every event; from the first
   send until the worker has recorded the last one;
 - worker drain: every event is queued first, then the worker starts; from its first
@@ -114,37 +115,32 @@ async def _wait_for(probe: Callable[[], Awaitable[Any]], what: str, timeout_s: f
     return await eventually(probe, timeout_s=timeout_s, interval_s=0.05, what=what)
 
 
-async def _result(path: Path) -> dict[str, float] | None:
+async def _rounds(path: Path, count: int) -> list[dict[str, float]] | None:
     text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
-    return json.loads(text) if text else None
+    rounds: list[dict[str, float]] = json.loads(text)["rounds"] if text else []
+    return rounds if len(rounds) >= count else None
 
 
-async def peer_run(infrastructure: Infrastructure, name: str, *, drain: bool) -> float:
+async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, float]:
+    """(end to end, drain) events/s of one peer, from one worker process: first the drain (the
+    queue is filled, then the worker starts), then, with the worker consuming, end to end."""
     command, queue, produce = PEERS[name]
-    ids = [uuid.uuid4().hex for _ in range(EVENTS)]
     vhost = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infrastructure.create_vhost, vhost)
     broker_url = infrastructure.vhost_url(vhost)
     with tempfile.TemporaryDirectory() as directory:
         result = Path(directory) / "result.json"
         env = {"PEER_BROKER_URL": broker_url, "PEER_EVENTS": str(EVENTS), "PEER_RESULT": str(result)}
-
-        async def start_worker() -> asyncio.subprocess.Process:
-            return await asyncio.create_subprocess_exec(sys.executable, "-m", *command, env=os.environ | env)
-
         worker = None
         try:
-            if drain:
-                await produce(broker_url, ids)
-                worker = await start_worker()
-                recorded = await _wait_for(lambda: _result(result), f"{name} drain")
-                return EVENTS / float(recorded["last"] - recorded["first"])
-            worker = await start_worker()
+            await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)])
+            worker = await asyncio.create_subprocess_exec(sys.executable, "-m", *command, env=os.environ | env)
+            (drained,) = await _wait_for(lambda: _rounds(result, 1), f"{name} drain")
             await _wait_for(lambda: _consumers(infrastructure, vhost, queue), f"{name} worker consuming", timeout_s=60)
             started = time.time()
-            await produce(broker_url, ids)
-            recorded = await _wait_for(lambda: _result(result), f"{name} end to end")
-            return EVENTS / float(recorded["last"] - started)
+            await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)])
+            _, end_to_end = await _wait_for(lambda: _rounds(result, 2), f"{name} end to end")
+            return EVENTS / float(end_to_end["last"] - started), EVENTS / float(drained["last"] - drained["first"])
         finally:
             if worker is not None:
                 await stop(worker)
@@ -250,6 +246,5 @@ async def compare(infrastructure: Infrastructure) -> dict[str, float]:
     results["suite_batched_e2e"] = await suite_run(infrastructure, drain=False, rows_per_transaction=100)
     results["suite_drain"] = await suite_run(infrastructure, drain=True)
     for name in PEERS:
-        results[f"{name}_e2e"] = await peer_run(infrastructure, name, drain=False)
-        results[f"{name}_drain"] = await peer_run(infrastructure, name, drain=True)
+        results[f"{name}_e2e"], results[f"{name}_drain"] = await peer_runs(infrastructure, name)
     return results

@@ -1,8 +1,11 @@
-"""What every peer's worker does with an event: note it once, and report when all have arrived.
+"""What every peer's worker does with an event: note it once, and report each round of events.
 
-The worker process learns ``PEER_EVENTS`` (how many to expect) and ``PEER_RESULT`` (a file)
-from its environment; it writes ``{"first": t, "last": t, "seen": n}`` (wall-clock times)
-there when the last distinct event arrives.
+The worker process learns ``PEER_EVENTS`` (how many events make a round) and ``PEER_RESULT``
+(a file) from its environment. Each time another ``PEER_EVENTS`` distinct events have
+arrived it rewrites the file with every finished round so far:
+``{"rounds": [{"first": t, "last": t}, ...]}`` (wall-clock times of a round's first and
+last event). One worker serves the drain (a full queue, then the worker starts) and then
+the end-to-end run, so each system pays for one worker start-up, not two.
 """
 
 from __future__ import annotations
@@ -18,14 +21,18 @@ class Recorder:
         self.expected = int(os.environ.get("PEER_EVENTS", "0"))
         self.result = Path(os.environ.get("PEER_RESULT", "/dev/null"))
         self.seen: set[str] = set()
+        self.rounds: list[dict[str, float]] = []
         self.first = 0.0
 
     def record(self, event_id: str) -> None:
-        if not self.seen:
+        if event_id in self.seen:
+            return
+        if len(self.seen) % self.expected == 0:
             self.first = time.time()
         self.seen.add(event_id)
-        if len(self.seen) == self.expected:
-            self.result.write_text(json.dumps({"first": self.first, "last": time.time(), "seen": len(self.seen)}))
+        if len(self.seen) % self.expected == 0:
+            self.rounds.append({"first": self.first, "last": time.time()})
+            self.result.write_text(json.dumps({"rounds": self.rounds}))
 
 
 RECORDER = Recorder()
