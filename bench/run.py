@@ -310,7 +310,8 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
         lines += [
             "## The whole suite under load, through the gateway",
             "",
-            f"The suite as `make run` starts it (one process per service, the gateway, the mail catcher) on fresh databases; "
+            "The suite as `make run` starts it (one process per service, the orders relay, the gateway, the mail catcher) "
+            "on fresh databases; "
             f"Locust (headless, `bench/locustfile.py`) with {int(first['users'])} users for {int(first['seconds'])} s: shops "
             "create orders, read one back and list them without pause; two analysts, once a second, read report pages and task "
             "states and now and then (one call in ten) ask for today's report. All with an API key. "
