@@ -125,6 +125,7 @@ class OutboxRelay:
         max_backoff_s: float = 30.0,
         lanes: int = 2,
         linger_s: float = 0.02,
+        housekeeping_every_s: float = 5.0,
     ) -> None:
         self._engine = engine
         self._table = table
@@ -136,6 +137,7 @@ class OutboxRelay:
         self._max_backoff_s = max_backoff_s
         self._lanes = lanes
         self._linger_s = linger_s
+        self._housekeeping_every_s = housekeeping_every_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -241,12 +243,12 @@ class OutboxRelay:
                     await self._register(waiting=False)
             if published >= self._batch_size:
                 continue
+            await self._housekeeping()
             if published or now - self._last_found < IDLE_AFTER_S:
                 # events are flowing (another lane may have taken this pass's share): come back
                 # after the linger, without asking writers to NOTIFY
                 await self._sleep(self._linger_s)
                 continue
-            await self._housekeeping()
             await self._wait_for_events()
             # let a burst of commits accumulate: one pass per burst, not one per NOTIFY
             await self._sleep(self._linger_s)
@@ -308,7 +310,7 @@ class OutboxRelay:
     async def _housekeeping(self) -> None:
         """Backlog gauge and pruning of old sent rows, at most every few seconds."""
         now = time.monotonic()
-        if now - self._last_housekeeping < 5:
+        if now - self._last_housekeeping < self._housekeeping_every_s:
             return
         self._last_housekeeping = now
         table = self._table

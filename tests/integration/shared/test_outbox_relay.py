@@ -205,3 +205,50 @@ async def test_an_idle_relay_waits_for_notify_and_clears_crashed_waiters(orders_
         await relay.stop()
         await publisher.close()
         await admin.close()
+
+
+async def test_old_sent_rows_are_pruned_while_events_keep_flowing(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    """Housekeeping is not left for idle moments: a relay that finds events on every pass still prunes."""
+    admin = await asyncpg.connect(asyncpg_dsn(orders_db))
+    writer = await asyncpg.connect(asyncpg_dsn(orders_db))
+    publisher = Publisher(broker_url, exchange_name)
+    relay = OutboxRelay(
+        create_engine(orders_db), outbox_table, publisher, listen_dsn=asyncpg_dsn(orders_db), retention_hours=72, housekeeping_every_s=0.2
+    )
+    outbox = Outbox(outbox_table)
+    stop_producing = asyncio.Event()
+
+    async def keep_producing() -> None:
+        """A row every few milliseconds: each relay pass (20 ms apart) finds some."""
+        while not stop_producing.is_set():
+            row = outbox.row(new_event("order.created", "orders_service", _order_created()))
+            await writer.execute(
+                "INSERT INTO outbox (event_id, routing_key, event_type, body, occurred_at) VALUES ($1, $2, $3, $4, $5)",
+                row["event_id"],
+                row["routing_key"],
+                row["event_type"],
+                row["body"],
+                row["occurred_at"],
+            )
+            await asyncio.sleep(0.002)
+
+    async def pruned() -> bool:
+        return not await admin.fetchval("SELECT count(*) FROM outbox WHERE published_at < now() - interval '72 hours'")
+
+    try:
+        async with bound_queue(broker_url, exchange_name, "order.created"):
+            producer = asyncio.create_task(keep_producing())
+            await asyncio.sleep(0.1)
+            relay.start()
+            await asyncio.sleep(0.5)  # the relay is past its first passes and finds events on every one
+            aged = await admin.execute("UPDATE outbox SET published_at = now() - interval '100 hours' WHERE id = 1")
+            assert aged == "UPDATE 1"
+            await eventually(pruned, timeout_s=10, what="the 100-hour-old row pruned under a steady flow")
+            stop_producing.set()
+            await producer
+    finally:
+        stop_producing.set()
+        await relay.stop()
+        await publisher.close()
+        await writer.close()
+        await admin.close()
