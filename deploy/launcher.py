@@ -48,6 +48,7 @@ class Plan:
 
     commands: dict[str, tuple[str, dict[str, str]]] = field(default_factory=dict)
     instances: dict[str, list[str]] = field(default_factory=dict)
+    relays: dict[str, str] = field(default_factory=dict)
     gateway_url: str = ""
     api_key: str = ""
     mail_dir: str = ""
@@ -99,6 +100,7 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
         if relay in processes:  # one relay serves every instance (SKIP LOCKED would allow more)
             port = free_port() if free_ports else settings.relay_port
             result.commands[relay] = (f"{processes[relay]} --port {port}", shared_env)
+            result.relays[relay] = f"http://127.0.0.1:{port}"
     if "gateway" in processes:
         port = free_port() if free_ports else gateway.port
         result.gateway_url = f"http://127.0.0.1:{port}"
@@ -126,6 +128,7 @@ def banner(result: Plan) -> str:
         f"  {'RabbitMQ UI':<{width}}http://{broker_host}:15672",
         f"  {'caught mail':<{width}}{result.mail_dir}   (SMTP on 127.0.0.1:{result.smtp_port})",
         f"  {'instances':<{width}}" + " | ".join(f"{name} {', '.join(urls)}" for name, urls in result.instances.items()),
+        *[f"  {name:<{width}}{url}/health/ready, {url}/metrics" for name, url in result.relays.items()],
         "",
     ]
     return "\n".join(lines)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deploy.launcher import plan
+from deploy.launcher import banner, plan
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -17,6 +17,8 @@ def test_the_orders_relay_runs_once_beside_every_orders_instance() -> None:
     assert result.commands["orders-relay"][0].endswith("orders_service.main relay --port 9001")
     assert result.instances["orders"] == ["http://127.0.0.1:8001", "http://127.0.0.1:8011"]
     assert "orders-relay" not in result.instances
+    assert result.relays == {"orders-relay": "http://127.0.0.1:9001"}
+    assert "orders-relay  http://127.0.0.1:9001/health/ready" in banner(result)
 
 
 def test_free_ports_give_the_relay_a_port_of_its_own() -> None:
