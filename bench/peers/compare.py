@@ -60,7 +60,6 @@ async def produce_celery(broker_url: str, ids: list[str]) -> None:
             for event_id in part:
                 app.send_task("record", args=[event_id], producer=producer)
 
-    # each send waits for its confirm, so sends are in flight only side by side: one thread per producer
     threads = min(CELERY_PRODUCERS, WINDOW)
     try:
         await asyncio.gather(*(asyncio.to_thread(send, ids[index::threads]) for index in range(threads)))

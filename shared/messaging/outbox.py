@@ -143,7 +143,6 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._last_housekeeping = 0.0
         self._last_found = 0.0
-        self._waiting_lanes = 0
         self._registered = False
         self._listener: asyncpg.Connection | None = None
         self._listener_lock = asyncio.Lock()
@@ -244,7 +243,7 @@ class OutboxRelay:
             if published >= self._batch_size:
                 continue
             await self._housekeeping()
-            if published or now - self._last_found < IDLE_AFTER_S:
+            if now - self._last_found < IDLE_AFTER_S:
                 # events are flowing (another lane may have taken this pass's share): come back
                 # after the linger, without asking writers to NOTIFY
                 await self._sleep(self._linger_s)
@@ -258,17 +257,13 @@ class OutboxRelay:
 
         The registration stays across polls that find nothing; the first pass that publishes
         removes it."""
-        self._waiting_lanes += 1
-        try:
-            if not self._registered:
-                await self._register(waiting=True)
-                # a writer whose commit was under way as we registered did not see us: look again
-                if await self._any_due():
-                    return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
-        finally:
-            self._waiting_lanes -= 1
+        if not self._registered:
+            await self._register(waiting=True)
+            # a writer whose commit was under way as we registered did not see us: look again
+            if await self._any_due():
+                return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
 
     async def _register(self, *, waiting: bool) -> None:
         """Add or remove this relay's LISTEN session in ``outbox_waiters``; without a LISTEN session the lanes poll."""
@@ -330,7 +325,8 @@ class OutboxRelay:
 
     async def _listening(self, connection: asyncpg.Connection | None) -> None:
         """The LISTEN session started (drop waiters whose sessions are gone: a crashed relay's row
-        would make writers NOTIFY for nothing; register if a lane waits) or is ending (unregister)."""
+        would make writers NOTIFY for nothing) or is ending (unregister). A new session starts
+        unregistered; ``listen_forever`` then wakes the lanes, and one that finds nothing registers."""
         if connection is None:
             await self._register(waiting=False)
             self._listener = None
@@ -343,8 +339,6 @@ class OutboxRelay:
                 )
         except Exception as exc:  # noqa: BLE001 - LISTEN still works; writers may NOTIFY more than needed
             log.debug("stale outbox waiters not removed", extra={"error": str(exc)})
-        if self._waiting_lanes:
-            await self._register(waiting=True)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
