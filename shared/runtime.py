@@ -85,6 +85,7 @@ class ServiceRuntime:
                 prefetch=settings.consumer_prefetch,
                 batch_size=settings.consumer_batch_size,
                 concurrency=settings.consumer_concurrency,
+                batch_linger_s=settings.consumer_batch_linger_ms / 1000,
                 retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay_ms, settings.retry_max_delay_ms),
             )
             if subscriptions and processed_events_table is not None

@@ -183,6 +183,7 @@ class Consumer:
         # batchable messages, and ``alone`` ones taken one at a time (a long one blocks one worker only)
         self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
         self._alone_inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
+        self._collecting = {id(self._inbox): asyncio.Lock(), id(self._alone_inbox): asyncio.Lock()}
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: AbstractChannel | None = None
@@ -295,16 +296,20 @@ class Consumer:
         await self._alone_inbox.join()
 
     async def _work(self, inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]], batch_size: int) -> None:
+        collecting = self._collecting[id(inbox)]
         while True:
-            first = await inbox.get()
-            batch = [first]
-            if batch_size > 1 and inbox.qsize() < batch_size - 1 and self._batch_linger_s > 0:
-                # messages arrive one frame at a time, even from a backlog: taking only what is
-                # already here gave batches of about 5 (a commit and an ack each); a short wait
-                # for a fuller batch gave about 35 and 1.7x the rate (docs/benchmarks.md)
-                await asyncio.sleep(self._batch_linger_s)
-            while len(batch) < batch_size and not inbox.empty():
-                batch.append(inbox.get_nowait())
+            # one worker gathers a batch while the others commit theirs: workers gathering side by
+            # side split the arrivals into batches of one or two, each its own commit and ack
+            async with collecting:
+                first = await inbox.get()
+                batch = [first]
+                if batch_size > 1 and inbox.qsize() < batch_size - 1 and self._batch_linger_s > 0:
+                    # messages arrive one frame at a time, even from a backlog: taking only what is
+                    # already here gave batches of about 5 (a commit and an ack each); a short wait
+                    # for a fuller batch gave about 35 and 1.7x the rate (docs/benchmarks.md)
+                    await asyncio.sleep(self._batch_linger_s)
+                while len(batch) < batch_size and not inbox.empty():
+                    batch.append(inbox.get_nowait())
             try:
                 await self.process(batch)
             except Exception:

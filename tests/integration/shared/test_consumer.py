@@ -184,6 +184,41 @@ async def test_a_message_still_running_is_not_acked_with_later_ones(consumer_db:
         await eventually(lambda: _effects_are(again, slow.id, 1), what="slow event handled by the next consumer")
 
 
+async def test_messages_arriving_during_a_linger_share_one_batch(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    """One worker gathers while the others wait their turn: four workers lingering side by side
+    would each take one of the first messages and commit four batches."""
+    engine = create_engine(consumer_db)
+    batches: list[int] = []
+
+    async def record(events: Any, session: AsyncSession) -> None:
+        batches.append(len(events))
+        await session.execute(insert(effects), [{"event_id": event.id, "note": "batched"} for event in events])
+
+    consumer = Consumer(
+        service="tester",
+        broker_url=broker_url,
+        exchange_name=exchange_name,
+        session_factory=create_session_factory(engine),
+        processed_events=processed_events,
+        subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
+        concurrency=4,
+        batch_linger_s=0.5,
+    )
+    publisher = Publisher(broker_url, exchange_name)
+    consumer.start()
+    try:
+        await eventually(lambda: _true(consumer.attached), what="consumer attached")
+        for _ in range(12):  # one at a time, well inside the first message's linger
+            await publisher.publish(OutgoingMessage.from_envelope(_event()))
+            await asyncio.sleep(0.01)
+        await eventually(lambda: _true(sum(batches) == 12), what="every message handled")
+        assert len(batches) <= 2, batches
+    finally:
+        await consumer.stop()
+        await publisher.close()
+        await engine.dispose()
+
+
 @pytest.mark.slow
 async def test_the_consumer_resumes_after_a_broker_restart(
     consumer_db: str, broker_url: str, exchange_name: str, infrastructure: Infrastructure
