@@ -27,10 +27,17 @@ def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uu
     }
 
 
+RECORD = pg_insert(notifications).on_conflict_do_nothing(index_elements=["event_id"])
+
+
 async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Pending notifications; an event recorded before (redelivered, duplicated) adds nothing."""
+    """Pending notifications; an event recorded before (redelivered, duplicated) adds nothing.
+
+    The rows go as parameters of one cached statement: ``.values(rows)`` made a new statement,
+    compiled again, for every batch (about 3 ms of CPU each).
+    """
     if rows:
-        await session.execute(pg_insert(notifications).values(rows).on_conflict_do_nothing(index_elements=["event_id"]))
+        await session.execute(RECORD, rows)
 
 
 def _out(found: Any) -> NotificationOut:
