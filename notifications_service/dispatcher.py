@@ -75,6 +75,7 @@ class Dispatcher:
         max_attempts: int = 8,
         retry_base_s: float = 2.0,
         retry_max_s: float = 600.0,
+        linger_s: float = 0.05,
     ) -> None:
         self._sessions = session_factory
         self._sender = sender
@@ -85,6 +86,7 @@ class Dispatcher:
         self._max_attempts = max_attempts
         self._retry_base_s = retry_base_s
         self._retry_max_s = retry_max_s
+        self._linger_s = linger_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -153,8 +155,12 @@ class Dispatcher:
                     continue
                 if handled >= self._batch_size:
                     continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                if not handled:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+                # let the next burst of commits accumulate: a pass (a transaction, a lock and an update)
+                # per linger, not one per committed notification; a mail is none the worse for 50 ms
+                await self._sleep(self._linger_s)
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
