@@ -14,7 +14,7 @@ help: ## Show this help
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --upgrade pip uv
-	@$(BIN)/uv pip install --python $(BIN)/python -q -r requirements.lock
+	@$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements.lock
 	@$(BIN)/uv pip install --python $(BIN)/python -q --no-deps -e .
 	@touch $(STAMP)
 
@@ -44,7 +44,7 @@ run: migrate ## Run the suite as local processes (Ctrl-C stops everything); SCAL
 	$(BIN)/python -m deploy.launcher --procfile $(PROCFILE) --scale "$(SCALE)"
 
 $(VENV)/.bench-installed: $(STAMP) requirements-bench.lock
-	@$(BIN)/uv pip install --python $(BIN)/python -q -r requirements-bench.lock
+	@$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements-bench.lock
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "installing wrk and nginx (Debian)"; apt-get install -y -q wrk nginx-light >/dev/null; }
 	@touch $@
 
