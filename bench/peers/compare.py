@@ -1,9 +1,11 @@
 """10,000 small events from a producer to a worker that records each one, with durable settings, per system.
 
 Every system gets its own vhost; its worker runs in its own process, which serves the
-drain first and then the end-to-end run. Two figures each:
-- end to end: the worker is consuming, then the producer sends every event; from the first
-  send until the worker has recorded the last one;
+drain first and then the end-to-end runs. Three figures each:
+- end to end: the worker is consuming, then the producer sends every event, WINDOW sends in
+  flight; from the first send until the worker has recorded the last one;
+- end to end, one send at a time: the same with each send awaited before the next (SERIAL_EVENTS
+  events), as an application that publishes as it goes sends;
 - worker drain: every event is queued first, then the worker starts; from its first
   record to its last.
 Durable settings for all: persistent messages on a durable queue, publisher confirms
@@ -43,14 +45,17 @@ from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000
-WINDOW = int(os.environ.get("PEER_WINDOW", "100"))  # sends in flight at once (PEER_WINDOW=1: each send awaited before the next)
+WINDOW = int(os.environ.get("PEER_WINDOW", "100"))  # sends in flight at once
+# one send at a time, each awaited before the next (how an application that publishes as it goes
+# sends); fewer events, since this is the slow way for every system
+SERIAL_EVENTS = 2_000
 # Celery's send_task waits for each confirm: its sends in flight are producer threads, each with
 # its own pooled connection (broker_pool_limit is 10 by default)
 CELERY_PRODUCERS = 8
-Producer = Callable[[str, list[str]], Awaitable[None]]
+Producer = Callable[[str, list[str], int], Awaitable[None]]
 
 
-async def produce_celery(broker_url: str, ids: list[str]) -> None:
+async def produce_celery(broker_url: str, ids: list[str], window: int) -> None:
     from bench.peers.celery_worker import make_app
 
     app = make_app(broker_url)
@@ -60,14 +65,14 @@ async def produce_celery(broker_url: str, ids: list[str]) -> None:
             for event_id in part:
                 app.send_task("record", args=[event_id], producer=producer)
 
-    threads = min(CELERY_PRODUCERS, WINDOW)
+    threads = min(CELERY_PRODUCERS, window)
     try:
         await asyncio.gather(*(asyncio.to_thread(send, ids[index::threads]) for index in range(threads)))
     finally:
         app.close()
 
 
-async def produce_taskiq(broker_url: str, ids: list[str]) -> None:
+async def produce_taskiq(broker_url: str, ids: list[str], window: int) -> None:
     from taskiq_aio_pika import AioPikaBroker
 
     from bench.peers import taskiq_worker
@@ -76,21 +81,21 @@ async def produce_taskiq(broker_url: str, ids: list[str]) -> None:
     task = broker.register_task(taskiq_worker.record.original_func, task_name="record")
     await broker.startup()
     try:
-        for start in range(0, len(ids), WINDOW):
-            await asyncio.gather(*(task.kiq(event_id) for event_id in ids[start : start + WINDOW]))
+        for start in range(0, len(ids), window):
+            await asyncio.gather(*(task.kiq(event_id) for event_id in ids[start : start + window]))
     finally:
         await broker.shutdown()
 
 
-async def produce_faststream(broker_url: str, ids: list[str]) -> None:
+async def produce_faststream(broker_url: str, ids: list[str], window: int) -> None:
     from faststream.rabbit import RabbitBroker
 
     from bench.peers.faststream_worker import QUEUE
 
     async with RabbitBroker(broker_url, logger=None) as broker:
         await broker.declare_queue(QUEUE)
-        for start in range(0, len(ids), WINDOW):
-            await asyncio.gather(*(broker.publish(event_id, QUEUE, persist=True) for event_id in ids[start : start + WINDOW]))
+        for start in range(0, len(ids), window):
+            await asyncio.gather(*(broker.publish(event_id, QUEUE, persist=True) for event_id in ids[start : start + window]))
 
 
 CELERY_WORKER = ["celery", "-A", "bench.peers.celery_worker", "worker", "--pool=solo", "-Q", "peer-celery", "-l", "WARNING"]
@@ -120,26 +125,34 @@ async def _rounds(path: Path, count: int) -> list[dict[str, float]] | None:
     return rounds if len(rounds) >= count else None
 
 
-async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, float]:
-    """(end to end, drain) events/s of one peer, from one worker process: first the drain (the
-    queue is filled, then the worker starts), then, with the worker consuming, end to end."""
+async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, float, float]:
+    """(end to end, drain, end to end one send at a time) events/s of one peer, from one worker
+    process: first the drain (the queue is filled, then the worker starts), then, with the
+    worker consuming, end to end with WINDOW sends in flight, then one send at a time."""
     command, queue, produce = PEERS[name]
     vhost = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infrastructure.create_vhost, vhost)
     broker_url = infrastructure.vhost_url(vhost)
     with tempfile.TemporaryDirectory() as directory:
         result = Path(directory) / "result.json"
-        env = {"PEER_BROKER_URL": broker_url, "PEER_EVENTS": str(EVENTS), "PEER_RESULT": str(result)}
+        env = {"PEER_BROKER_URL": broker_url, "PEER_ROUNDS": f"{EVENTS},{EVENTS},{SERIAL_EVENTS}", "PEER_RESULT": str(result)}
         worker = None
         try:
-            await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)])
+            await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)], WINDOW)
             worker = await asyncio.create_subprocess_exec(sys.executable, "-m", *command, env=os.environ | env)
             (drained,) = await _wait_for(lambda: _rounds(result, 1), f"{name} drain")
             await _wait_for(lambda: _consumers(infrastructure, vhost, queue), f"{name} worker consuming", timeout_s=60)
             started = time.time()
-            await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)])
+            await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)], WINDOW)
             _, end_to_end = await _wait_for(lambda: _rounds(result, 2), f"{name} end to end")
-            return EVENTS / float(end_to_end["last"] - started), EVENTS / float(drained["last"] - drained["first"])
+            serial_started = time.time()
+            await produce(broker_url, [uuid.uuid4().hex for _ in range(SERIAL_EVENTS)], 1)
+            _, _, serial = await _wait_for(lambda: _rounds(result, 3), f"{name} end to end, one send at a time")
+            return (
+                EVENTS / float(end_to_end["last"] - started),
+                EVENTS / float(drained["last"] - drained["first"]),
+                SERIAL_EVENTS / float(serial["last"] - serial_started),
+            )
         finally:
             if worker is not None:
                 await stop(worker)
@@ -147,11 +160,17 @@ async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, f
 
 
 async def suite_run(
-    infrastructure: Infrastructure, *, drain: bool, rows_per_transaction: int = 1, queue_type: QueueType = "quorum"
+    infrastructure: Infrastructure,
+    *,
+    drain: bool,
+    rows_per_transaction: int = 1,
+    queue_type: QueueType = "quorum",
+    events: int = EVENTS,
+    window: int = WINDOW,
 ) -> float:
     """Producer: outbox rows committed ``rows_per_transaction`` at a time (1: every event its own
-    transaction, as an order is), WINDOW transactions in flight. The relay runs as the suite runs
-    the orders relay: ``python -m orders_service.main relay``, a process of its own."""
+    transaction, as an order is), ``window`` transactions in flight. The relay runs as the suite
+    runs the orders relay: ``python -m orders_service.main relay``, a process of its own."""
     async with (
         scratch_vhost(infrastructure) as broker_url,
         scratch_database(infrastructure, "peers_out", ORDERS_MIGRATIONS) as producer_url,
@@ -159,7 +178,7 @@ async def suite_run(
     ):
         await declare_target(broker_url, suite_worker.SERVICE, queue_type=queue_type)
         outbox = Outbox(outbox_table)
-        rows = [outbox.row(sample_event()) for _ in range(EVENTS)]
+        rows = [outbox.row(sample_event()) for _ in range(events)]
         columns = list(rows[0])
         statement = f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
         pool = await asyncpg.create_pool(asyncpg_dsn(producer_url), min_size=10, max_size=10)
@@ -186,9 +205,9 @@ async def suite_run(
                         else:
                             await connection.executemany(statement, [tuple(row[column] for column in columns) for row in group])
 
-                groups = [rows[start : start + rows_per_transaction] for start in range(0, EVENTS, rows_per_transaction)]
-                for start in range(0, len(groups), WINDOW):
-                    await asyncio.gather(*(commit(group) for group in groups[start : start + WINDOW]))
+                groups = [rows[start : start + rows_per_transaction] for start in range(0, events, rows_per_transaction)]
+                for start in range(0, len(groups), window):
+                    await asyncio.gather(*(commit(group) for group in groups[start : start + window]))
 
             async def recorded() -> int:
                 async with worker_engine.connect() as connection:
@@ -196,7 +215,7 @@ async def suite_run(
 
             async def all_recorded() -> bool:
                 try:
-                    return await recorded() >= EVENTS
+                    return await recorded() >= events
                 except Exception:  # noqa: BLE001 - the worker creates its table as it starts
                     return False
 
@@ -212,7 +231,7 @@ async def suite_run(
                             select(func.min(suite_worker.recorded.c.recorded_at), func.max(suite_worker.recorded.c.recorded_at))
                         )
                     ).one()
-                return EVENTS / float((last - first).total_seconds())
+                return events / float((last - first).total_seconds())
             worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
             await _wait_for(
                 lambda: _consumers(infrastructure, broker_url.rsplit("/", 1)[1], f"{suite_worker.SERVICE}.order.created"),
@@ -223,7 +242,7 @@ async def suite_run(
             started = time.time()
             await produce()
             await _wait_for(all_recorded, "suite end to end")
-            return EVENTS / (time.time() - started)
+            return events / (time.time() - started)
         finally:
             for process in (worker, relay):
                 if process is not None:
@@ -240,10 +259,11 @@ async def _backlog_empty(engine: Any) -> bool:
 
 
 async def compare(infrastructure: Infrastructure) -> dict[str, float]:
-    results: dict[str, float] = {"events": EVENTS}
+    results: dict[str, float] = {"events": EVENTS, "serial_events": SERIAL_EVENTS}
     results["suite_e2e"] = await suite_run(infrastructure, drain=False)
     results["suite_batched_e2e"] = await suite_run(infrastructure, drain=False, rows_per_transaction=100)
     results["suite_drain"] = await suite_run(infrastructure, drain=True)
+    results["suite_serial_e2e"] = await suite_run(infrastructure, drain=False, events=SERIAL_EVENTS, window=1)
     for name in PEERS:
-        results[f"{name}_e2e"], results[f"{name}_drain"] = await peer_runs(infrastructure, name)
+        results[f"{name}_e2e"], results[f"{name}_drain"], results[f"{name}_serial_e2e"] = await peer_runs(infrastructure, name)
     return results
