@@ -2,8 +2,9 @@
 
 Like the outbox relay: rows are locked with ``FOR UPDATE SKIP LOCKED`` (replicas never
 send the same row at once), the loop wakes on ``NOTIFY notifications`` and polls as a
-fallback. A transient failure sets ``next_attempt_at`` further out each time; a permanent
-one, or the last attempt, ends the row ``failed`` with the reason.
+fallback, and lingers after a wake-up so a burst of commits is sent in one pass. A
+transient failure sets ``next_attempt_at`` further out each time; a permanent one, or the
+last attempt, ends the row ``failed`` with the reason.
 """
 
 from __future__ import annotations
