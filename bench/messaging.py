@@ -17,6 +17,7 @@ from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.db import asyncpg_dsn, create_engine, create_session_factory
+from shared.messaging import write_batching
 from shared.messaging.consumer import Consumer, Subscription, define_processed_events_table
 from shared.messaging.envelope import Envelope, utcnow
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
@@ -62,7 +63,8 @@ async def relay_rate(infrastructure: Infrastructure, events: int = 10_000, *, la
             for start in range(0, events, 5_000):
                 await connection.execute(insert(outbox_table), rows[start : start + 5_000])
         publisher = Publisher(broker_url, EXCHANGE)
-        await publisher.connect()
+        with write_batching.installed():  # as ServiceRuntime runs it; the bare baseline stays plain aio-pika
+            await publisher.connect()
         relay = OutboxRelay(
             engine, outbox_table, publisher, listen_dsn=asyncpg_dsn(url), batch_size=batch_size, poll_interval_s=0.05, lanes=lanes
         )
@@ -149,11 +151,17 @@ async def consumer_rate(infrastructure: Infrastructure, events: int = 10_000, *,
             subscriptions=[subscription],
         )
         started = time.perf_counter()
-        consumer.start()
+        with write_batching.installed():  # as ServiceRuntime runs it, for the connection the consumer opens now
+            consumer.start()
+            await _until(lambda: _attached(consumer), 1, started)
         elapsed = await _until(lambda: _count(engine, effects), events, started)
         await consumer.stop()
         await engine.dispose()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed, "batched": batched}
+
+
+async def _attached(consumer: Consumer) -> int:
+    return int(consumer.attached)
 
 
 async def _count(engine: Any, table: Table) -> int:

@@ -17,8 +17,9 @@ it is (slower, not wrong) if a release renames it. A test fails if that happens.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import aiormq.connection
@@ -118,5 +119,27 @@ def install() -> bool:
         await original(self, TurnBatchingWriter(stream_writer))
 
     writer.batches_writes = True  # type: ignore[attr-defined]
+    writer.original = original  # type: ignore[attr-defined]
     setattr(connection_class, _PRIVATE_WRITER, writer)
     return True
+
+
+def uninstall() -> None:
+    """Connections opened from now on write as aiormq does; open ones keep their writer."""
+    connection_class = aiormq.connection.Connection
+    original = getattr(getattr(connection_class, _PRIVATE_WRITER, None), "original", None)
+    if original is not None:
+        setattr(connection_class, _PRIVATE_WRITER, original)
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """Batching for the connections opened inside the block: for a process that also runs plain
+    aiormq clients beside the suite's, as the benchmarks do (the relay against bare aio-pika)."""
+    already = getattr(getattr(aiormq.connection.Connection, _PRIVATE_WRITER, None), "batches_writes", False)
+    install()
+    try:
+        yield
+    finally:
+        if not already:
+            uninstall()

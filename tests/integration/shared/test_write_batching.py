@@ -70,8 +70,6 @@ async def test_a_large_write_leaves_at_once(socket_pair: tuple[asyncio.StreamRea
 async def test_a_batch_of_publishes_shares_sends_and_arrives_whole_and_in_order(
     broker_url: str, exchange_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert write_batching.install(), "aiormq's writer moved: the installed aiormq needs a new hook"
-    assert getattr(getattr(aiormq.connection.Connection, write_batching._PRIVATE_WRITER), "batches_writes", False)
     sends = 0
     real_flush = TurnBatchingWriter.flush
 
@@ -84,7 +82,10 @@ async def test_a_batch_of_publishes_shares_sends_and_arrives_whole_and_in_order(
     publisher = Publisher(broker_url, exchange_name)
     events = [_event() for _ in range(200)]
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
-        await publisher.connect()
+        with write_batching.installed():
+            assert write_batching.install(), "aiormq's writer moved: the installed aiormq needs a new hook"
+            assert getattr(getattr(aiormq.connection.Connection, write_batching._PRIVATE_WRITER), "batches_writes", False)
+            await publisher.connect()
         sends = 0
         outcomes = await publisher.publish_many([OutgoingMessage.from_envelope(event) for event in events])
         assert outcomes == [None] * 200  # every one confirmed
