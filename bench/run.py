@@ -182,8 +182,8 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
         lines += [
             "## Gateway",
             "",
-            f"`GET /orders/{{id}}` with wrk, {int(results['gateway'][0]['connections'])} connections, 5 s per target after a 1 s "
-            "warm-up, one target after another against the same orders process. Saturated: as fast as each target answers. "
+            f"`GET /orders/{{id}}` with wrk, {int(results['gateway'][0]['connections'])} connections, {gateway.SECONDS} s per target "
+            "after a 1 s warm-up, one target after another against the same orders process. Saturated: as fast as each target answers. "
             "Paced: the same connections pausing 0-200 ms between requests (about 500 requests/s, below every target's "
             "capacity); added latency is the paced p50 through a hop minus the paced p50 straight to the service. "
             "The bare proxies (`bench/minimal_proxy.py`) forward GETs with nothing else, to compare HTTP clients alone.",

@@ -48,7 +48,7 @@ EVENTS = 10_000
 WINDOW = int(os.environ.get("PEER_WINDOW", "100"))  # sends in flight at once
 # one send at a time, each awaited before the next (how an application that publishes as it goes
 # sends); fewer events, since this is the slow way for every system
-SERIAL_EVENTS = 2_000
+SERIAL_EVENTS = 1_000
 # Celery's send_task waits for each confirm: its sends in flight are producer threads, each with
 # its own pooled connection (broker_pool_limit is 10 by default)
 CELERY_PRODUCERS = 8
@@ -165,12 +165,14 @@ async def suite_run(
     drain: bool,
     rows_per_transaction: int = 1,
     queue_type: QueueType = "quorum",
-    events: int = EVENTS,
-    window: int = WINDOW,
-) -> float:
-    """Producer: outbox rows committed ``rows_per_transaction`` at a time (1: every event its own
-    transaction, as an order is), ``window`` transactions in flight. The relay runs as the suite
-    runs the orders relay: ``python -m orders_service.main relay``, a process of its own."""
+    serial_events: int = 0,
+) -> tuple[float, float]:
+    """(events/s, events/s one commit at a time). Producer: outbox rows committed
+    ``rows_per_transaction`` at a time (1: every event its own transaction, as an order is),
+    WINDOW transactions in flight; then, end to end only, ``serial_events`` rows committed one
+    at a time, each awaited before the next, through the same relay and worker (0: none). The
+    relay runs as the suite runs the orders relay: ``python -m orders_service.main relay``, a
+    process of its own."""
     async with (
         scratch_vhost(infrastructure) as broker_url,
         scratch_database(infrastructure, "peers_out", ORDERS_MIGRATIONS) as producer_url,
@@ -178,7 +180,8 @@ async def suite_run(
     ):
         await declare_target(broker_url, suite_worker.SERVICE, queue_type=queue_type)
         outbox = Outbox(outbox_table)
-        rows = [outbox.row(sample_event()) for _ in range(events)]
+        rows = [outbox.row(sample_event()) for _ in range(EVENTS)]
+        serial_rows = [outbox.row(sample_event()) for _ in range(serial_events)]
         columns = list(rows[0])
         statement = f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
         pool = await asyncpg.create_pool(asyncpg_dsn(producer_url), min_size=10, max_size=10)
@@ -197,7 +200,7 @@ async def suite_run(
 
         try:
 
-            async def produce() -> None:
+            async def produce(batch: list[dict[str, Any]], per_transaction: int, window: int) -> None:
                 async def commit(group: list[dict[str, Any]]) -> None:
                     async with pool.acquire() as connection:
                         if len(group) == 1:
@@ -205,7 +208,7 @@ async def suite_run(
                         else:
                             await connection.executemany(statement, [tuple(row[column] for column in columns) for row in group])
 
-                groups = [rows[start : start + rows_per_transaction] for start in range(0, events, rows_per_transaction)]
+                groups = [batch[start : start + per_transaction] for start in range(0, len(batch), per_transaction)]
                 for start in range(0, len(groups), window):
                     await asyncio.gather(*(commit(group) for group in groups[start : start + window]))
 
@@ -213,15 +216,15 @@ async def suite_run(
                 async with worker_engine.connect() as connection:
                     return int(await connection.scalar(select(func.count()).select_from(suite_worker.recorded)) or 0)
 
-            async def all_recorded() -> bool:
+            async def all_recorded(count: int = EVENTS) -> bool:
                 try:
-                    return await recorded() >= events
+                    return await recorded() >= count
                 except Exception:  # noqa: BLE001 - the worker creates its table as it starts
                     return False
 
             if drain:
                 relay = await start_relay()
-                await produce()
+                await produce(rows, rows_per_transaction, WINDOW)
                 await _wait_for(lambda: _backlog_empty(engine), "relay drained")
                 worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
                 await _wait_for(all_recorded, "suite drain")
@@ -231,7 +234,7 @@ async def suite_run(
                             select(func.min(suite_worker.recorded.c.recorded_at), func.max(suite_worker.recorded.c.recorded_at))
                         )
                     ).one()
-                return events / float((last - first).total_seconds())
+                return EVENTS / float((last - first).total_seconds()), 0.0
             worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
             await _wait_for(
                 lambda: _consumers(infrastructure, broker_url.rsplit("/", 1)[1], f"{suite_worker.SERVICE}.order.created"),
@@ -240,9 +243,15 @@ async def suite_run(
             )
             relay = await start_relay()
             started = time.time()
-            await produce()
+            await produce(rows, rows_per_transaction, WINDOW)
             await _wait_for(all_recorded, "suite end to end")
-            return events / (time.time() - started)
+            end_to_end = EVENTS / (time.time() - started)
+            if not serial_rows:
+                return end_to_end, 0.0
+            started = time.time()
+            await produce(serial_rows, 1, 1)
+            await _wait_for(lambda: all_recorded(EVENTS + serial_events), "suite end to end, one commit at a time")
+            return end_to_end, serial_events / (time.time() - started)
         finally:
             for process in (worker, relay):
                 if process is not None:
@@ -260,10 +269,9 @@ async def _backlog_empty(engine: Any) -> bool:
 
 async def compare(infrastructure: Infrastructure) -> dict[str, float]:
     results: dict[str, float] = {"events": EVENTS, "serial_events": SERIAL_EVENTS}
-    results["suite_e2e"] = await suite_run(infrastructure, drain=False)
-    results["suite_batched_e2e"] = await suite_run(infrastructure, drain=False, rows_per_transaction=100)
-    results["suite_drain"] = await suite_run(infrastructure, drain=True)
-    results["suite_serial_e2e"] = await suite_run(infrastructure, drain=False, events=SERIAL_EVENTS, window=1)
+    results["suite_e2e"], results["suite_serial_e2e"] = await suite_run(infrastructure, drain=False, serial_events=SERIAL_EVENTS)
+    results["suite_batched_e2e"], _ = await suite_run(infrastructure, drain=False, rows_per_transaction=100)
+    results["suite_drain"], _ = await suite_run(infrastructure, drain=True)
     for name in PEERS:
         results[f"{name}_e2e"], results[f"{name}_drain"], results[f"{name}_serial_e2e"] = await peer_runs(infrastructure, name)
     return results
