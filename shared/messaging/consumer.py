@@ -183,7 +183,6 @@ class Consumer:
         # batchable messages, and ``alone`` ones taken one at a time (a long one blocks one worker only)
         self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
         self._alone_inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
-        self._collecting = {id(self._inbox): asyncio.Lock(), id(self._alone_inbox): asyncio.Lock()}
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: AbstractChannel | None = None
@@ -203,9 +202,11 @@ class Consumer:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._supervise(), name=f"{self._service}-consumer")]
-        self._tasks += [asyncio.create_task(self._work(self._inbox, self._batch_size)) for _ in range(self._concurrency)]
+        gathering = asyncio.Lock()  # shared by the batch workers: one of them gathers at a time
+        self._tasks += [asyncio.create_task(self._work(self._inbox, self._batch_size, gathering)) for _ in range(self._concurrency)]
         if any(subscription.alone for subscription in self._subscriptions.values()):
-            self._tasks += [asyncio.create_task(self._work(self._alone_inbox, 1)) for _ in range(self._concurrency)]
+            alone = asyncio.Lock()
+            self._tasks += [asyncio.create_task(self._work(self._alone_inbox, 1, alone)) for _ in range(self._concurrency)]
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking messages, finish those already taken, then close; the rest are redelivered."""
@@ -295,12 +296,13 @@ class Consumer:
         await self._inbox.join()
         await self._alone_inbox.join()
 
-    async def _work(self, inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]], batch_size: int) -> None:
-        collecting = self._collecting[id(inbox)]
+    async def _work(
+        self, inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]], batch_size: int, gathering: asyncio.Lock
+    ) -> None:
         while True:
             # one worker gathers a batch while the others commit theirs: workers gathering side by
             # side split the arrivals into batches of one or two, each its own commit and ack
-            async with collecting:
+            async with gathering:
                 first = await inbox.get()
                 batch = [first]
                 if batch_size > 1 and inbox.qsize() < batch_size - 1 and self._batch_linger_s > 0:
