@@ -1,4 +1,4 @@
-"""One socket write per event-loop turn for every AMQP connection (aiormq).
+"""AMQP writes that keep coming leave in one socket write, for every aiormq connection.
 
 aiormq's connection writer calls ``write`` once per queued frame set, so every published
 message and every ack is a ``send`` of its own. Over loopback, and on a busy machine, a
