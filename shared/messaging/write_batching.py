@@ -105,38 +105,43 @@ class TurnBatchingWriter:
         return getattr(self._writer, name)
 
 
+def _current_writer() -> Any:
+    return getattr(aiormq.connection.Connection, _PRIVATE_WRITER, None)
+
+
+def is_installed() -> bool:
+    """Whether connections opened now batch their writes (the wrapper keeps aiormq's writer as ``original``)."""
+    return hasattr(_current_writer(), "original")
+
+
 def install() -> bool:
     """Make every aiormq connection opened from now on batch its writes per turn; True if in place."""
-    connection_class = aiormq.connection.Connection
-    original: Callable[..., Coroutine[Any, Any, None]] | None = getattr(connection_class, _PRIVATE_WRITER, None)
+    original: Callable[..., Coroutine[Any, Any, None]] | None = _current_writer()
     if original is None:
         log.warning("aiormq has no Connection.__writer: AMQP writes stay one per frame set")
         return False
-    if getattr(original, "batches_writes", False):
+    if is_installed():
         return True
 
     async def writer(self: aiormq.connection.Connection, stream_writer: asyncio.StreamWriter) -> None:
         await original(self, TurnBatchingWriter(stream_writer))
 
-    writer.batches_writes = True  # type: ignore[attr-defined]
     writer.original = original  # type: ignore[attr-defined]
-    setattr(connection_class, _PRIVATE_WRITER, writer)
+    setattr(aiormq.connection.Connection, _PRIVATE_WRITER, writer)
     return True
 
 
 def uninstall() -> None:
     """Connections opened from now on write as aiormq does; open ones keep their writer."""
-    connection_class = aiormq.connection.Connection
-    original = getattr(getattr(connection_class, _PRIVATE_WRITER, None), "original", None)
-    if original is not None:
-        setattr(connection_class, _PRIVATE_WRITER, original)
+    if is_installed():
+        setattr(aiormq.connection.Connection, _PRIVATE_WRITER, _current_writer().original)
 
 
 @contextlib.contextmanager
 def installed() -> Iterator[None]:
     """Batching for the connections opened inside the block: for a process that also runs plain
     aiormq clients beside the suite's, as the benchmarks do (the relay against bare aio-pika)."""
-    already = getattr(getattr(aiormq.connection.Connection, _PRIVATE_WRITER, None), "batches_writes", False)
+    already = is_installed()
     install()
     try:
         yield
