@@ -6,18 +6,15 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
 
 import asyncpg
 import orjson
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from orders_service.models import idempotency_keys, order_items, orders
+from orders_service.models import idempotency_keys
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut, OrderPage
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.db import SessionFactory
@@ -150,14 +147,30 @@ async def _claim_key(connection: asyncpg.Connection, key: str, fingerprint: str)
     return order_id
 
 
-# The order and its items in one round trip; prices travel as text so no float touches them.
-SELECT_ORDER = """
-SELECT o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at,
+# An order's items as three arrays (position order), through the index on order_items.order_id;
+# prices travel as text so no float touches them.
+ITEM_ARRAYS = """
        (SELECT coalesce(array_agg(i.sku ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS skus,
        (SELECT coalesce(array_agg(i.quantity ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS quantities,
        (SELECT coalesce(array_agg(i.unit_price ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS prices
-FROM orders o
-WHERE o.id = $1
+"""
+ORDER_COLUMNS = "o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at"
+
+# The order and its items in one round trip.
+SELECT_ORDER = f"SELECT {ORDER_COLUMNS},{ITEM_ARRAYS}FROM orders o WHERE o.id = $1"
+
+# A page and the total in one round trip; the total is still there when the page is past the end.
+# $1/$2: created_from/created_to (NULL: unbounded), $3 limit, $4 offset. The range is written out
+# twice, not shared through a CTE: a CTE read twice is materialised, and the page could no
+# longer walk the (created_at, id) index backwards and stop after $3 + $4 rows.
+IN_RANGE = "($1::timestamptz IS NULL OR o.created_at >= $1) AND ($2::timestamptz IS NULL OR o.created_at < $2)"
+SELECT_PAGE = f"""
+SELECT total.n AS total, page.*
+FROM (SELECT count(*) AS n FROM orders o WHERE {IN_RANGE}) total
+LEFT JOIN LATERAL (
+    SELECT {ORDER_COLUMNS},{ITEM_ARRAYS}FROM orders o WHERE {IN_RANGE}
+    ORDER BY o.created_at DESC, o.id DESC LIMIT $3 OFFSET $4
+) page ON true
 """
 
 
@@ -168,8 +181,11 @@ async def get_order(pool: asyncpg.Pool, order_id: uuid.UUID) -> OrderOut | None:
 
 async def _fetch_order(connection: asyncpg.Connection, order_id: uuid.UUID) -> OrderOut | None:
     row = await connection.fetchrow(SELECT_ORDER, order_id)
-    if row is None:
-        return None
+    return None if row is None else _order_from_row(row)
+
+
+def _order_from_row(row: asyncpg.Record) -> OrderOut:
+    """Rows come from the database, already valid: built without validating them again."""
     items = [
         OrderItemOut.model_construct(sku=sku, quantity=quantity, unit_price=price)
         for sku, quantity, price in zip(row["skus"], row["quantities"], row["prices"], strict=True)
@@ -186,49 +202,14 @@ async def _fetch_order(connection: asyncpg.Connection, order_id: uuid.UUID) -> O
 
 
 async def list_orders(
-    session: AsyncSession, *, created_from: datetime | None, created_to: datetime | None, page: int, count: int
+    pool: asyncpg.Pool, *, created_from: datetime | None, created_to: datetime | None, page: int, count: int
 ) -> OrderPage:
-    conditions = []
-    if created_from is not None:
-        conditions.append(orders.c.created_at >= created_from)
-    if created_to is not None:
-        conditions.append(orders.c.created_at < created_to)
-    total = await session.scalar(select(func.count()).select_from(orders).where(*conditions)) or 0
-    rows = (
-        await session.execute(
-            select(orders)
-            .where(*conditions)
-            .order_by(orders.c.created_at.desc(), orders.c.id.desc())
-            .limit(count)
-            .offset((page - 1) * count)
-        )
-    ).all()
-    return OrderPage(items=await _with_items(session, rows), total=total, page=page, count=count)
-
-
-async def _with_items(session: AsyncSession, rows: Sequence[Any]) -> list[OrderOut]:
-    if not rows:
-        return []
-    items: dict[uuid.UUID, list[OrderItemOut]] = defaultdict(list)
-    item_rows = await session.execute(
-        select(order_items.c.order_id, order_items.c.sku, order_items.c.quantity, order_items.c.unit_price)
-        .where(order_items.c.order_id.in_([row.id for row in rows]))
-        .order_by(order_items.c.order_id, order_items.c.position)
-    )
-    for item in item_rows:
-        items[item.order_id].append(OrderItemOut(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price))
-    return [
-        OrderOut(
-            id=row.id,
-            customer_email=row.customer_email,
-            currency=row.currency,
-            items=items[row.id],
-            count_product=row.count_product,
-            total_amount=row.total_amount,
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
+    """Newest first; ``total`` counts every order in the range, not only this page's."""
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(SELECT_PAGE, created_from, created_to, count, (page - 1) * count)
+    total = int(rows[0]["total"]) if rows else 0
+    items = [_order_from_row(row) for row in rows if row["id"] is not None]
+    return OrderPage.model_construct(items=items, total=total, page=page, count=count)
 
 
 async def purge_expired_keys(session: AsyncSession, ttl: timedelta) -> int:

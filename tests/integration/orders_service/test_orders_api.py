@@ -76,6 +76,15 @@ async def test_listing_filters_pages_and_counts(orders_api: httpx.AsyncClient) -
     page2 = (await orders_api.get("/orders", params={"page": 2, "count": 4})).json()
     assert [o["id"] for o in page2["items"]] == ids[1::-1]
     assert page2["total"] == 6
+    assert page2["items"][0] == (await orders_api.get(f"/orders/{ids[1]}")).json(), "a listed order reads as it does alone"
+    past_the_end = (await orders_api.get("/orders", params={"page": 3, "count": 4})).json()
+    assert (past_the_end["items"], past_the_end["total"]) == ([], 6)
+    since = (await orders_api.get("/orders", params={"created_from": "2026-01-10T15:00:00Z"})).json()
+    assert [o["id"] for o in since["items"]] == ids[:2:-1]
+    before = (await orders_api.get("/orders", params={"created_to": "2026-01-10T14:00:00"})).json()
+    assert (before["total"], [o["id"] for o in before["items"]]) == (2, ids[1::-1]), "no offset: UTC"
+    nothing = (await orders_api.get("/orders", params={"created_from": "2027-01-01T00:00:00Z"})).json()
+    assert nothing == {"items": [], "total": 0, "page": 1, "count": 20}
 
 
 @pytest.mark.parametrize(
