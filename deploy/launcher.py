@@ -26,6 +26,7 @@ from honcho.manager import Manager
 from honcho.printer import Printer
 
 from gateway.settings import GatewaySettings
+from notifications_service.mail_catcher import MBOX_NAME
 from notifications_service.settings import NotificationsSettings
 from orders_service.settings import OrdersSettings
 from reports_service.settings import ReportsSettings
@@ -126,7 +127,7 @@ def banner(result: Plan) -> str:
         ]
     lines += [
         f"  {'RabbitMQ UI':<{width}}http://{broker_host}:15672",
-        f"  {'caught mail':<{width}}{result.mail_dir}   (SMTP on 127.0.0.1:{result.smtp_port})",
+        f"  {'caught mail':<{width}}{Path(result.mail_dir) / MBOX_NAME}   (SMTP on 127.0.0.1:{result.smtp_port})",
         f"  {'instances':<{width}}" + " | ".join(f"{name} {', '.join(urls)}" for name, urls in result.instances.items()),
         *[f"  {name:<{width}}{url}/health/ready, {url}/metrics" for name, url in result.relays.items()],
         "",

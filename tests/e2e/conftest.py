@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import email
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from notifications_service.mail_catcher import caught_messages
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
@@ -38,7 +38,7 @@ class RunningSuite:
     log: Path
 
     def mails(self) -> list[Message]:
-        return [email.message_from_bytes(path.read_bytes()) for path in sorted(self.mail_dir.glob("*.eml"))]
+        return caught_messages(self.mail_dir)
 
 
 def pid_listening_on(port: int) -> int | None:
