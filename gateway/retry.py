@@ -88,6 +88,10 @@ async def call_with_retries(
     last outcome is what the caller answers with.
     """
 
+    first = await attempt()
+    if policy.attempts <= 1 or not is_safe_to_repeat(method, has_idempotency_key, first):
+        return first  # the common case, an answer to pass on: no retry state to build
+
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             on_retry(state.outcome.result())
@@ -100,8 +104,11 @@ async def call_with_retries(
         before_sleep=before_sleep,
     )
 
+    pending_first: list[Outcome] = [first]
+
     async def run() -> Outcome:  # a coroutine function, which tenacity needs to see to await it
-        return await attempt()
+        # tenacity's first attempt is the one already made, so its count, waits and callbacks are unchanged
+        return pending_first.pop() if pending_first else await attempt()
 
     outcome: Outcome = await retrying(run)
     return outcome

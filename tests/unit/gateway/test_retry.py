@@ -74,3 +74,21 @@ async def test_the_deadline_stops_retries_that_would_sleep_past_it() -> None:
     outcome, calls = await run([UNREACHABLE], "GET", policy=policy)
     assert outcome is UNREACHABLE
     assert calls == 1
+
+
+async def test_each_repeat_is_reported_once_and_a_first_answer_not_at_all() -> None:
+    reported: list[Outcome] = []
+
+    async def once(outcomes: list[Outcome]) -> Outcome:
+        queue = list(outcomes)
+
+        async def attempt() -> Outcome:
+            return queue.pop(0)
+
+        policy = RetryPolicy(attempts=3, base_delay_s=0.001, max_delay_s=0.002, deadline_s=5)
+        return await call_with_retries(attempt, policy=policy, method="GET", has_idempotency_key=False, on_retry=reported.append)
+
+    assert await once([response(200)]) == response(200)
+    assert reported == []
+    assert await once([UNREACHABLE, response(502), response(200)]) == response(200)
+    assert reported == [UNREACHABLE, response(502)]
