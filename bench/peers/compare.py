@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 from sqlalchemy import func, select
 
 from bench.environment import scratch_database, scratch_vhost
@@ -38,7 +37,7 @@ from bench.messaging import EXCHANGE, declare_target, sample_event
 from bench.peers import suite_worker
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
-from shared.db import asyncpg_dsn, create_engine
+from shared.db import create_driver_pool, create_engine
 from shared.messaging.outbox import Outbox
 from shared.messaging.topology import QueueType
 from shared.testing.fixtures import eventually, free_port
@@ -46,6 +45,7 @@ from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000
 WINDOW = int(os.environ.get("PEER_WINDOW", "100"))  # sends in flight at once
+PRODUCER_CONNECTIONS = 10  # this suite's producer: transactions committing side by side
 # one send at a time, each awaited before the next (how an application that publishes as it goes
 # sends); fewer events, since this is the slow way for every system
 SERIAL_EVENTS = 1_000
@@ -184,7 +184,8 @@ async def suite_run(
         serial_rows = [outbox.row(sample_event()) for _ in range(serial_events)]
         columns = list(rows[0])
         statement = f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({', '.join(f'${i + 1}' for i in range(len(columns)))})"
-        pool = await asyncpg.create_pool(asyncpg_dsn(producer_url), min_size=10, max_size=10)
+        # the pool the orders service commits its orders through (no reset round trip on release)
+        pool = await create_driver_pool(producer_url, max_size=PRODUCER_CONNECTIONS)
         engine = create_engine(producer_url, pool_size=1)
         worker_engine = create_engine(worker_url, pool_size=1)
         env = os.environ | {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": worker_url, "PEER_QUEUE_TYPE": queue_type}
