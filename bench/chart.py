@@ -12,6 +12,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 SYSTEMS = [("suite", "this suite"), ("celery", "Celery"), ("taskiq", "taskiq"), ("faststream", "FastStream")]
+# (bar offset, result key suffix, legend)
+PEER_BARS = [(-0.27, "e2e", "end to end, 100 in flight"), (0.0, "serial_e2e", "end to end, one at a time"), (0.27, "drain", "worker drain")]
 ENDPOINTS = ["POST /orders", "GET /orders/{id}", "GET /orders", "GET /report/all"]
 
 
@@ -26,10 +28,8 @@ def draw(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     if peers:
         names = [label for _, label in SYSTEMS]
         positions = range(len(SYSTEMS))
-        end_to_end = [_median(peers, f"{name}_e2e") for name, _ in SYSTEMS]
-        drain = [_median(peers, f"{name}_drain") for name, _ in SYSTEMS]
-        left.bar([p - 0.2 for p in positions], end_to_end, width=0.4, label="end to end")
-        left.bar([p + 0.2 for p in positions], drain, width=0.4, label="worker drain")
+        for offset, key, label in PEER_BARS:
+            left.bar([p + offset for p in positions], [_median(peers, f"{name}_{key}") for name, _ in SYSTEMS], width=0.27, label=label)
         left.set_xticks(list(positions), names)
         left.set_ylabel("events/s (median of rounds)")
         left.set_title("10,000 durable events, producer to worker")
