@@ -15,6 +15,7 @@ Safe means the repeat cannot do a thing twice:
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -88,16 +89,18 @@ async def call_with_retries(
     last outcome is what the caller answers with.
     """
 
+    started = time.monotonic()
     first = await attempt()
     if policy.attempts <= 1 or not is_safe_to_repeat(method, has_idempotency_key, first):
         return first  # the common case, an answer to pass on: no retry state to build
+    deadline_left_s = max(policy.deadline_s - (time.monotonic() - started), 0.0)
 
     def before_sleep(state: RetryCallState) -> None:
         if on_retry is not None and state.outcome is not None:
             on_retry(state.outcome.result())
 
     retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.attempts) | stop_before_delay(policy.deadline_s),
+        stop=stop_after_attempt(policy.attempts) | stop_before_delay(deadline_left_s),  # tenacity's clock starts now
         wait=wait_exponential_jitter(multiplier=policy.base_delay_s, max=policy.max_delay_s, jitter=policy.base_delay_s),
         retry=retry_if_result(lambda outcome: is_safe_to_repeat(method, has_idempotency_key, outcome)),
         retry_error_callback=lambda state: state.outcome.result() if state.outcome is not None else None,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from gateway.retry import Failure, Outcome, RetryPolicy, UpstreamFailure, UpstreamResponse, call_with_retries, is_safe_to_repeat
@@ -92,3 +94,18 @@ async def test_each_repeat_is_reported_once_and_a_first_answer_not_at_all() -> N
     assert reported == []
     assert await once([UNREACHABLE, response(502), response(200)]) == response(200)
     assert reported == [UNREACHABLE, response(502)]
+
+
+async def test_the_deadline_counts_the_first_attempt_too() -> None:
+    calls = 0
+
+    async def slow_attempt() -> Outcome:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0.3)
+        return UNREACHABLE
+
+    policy = RetryPolicy(attempts=3, base_delay_s=0.3, max_delay_s=0.3, deadline_s=0.5)
+    outcome = await call_with_retries(slow_attempt, policy=policy, method="GET", has_idempotency_key=False)
+    assert outcome is UNREACHABLE
+    assert calls == 1, "0.3 s spent and a 0.3 s wait would end past the 0.5 s deadline"
