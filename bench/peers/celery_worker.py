@@ -34,4 +34,4 @@ app = make_app(os.environ.get("PEER_BROKER_URL", "amqp://guest:guest@127.0.0.1:5
 
 @app.task(name="record")
 def record(event_id: str) -> None:
-    RECORDER.record(event_id)
+    RECORDER.store_blocking(event_id)

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import func, select
+import asyncpg
+from sqlalchemy import func, make_url, select
 
 from bench.environment import scratch_database, scratch_vhost
 from bench.http_load import start_python, stop, wait_until_live
@@ -125,10 +126,32 @@ async def _rounds(path: Path, count: int) -> list[dict[str, float]] | None:
     return rounds if len(rounds) >= count else None
 
 
-async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, float, float]:
+async def peer_runs(infrastructure: Infrastructure, name: str, *, durable: bool = False) -> tuple[float, float, float]:
     """(end to end, drain, end to end one send at a time) events/s of one peer, from one worker
     process: first the drain (the queue is filled, then the worker starts), then, with the
-    worker consuming, end to end with WINDOW sends in flight, then one send at a time."""
+    worker consuming, end to end with WINDOW sends in flight, then one send at a time.
+
+    ``durable``: the worker stores each event in a PostgreSQL database of its own before it
+    acks (``bench/peers/recorder.py``), as this suite's worker does; the one-at-a-time run is
+    left out (0.0), it measures the producer, which is the same either way."""
+    if durable:
+        async with scratch_database(infrastructure, f"peer_{name}") as database_url:
+            dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+            rates = await _peer_runs(infrastructure, name, {"PEER_DATABASE_URL": dsn}, one_at_a_time=False)
+            connection = await asyncpg.connect(dsn)
+            try:
+                stored = await connection.fetchval("SELECT count(*) FROM recorded")
+            finally:
+                await connection.close()
+            if stored != 2 * EVENTS:  # the drain's events and the end-to-end run's, each stored once
+                raise RuntimeError(f"{name} stored {stored} records, expected {2 * EVENTS}")
+            return rates
+    return await _peer_runs(infrastructure, name, {}, one_at_a_time=True)
+
+
+async def _peer_runs(
+    infrastructure: Infrastructure, name: str, extra_env: dict[str, str], *, one_at_a_time: bool
+) -> tuple[float, float, float]:
     command, queue, produce = PEERS[name]
     vhost = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infrastructure.create_vhost, vhost)
@@ -136,6 +159,7 @@ async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, f
     with tempfile.TemporaryDirectory() as directory:
         result = Path(directory) / "result.json"
         env = {"PEER_BROKER_URL": broker_url, "PEER_ROUNDS": f"{EVENTS},{EVENTS},{SERIAL_EVENTS}", "PEER_RESULT": str(result)}
+        env |= extra_env
         worker = None
         try:
             await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)], WINDOW)
@@ -145,6 +169,8 @@ async def peer_runs(infrastructure: Infrastructure, name: str) -> tuple[float, f
             started = time.time()
             await produce(broker_url, [uuid.uuid4().hex for _ in range(EVENTS)], WINDOW)
             _, end_to_end = await _wait_for(lambda: _rounds(result, 2), f"{name} end to end")
+            if not one_at_a_time:
+                return EVENTS / float(end_to_end["last"] - started), EVENTS / float(drained["last"] - drained["first"]), 0.0
             serial_started = time.time()
             await produce(broker_url, [uuid.uuid4().hex for _ in range(SERIAL_EVENTS)], 1)
             _, _, serial = await _wait_for(lambda: _rounds(result, 3), f"{name} end to end, one send at a time")
@@ -275,4 +301,6 @@ async def compare(infrastructure: Infrastructure) -> dict[str, float]:
     results["suite_drain"], _ = await suite_run(infrastructure, drain=True)
     for name in PEERS:
         results[f"{name}_e2e"], results[f"{name}_drain"], results[f"{name}_serial_e2e"] = await peer_runs(infrastructure, name)
+    for name in PEERS:
+        results[f"{name}_durable_e2e"], results[f"{name}_durable_drain"], _ = await peer_runs(infrastructure, name, durable=True)
     return results

@@ -21,4 +21,4 @@ app = FastStream(broker, logger=None)
 
 @broker.subscriber(QUEUE, ack_policy=AckPolicy.ACK, channel=Channel(prefetch_count=100))
 async def record(event_id: str) -> None:
-    RECORDER.record(event_id)
+    await RECORDER.store(event_id)

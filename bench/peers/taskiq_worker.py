@@ -17,4 +17,4 @@ broker = AioPikaBroker(os.environ.get("PEER_BROKER_URL", "amqp://guest:guest@127
 
 @broker.task(task_name="record")
 async def record(event_id: str) -> None:
-    RECORDER.record(event_id)
+    await RECORDER.store(event_id)
