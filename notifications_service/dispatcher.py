@@ -18,7 +18,7 @@ from email.header import Header
 from email.utils import formatdate
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select, text, update
 
 from notifications_service.models import notifications
 from notifications_service.senders import OutgoingMail, Sender, SendError
@@ -109,7 +109,8 @@ class Dispatcher:
             if sent:
                 await session.execute(
                     update(notifications)
-                    .where(notifications.c.id.in_(sent))
+                    # one array parameter: an IN list is a new prepared statement for every batch size
+                    .where(notifications.c.id == any_(bindparam("sent", sent, type_=ARRAY(Uuid))))
                     .values(status="sent", sent_at=func.clock_timestamp(), attempts=notifications.c.attempts + 1, last_error=None)
                 )
             for row, outcome in zip(rows, outcomes, strict=True):

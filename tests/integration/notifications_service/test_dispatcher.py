@@ -1,7 +1,9 @@
 import asyncio
 import uuid
 
-from notifications_service import notifications
+from sqlalchemy import func, select, text
+
+from notifications_service import models, notifications
 from notifications_service.dispatcher import Dispatcher
 from notifications_service.senders import OutgoingMail
 from notifications_service.templates import Mail
@@ -56,6 +58,38 @@ async def test_a_burst_of_commits_is_sent_in_one_pass(notifications_db: str) -> 
 
         await eventually(all_sent, timeout_s=10, what="every notification sent")
         assert dispatcher.passes == [10]
+        async with sessions() as session:  # the pass marked the whole batch sent with one update
+            statuses = (await session.execute(select(models.notifications.c.status, models.notifications.c.sent_at))).all()
+        assert len(statuses) == 10
+        assert all(status == "sent" and sent_at is not None for status, sent_at in statuses)
     finally:
         await dispatcher.stop()
+        await engine.dispose()
+
+
+async def test_batches_of_any_size_are_marked_sent_with_one_prepared_statement(notifications_db: str) -> None:
+    """The update that marks a batch sent takes the ids as one array: an ``IN`` list was a new
+    prepared statement (a parse and a plan) for every batch size the dispatcher met."""
+    engine = create_engine(notifications_db, pool_size=1, max_overflow=0)  # one connection: its prepared statements are all of them
+    sessions = create_session_factory(engine)
+    sender = RecordingSender()
+    dispatcher = Dispatcher(sessions, sender, mail_from="shop@example.com")
+    try:
+        for size in (1, 3, 5):
+            async with sessions() as session, session.begin():
+                mail = Mail(subject="Order", text="thanks", html="<p>thanks</p>")
+                await notifications.record(
+                    session, [notifications.row(uuid.uuid4(), "order_confirmation", "ada@example.com", mail) for _ in range(size)]
+                )
+            assert await dispatcher.dispatch_once() == size
+        async with sessions() as session:
+            prepared = (
+                await session.execute(text("SELECT statement FROM pg_prepared_statements WHERE statement LIKE 'UPDATE notifications%'"))
+            ).all()
+            table = models.notifications
+            unsent = await session.scalar(select(func.count()).select_from(table).where(table.c.status != "sent"))
+        assert len(sender.sent) == 9
+        assert unsent == 0
+        assert len(prepared) == 1, prepared
+    finally:
         await engine.dispose()
