@@ -35,9 +35,12 @@ def draw(results: dict[str, list[dict[str, Any]]], path: Path) -> None:
     if peers:
         names = [label for _, label in SYSTEMS]
         positions = range(len(SYSTEMS))
+        tallest = 0.0
         for offset, key, label in PEER_BARS:
             heights = [_median(peers, f"{name}_{SAME_FOR_SUITE.get(key, key) if name == 'suite' else key}") for name, _ in SYSTEMS]
             left.bar([p + offset for p in positions], heights, width=0.2, label=label)
+            tallest = max(tallest, *heights)
+        left.set_ylim(0, tallest * 1.4)  # room for the legend above the bars
         left.set_xticks(list(positions), names)
         left.set_ylabel("events/s (median of rounds)")
         left.set_title("10,000 durable events, producer to worker")
