@@ -16,7 +16,7 @@ from sqlalchemy import Date, Integer, Uuid, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.messaging import fill_queue
+from bench.messaging import declare_target, fill_queue
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from reports_service.main import build_app
 from reports_service.models import order_facts, outbox, report_tasks
@@ -27,6 +27,7 @@ from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.messaging.topology import REPORT_GENERATED
 from shared.testing.fixtures import free_port
 from shared.testing.infrastructure import Infrastructure
 
@@ -53,6 +54,9 @@ async def million_order_day(infrastructure: Infrastructure, orders: int = 1_000_
     """From the ``report.requested`` publish to the task ``succeeded``, through a real reports process."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "million", REPORTS_MIGRATIONS) as url:
         await _fill_facts(url, orders)
+        # the queue the notifications service binds: without it the report.generated event is
+        # returned (mandatory) and the relay logs a warning and retries it
+        await declare_target(broker_url, "notifications", REPORT_GENERATED)
         port = free_port()
         env = os.environ | {"REPORTS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
         server = await asyncio.create_subprocess_exec(sys.executable, "-m", "reports_service.main", "--port", str(port), env=env)
