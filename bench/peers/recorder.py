@@ -26,6 +26,7 @@ DATABASE_URL = os.environ.get("PEER_DATABASE_URL")
 CONNECTIONS = 10  # as many as the suite's worker pools
 CREATE = "CREATE TABLE IF NOT EXISTS recorded (event_id text PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT clock_timestamp())"
 INSERT = "INSERT INTO recorded (event_id) VALUES ($1) ON CONFLICT DO NOTHING"
+INSERT_PSYCOPG = INSERT.replace("$1", "%s")  # psycopg's placeholder style
 
 
 class Recorder:
@@ -73,7 +74,7 @@ class Recorder:
 
                 self._connection = psycopg.connect(DATABASE_URL, autocommit=True)
                 self._connection.execute(CREATE)
-            self._connection.execute(INSERT.replace("$1", "%s"), (event_id,))
+            self._connection.execute(INSERT_PSYCOPG, (event_id,))
         self.record(event_id)
 
     def _size(self) -> int:
