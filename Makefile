@@ -46,6 +46,9 @@ run: migrate ## Run the suite as local processes (Ctrl-C stops everything); SCAL
 $(VENV)/.bench-installed: $(STAMP) requirements-bench.lock
 	@$(BIN)/uv pip install --python $(BIN)/python -q --compile-bytecode -r requirements-bench.lock
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || { echo "installing wrk and nginx (Debian)"; apt-get install -y -q wrk nginx-light >/dev/null; }
+	@test -x /usr/sbin/smtp-sink || { echo "installing postfix for its smtp-sink (Debian; left unconfigured, no mail server starts)"; \
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends postfix >/dev/null; }
 	@touch $@
 
 bench: $(VENV)/.bench-installed ## Run the benchmarks (peers and load included) and rewrite docs/benchmarks.md

@@ -1,9 +1,11 @@
 """The whole suite under load through the gateway (Locust, headless), then a reconciliation.
 
 The suite runs as ``make run`` runs it (the launcher, one process per service, fresh
-databases and vhost). Locust drives ``bench/locustfile.py`` for ``SECONDS``; then every
-accepted order must appear exactly once in its day's report, and the lag from an order's
-creation to its report fact is read from the reports database.
+databases and vhost), except that the mail goes to Postfix's ``smtp-sink`` (``bench/smtp_sink.py``)
+instead of the Python catcher. Locust drives ``bench/locustfile.py`` for ``SECONDS``; then every
+accepted order must appear exactly once in its day's report and its confirmation exactly once at
+the SMTP server, and the lag from an order's creation to its report fact is read from the reports
+database.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import shlex
 import sys
 import tempfile
 import uuid
@@ -20,6 +23,7 @@ import httpx
 from sqlalchemy import text
 
 from bench.environment import scratch_database
+from bench.smtp_sink import BACKLOG, confirmed_orders, sink_program
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
@@ -75,13 +79,26 @@ async def _run(
         "GATEWAY_RATE_LIMIT_PER_S": "1000000",
         "GATEWAY_RATE_LIMIT_BURST": "1000000",
     }
+    sink_dir = directory / "smtp-sink"
     async with (
-        running_suite(ROOT / "Procfile", env, directory) as state,
+        running_suite(_procfile(directory, sink_dir), env, directory, cwd=ROOT) as state,
         httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as client,
     ):
         stats = await _locust(state["gateway"], directory)
         figures = await _reconcile(client, orders_db, reports_db)
-    return stats | figures
+        mails = await _confirmations(orders_db, sink_dir)
+    return stats | figures | mails
+
+
+def _procfile(directory: Path, sink_dir: Path) -> Path:
+    """The suite's Procfile with ``smtp-sink`` as its ``mail`` process, on the port the launcher gives the service."""
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    mail = f"mail: exec {shlex.join(sink_program(sink_dir))} 127.0.0.1:$NOTIFICATIONS_SMTP_PORT {BACKLOG}"
+    if not any(line.startswith("mail:") for line in lines):
+        raise AssertionError("the Procfile has no mail process to stand in for")
+    path = directory / "Procfile"
+    path.write_text("\n".join(mail if line.startswith("mail:") else line for line in lines) + "\n")
+    return path
 
 
 async def _locust(gateway: str, directory: Path) -> dict[str, float]:
@@ -166,4 +183,24 @@ async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str)
         "reconciliation_mismatches": mismatched,
         "lag_p50_ms": lag.p50 * 1000,
         "lag_p99_ms": lag.p99 * 1000,
+    }
+
+
+async def _confirmations(orders_db: str, sink_dir: Path) -> dict[str, float]:
+    """Every accepted order's confirmation received by the SMTP server exactly once."""
+    engine = create_engine(orders_db, pool_size=1)
+    try:
+        async with engine.connect() as connection:
+            accepted = {str(order_id) for order_id in (await connection.execute(text("SELECT id FROM orders"))).scalars()}
+    finally:
+        await engine.dispose()
+
+    async def all_arrived() -> bool:
+        return accepted <= set(await asyncio.to_thread(confirmed_orders, sink_dir))
+
+    await eventually(all_arrived, timeout_s=60, interval_s=0.5, what="a confirmation of every accepted order at the SMTP server")
+    received = await asyncio.to_thread(confirmed_orders, sink_dir)
+    return {
+        "confirmations_received": len(received),
+        "confirmation_mismatches": len(received) - len(set(received)) + len(set(received) ^ accepted),
     }

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import sys
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 
 from bench.environment import scratch_database, scratch_vhost
 from bench.messaging import fill_queue
+from bench.smtp_sink import sink_command
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from notifications_service.main import build_app
 from notifications_service.models import notifications
@@ -23,12 +26,14 @@ EXCHANGE = "events"
 
 
 async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> dict[str, Any]:
-    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "mail", NOTIFICATIONS_MIGRATIONS) as url:
+    async with (
+        scratch_vhost(infrastructure) as broker_url,
+        scratch_database(infrastructure, "mail", NOTIFICATIONS_MIGRATIONS) as url,
+    ):
         await fill_queue(broker_url, events, "notifications")
         port = free_port()
-        sink = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c", "aiosmtpd.handlers.Sink"
-        )
+        dump_dir = Path(tempfile.mkdtemp(prefix="bench-mail-"))
+        sink = await asyncio.create_subprocess_exec(*sink_command(port, dump_dir), stdout=asyncio.subprocess.DEVNULL)
         await asyncio.sleep(1.0)  # the sink binds its port
         settings = NotificationsSettings(
             database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, smtp_port=port, log_json=False, log_level="WARNING"
@@ -51,4 +56,5 @@ async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> 
             await engine.dispose()
             sink.terminate()
             await sink.wait()
+            shutil.rmtree(dump_dir, ignore_errors=True)
     return {"events": events, "seconds": elapsed, "rate": events / elapsed}

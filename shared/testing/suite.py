@@ -24,11 +24,13 @@ async def running_suite(
     workdir: Path,
     *,
     scale: str = "",
+    cwd: Path | None = None,
     output: IO[bytes] | int | None = asyncio.subprocess.DEVNULL,
     healthy_within_s: float = 90,
 ) -> AsyncIterator[dict[str, Any]]:
     """Yields the launcher's plan (``gateway`` URL, ``instances``, ``mail_dir``) once ``GET /health`` is healthy.
 
+    The Procfile's relative paths are read from ``cwd`` (default: the Procfile's folder).
     Stops the suite as Ctrl-C does (SIGINT to the launcher, which stops every process).
     """
     state_file = workdir / "state.json"
@@ -44,7 +46,7 @@ async def running_suite(
         "--state-file",
         str(state_file),
         env=os.environ | env,
-        cwd=procfile.parent,
+        cwd=cwd or procfile.parent,
         stdout=output,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
