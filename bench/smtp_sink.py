@@ -26,6 +26,8 @@ def sink_program(dump_dir: Path) -> list[str]:
 
     ``-u``: the sink drops to this user after binding, and as root it refuses to start without it.
     """
+    if not Path(SMTP_SINK).is_file():
+        raise FileNotFoundError(f"{SMTP_SINK} not found: it comes with Debian's postfix package, which `make bench` installs")
     return [SMTP_SINK, "-u", getpass.getuser(), "-D", str(dump_dir / "mail-%Y%m%d")]
 
 
