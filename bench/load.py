@@ -17,6 +17,7 @@ import shlex
 import sys
 import tempfile
 import uuid
+from datetime import date
 from pathlib import Path
 
 import httpx
@@ -85,8 +86,9 @@ async def _run(
         httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as client,
     ):
         stats = await _locust(state["gateway"], directory)
-        figures = await _reconcile(client, orders_db, reports_db)
-        mails = await _confirmations(orders_db, sink_dir)
+        accepted = await _accepted_orders(orders_db)
+        figures = await _reconcile(client, accepted, reports_db)
+        mails = await _confirmations(set(accepted), sink_dir)
     return stats | figures | mails
 
 
@@ -142,17 +144,20 @@ async def _locust(gateway: str, directory: Path) -> dict[str, float]:
     return results
 
 
-async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str) -> dict[str, float]:
-    """Every accepted order exactly once in its day's report; the order-to-fact lag."""
-    orders_engine, reports_engine = create_engine(orders_db, pool_size=1), create_engine(reports_db, pool_size=1)
+async def _accepted_orders(orders_db: str) -> dict[str, tuple[date, int]]:
+    """Every order the suite accepted: its day (UTC) and product count."""
+    engine = create_engine(orders_db, pool_size=1)
     try:
-        async with orders_engine.connect() as connection:
-            accepted = {
-                str(row.id): (row.day, row.count_product)
-                for row in await connection.execute(
-                    text("SELECT id, (created_at AT TIME ZONE 'UTC')::date AS day, count_product FROM orders")
-                )
-            }
+        async with engine.connect() as connection:
+            return {str(row.id): (row.day, row.count_product) for row in await connection.execute(text(ACCEPTED))}
+    finally:
+        await engine.dispose()
+
+
+async def _reconcile(client: httpx.AsyncClient, accepted: dict[str, tuple[date, int]], reports_db: str) -> dict[str, float]:
+    """Every accepted order exactly once in its day's report; the order-to-fact lag."""
+    reports_engine = create_engine(reports_db, pool_size=1)
+    try:
 
         async def facts_in() -> bool:
             async with reports_engine.connect() as connection:
@@ -176,7 +181,6 @@ async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str)
         async with reports_engine.connect() as connection:
             lag = (await connection.execute(text(LAG))).one()
     finally:
-        await orders_engine.dispose()
         await reports_engine.dispose()
     return {
         "accepted_orders": len(accepted),
@@ -186,14 +190,8 @@ async def _reconcile(client: httpx.AsyncClient, orders_db: str, reports_db: str)
     }
 
 
-async def _confirmations(orders_db: str, sink_dir: Path) -> dict[str, float]:
+async def _confirmations(accepted: set[str], sink_dir: Path) -> dict[str, float]:
     """Every accepted order's confirmation received by the SMTP server exactly once."""
-    engine = create_engine(orders_db, pool_size=1)
-    try:
-        async with engine.connect() as connection:
-            accepted = {str(order_id) for order_id in (await connection.execute(text("SELECT id FROM orders"))).scalars()}
-    finally:
-        await engine.dispose()
 
     async def all_arrived() -> bool:
         return accepted <= set(await asyncio.to_thread(confirmed_orders, sink_dir))

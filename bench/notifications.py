@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -26,35 +25,34 @@ EXCHANGE = "events"
 
 
 async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> dict[str, Any]:
-    async with (
-        scratch_vhost(infrastructure) as broker_url,
-        scratch_database(infrastructure, "mail", NOTIFICATIONS_MIGRATIONS) as url,
-    ):
-        await fill_queue(broker_url, events, "notifications")
-        port = free_port()
-        dump_dir = Path(tempfile.mkdtemp(prefix="bench-mail-"))
-        sink = await asyncio.create_subprocess_exec(*sink_command(port, dump_dir), stdout=asyncio.subprocess.DEVNULL)
-        await asyncio.sleep(1.0)  # the sink binds its port
-        settings = NotificationsSettings(
-            database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, smtp_port=port, log_json=False, log_level="WARNING"
-        )
-        app = build_app(settings)
-        engine = create_engine(url, pool_size=1)
-        try:
-            started = time.perf_counter()
-            async with app.router.lifespan_context(app):
-                while True:
-                    async with engine.connect() as db:
-                        sent = await db.scalar(select(func.count()).select_from(notifications).where(notifications.c.status == "sent"))
-                    if sent and sent >= events:
-                        break
-                    if time.perf_counter() - started > 120:
-                        raise TimeoutError(f"only {sent} of {events} sent in 120 s")
-                    await asyncio.sleep(0.05)
-                elapsed = time.perf_counter() - started
-        finally:
-            await engine.dispose()
-            sink.terminate()
-            await sink.wait()
-            shutil.rmtree(dump_dir, ignore_errors=True)
+    with tempfile.TemporaryDirectory(prefix="bench-mail-") as directory:
+        async with (
+            scratch_vhost(infrastructure) as broker_url,
+            scratch_database(infrastructure, "mail", NOTIFICATIONS_MIGRATIONS) as url,
+        ):
+            await fill_queue(broker_url, events, "notifications")
+            port = free_port()
+            sink = await asyncio.create_subprocess_exec(*sink_command(port, Path(directory)), stdout=asyncio.subprocess.DEVNULL)
+            await asyncio.sleep(1.0)  # the sink binds its port
+            settings = NotificationsSettings(
+                database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, smtp_port=port, log_json=False, log_level="WARNING"
+            )
+            app = build_app(settings)
+            engine = create_engine(url, pool_size=1)
+            try:
+                started = time.perf_counter()
+                async with app.router.lifespan_context(app):
+                    while True:
+                        async with engine.connect() as db:
+                            sent = await db.scalar(select(func.count()).select_from(notifications).where(notifications.c.status == "sent"))
+                        if sent and sent >= events:
+                            break
+                        if time.perf_counter() - started > 120:
+                            raise TimeoutError(f"only {sent} of {events} sent in 120 s")
+                        await asyncio.sleep(0.05)
+                    elapsed = time.perf_counter() - started
+            finally:
+                await engine.dispose()
+                sink.terminate()
+                await sink.wait()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 import socket
 import uuid
@@ -82,6 +83,7 @@ PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 _handed_out: set[int] = set()
 
 
+@functools.cache
 def _ephemeral_ports_start() -> int:
     try:
         return int(PORT_RANGE.read_text().split()[0])
