@@ -53,7 +53,7 @@ class BaseServiceSettings(ProcessSettings):
     queue_type: Literal["quorum", "classic"] = Field(default="quorum", validation_alias=AliasChoices("QUEUE_TYPE"))
     consumer_prefetch: int = Field(default=200, ge=1, le=10_000, validation_alias=AliasChoices("CONSUMER_PREFETCH"))
     consumer_batch_size: int = Field(default=100, ge=1, le=1_000, validation_alias=AliasChoices("CONSUMER_BATCH_SIZE"))
-    consumer_batch_linger_ms: float = Field(default=5, ge=0, le=1_000, validation_alias=AliasChoices("CONSUMER_BATCH_LINGER_MS"))
+    consumer_batch_linger_ms: float = Field(default=50, ge=0, le=1_000, validation_alias=AliasChoices("CONSUMER_BATCH_LINGER_MS"))
     consumer_concurrency: int = Field(default=4, ge=1, le=64, validation_alias=AliasChoices("CONSUMER_CONCURRENCY"))
     retry_max_attempts: int = Field(default=5, ge=1, le=50, validation_alias=AliasChoices("RETRY_MAX_ATTEMPTS"))
     retry_base_delay_ms: int = Field(default=1_000, ge=1, validation_alias=AliasChoices("RETRY_BASE_DELAY_MS"))

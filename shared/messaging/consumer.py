@@ -15,9 +15,10 @@ Acknowledgement policy
 * Nothing is decided (process dies, broker connection lost): the broker redelivers;
   quorum queues park a message after ``DELIVERY_LIMIT`` such redeliveries.
 
-Messages are handled in opportunistic batches: whatever is waiting (up to
-``batch_size``) shares one transaction; if any handler in it fails, the batch is
-rolled back and each message is handled again in a transaction of its own.
+Messages are handled in batches: a worker takes up to ``batch_size`` messages, waiting at
+most ``batch_linger_s`` for the batch to fill, and they share one transaction; if any
+handler in it fails, the batch is rolled back and each message is handled again in a
+transaction of its own.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -138,6 +139,41 @@ class RetryPolicy:
         return max(1, int(delay * random.uniform(0.8, 1.2)))
 
 
+Delivery = tuple[AbstractIncomingMessage, ConsumerQueue]
+
+
+@dataclass(slots=True, eq=False)
+class _Inbox:
+    """Delivered messages waiting for a worker, and the gathering of the next batch from them.
+
+    One worker gathers at a time while the others commit theirs: workers gathering side by side
+    split the arrivals into batches of one or two, each its own commit and ack.
+    """
+
+    messages: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
+    gathering: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _wanted: int = 0
+    _enough: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, delivery: Delivery) -> None:
+        self.messages.put_nowait(delivery)
+        if self._wanted and self.messages.qsize() >= self._wanted:
+            self._enough.set()
+
+    async def wait_for(self, wanted: int, timeout_s: float) -> None:
+        """Return once ``wanted`` messages are waiting, or after ``timeout_s``."""
+        if self.messages.qsize() >= wanted:
+            return
+        self._wanted = wanted
+        self._enough.clear()
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout_s):
+                    await self._enough.wait()
+        finally:
+            self._wanted = 0
+
+
 @dataclass(slots=True)
 class _Parsed:
     message: AbstractIncomingMessage
@@ -161,7 +197,7 @@ class Consumer:
         batch_size: int = 100,
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
-        batch_linger_s: float = 0.005,
+        batch_linger_s: float = 0.05,
     ) -> None:
         self._service = service
         self._broker_url = broker_url
@@ -181,8 +217,8 @@ class Consumer:
         self._retry = retry or RetryPolicy()
         self._claim_statement = claim_statement(processed_events)
         # batchable messages, and ``alone`` ones taken one at a time (a long one blocks one worker only)
-        self._inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
-        self._alone_inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]] = asyncio.Queue()
+        self._inbox = _Inbox()
+        self._alone_inbox = _Inbox()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: AbstractChannel | None = None
@@ -202,11 +238,9 @@ class Consumer:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._supervise(), name=f"{self._service}-consumer")]
-        gathering = asyncio.Lock()  # shared by the batch workers: one of them gathers at a time
-        self._tasks += [asyncio.create_task(self._work(self._inbox, self._batch_size, gathering)) for _ in range(self._concurrency)]
+        self._tasks += [asyncio.create_task(self._work(self._inbox, self._batch_size)) for _ in range(self._concurrency)]
         if any(subscription.alone for subscription in self._subscriptions.values()):
-            alone = asyncio.Lock()
-            self._tasks += [asyncio.create_task(self._work(self._alone_inbox, 1, alone)) for _ in range(self._concurrency)]
+            self._tasks += [asyncio.create_task(self._work(self._alone_inbox, 1)) for _ in range(self._concurrency)]
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking messages, finish those already taken, then close; the rest are redelivered."""
@@ -286,41 +320,38 @@ class Consumer:
 
         async def enqueue(message: AbstractIncomingMessage) -> None:
             acks.delivered(message)
-            inbox.put_nowait((message, queue))
+            inbox.put((message, queue))
 
         return enqueue
 
     # processing ----------------------------------------------------------------
 
     async def _drained(self) -> None:
-        await self._inbox.join()
-        await self._alone_inbox.join()
+        await self._inbox.messages.join()
+        await self._alone_inbox.messages.join()
 
-    async def _work(
-        self, inbox: asyncio.Queue[tuple[AbstractIncomingMessage, ConsumerQueue]], batch_size: int, gathering: asyncio.Lock
-    ) -> None:
+    async def _work(self, inbox: _Inbox, batch_size: int) -> None:
+        messages = inbox.messages
         while True:
-            # one worker gathers a batch while the others commit theirs: workers gathering side by
-            # side split the arrivals into batches of one or two, each its own commit and ack
-            async with gathering:
-                first = await inbox.get()
-                batch = [first]
-                if batch_size > 1 and inbox.qsize() < batch_size - 1 and self._batch_linger_s > 0:
-                    # messages arrive one frame at a time, even from a backlog: taking only what is
-                    # already here gave batches of about 5 (a commit and an ack each); a short wait
-                    # for a fuller batch gave about 35 and 1.7x the rate (docs/benchmarks.md)
-                    await asyncio.sleep(self._batch_linger_s)
-                while len(batch) < batch_size and not inbox.empty():
-                    batch.append(inbox.get_nowait())
+            async with inbox.gathering:
+                batch = [await messages.get()]
+                if batch_size > 1 and self._batch_linger_s > 0:
+                    # messages arrive one frame at a time, even from a backlog, and a steady stream
+                    # spreads them out: each batch is a commit and an ack, so waiting (until the
+                    # batch is full, at most the linger) for more costs latency and saves CPU
+                    # (docs/architecture.md)
+                    await inbox.wait_for(batch_size - 1, self._batch_linger_s)
+                while len(batch) < batch_size and not messages.empty():
+                    batch.append(messages.get_nowait())
             try:
                 await self.process(batch)
             except Exception:
                 log.exception("unexpected error while processing a batch; messages will be redelivered")
             finally:
                 for _ in batch:
-                    inbox.task_done()
+                    messages.task_done()
 
-    async def process(self, batch: Sequence[tuple[AbstractIncomingMessage, ConsumerQueue]]) -> None:
+    async def process(self, batch: Sequence[Delivery]) -> None:
         parsed: list[_Parsed] = []
         for message, queue in batch:
             item = await self._parse(message, queue)

@@ -219,6 +219,40 @@ async def test_messages_arriving_during_a_linger_share_one_batch(consumer_db: st
         await engine.dispose()
 
 
+async def test_a_full_batch_does_not_wait_out_the_linger(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    """The linger bounds the wait for a batch to fill; once it is full the worker goes on. With a
+    fixed wait, a worker could gather at most one batch per linger, whatever the backlog."""
+    engine = create_engine(consumer_db)
+    batches: list[int] = []
+
+    async def record(events: Any, session: AsyncSession) -> None:
+        batches.append(len(events))
+        await session.execute(insert(effects), [{"event_id": event.id, "note": "full batch"} for event in events])
+
+    consumer = Consumer(
+        service="tester",
+        broker_url=broker_url,
+        exchange_name=exchange_name,
+        session_factory=create_session_factory(engine),
+        processed_events=processed_events,
+        subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
+        batch_size=10,
+        batch_linger_s=120,
+    )
+    publisher = Publisher(broker_url, exchange_name)
+    consumer.start()
+    try:
+        await eventually(lambda: _true(consumer.attached), what="consumer attached")
+        await publisher.publish_many([OutgoingMessage.from_envelope(_event()) for _ in range(30)])
+        # far inside the linger: only full batches can have been handled by now
+        await eventually(lambda: _true(sum(batches) == 30), timeout_s=30, what="three full batches handled")
+        assert batches == [10, 10, 10]
+    finally:
+        await consumer.stop()
+        await publisher.close()
+        await engine.dispose()
+
+
 @pytest.mark.slow
 async def test_the_consumer_resumes_after_a_broker_restart(
     consumer_db: str, broker_url: str, exchange_name: str, infrastructure: Infrastructure
