@@ -68,6 +68,7 @@ class ServiceRuntime:
                     listen_dsn=asyncpg_dsn(database_url),
                     batch_size=settings.outbox_batch_size,
                     poll_interval_s=settings.outbox_poll_interval_s,
+                    linger_s=settings.outbox_linger_ms / 1000,
                     retention_hours=settings.outbox_retention_hours,
                 )
                 return RelayParts(engine, publisher, relay)

@@ -60,6 +60,7 @@ class BaseServiceSettings(ProcessSettings):
     retry_max_delay_ms: int = Field(default=300_000, ge=1, validation_alias=AliasChoices("RETRY_MAX_DELAY_MS"))
     outbox_batch_size: int = Field(default=1_000, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
+    outbox_linger_ms: float = Field(default=50, ge=0, le=1_000, validation_alias=AliasChoices("OUTBOX_LINGER_MS"))
     outbox_retention_hours: int = Field(default=72, ge=1, validation_alias=AliasChoices("OUTBOX_RETENTION_HOURS"))
     # embedded: the service publishes its outbox from a thread of its own process; external:
     # a separate `python -m <service>.main relay` process does, and the service only writes rows

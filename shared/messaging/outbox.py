@@ -124,7 +124,7 @@ class OutboxRelay:
         retention_hours: int = 72,
         max_backoff_s: float = 30.0,
         lanes: int = 2,
-        linger_s: float = 0.02,
+        linger_s: float = 0.05,
         housekeeping_every_s: float = 5.0,
     ) -> None:
         self._engine = engine

@@ -1,6 +1,7 @@
 import asyncio
 import time
 import uuid
+from collections.abc import Sequence
 
 import asyncpg
 import pytest
@@ -9,7 +10,7 @@ from sqlalchemy import func, insert, select
 from orders_service.models import outbox as outbox_table
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
-from shared.messaging.publisher import Publisher
+from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.messaging.relay_thread import RelayParts, RelayThread
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import eventually
@@ -75,6 +76,38 @@ async def test_listen_notify_wakes_the_relay_before_the_poll(orders_db: str, bro
         await relay.stop()
     await publisher.close()
     assert len(received) == 1, "a NOTIFY must wake the relay long before its 30 s poll"
+
+
+class _CountingPublisher(Publisher):
+    """A real publisher that notes the size of every batch it is given."""
+
+    def __init__(self, broker_url: str, exchange_name: str) -> None:
+        super().__init__(broker_url, exchange_name)
+        self.batches: list[int] = []
+
+    async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[BaseException | None]:
+        self.batches.append(len(messages))
+        return await super().publish_many(messages)
+
+
+async def test_events_committed_during_the_linger_go_out_in_one_batch(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    """A batch costs a transaction and a round of confirms whatever its size: commits that
+    trickle in while the relay lingers are published together."""
+    publisher = _CountingPublisher(broker_url, exchange_name)
+    relay = OutboxRelay(
+        create_engine(orders_db), outbox_table, publisher, listen_dsn=asyncpg_dsn(orders_db), poll_interval_s=30, lanes=1, linger_s=3
+    )
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        relay.start()
+        await asyncio.sleep(0.5)  # let the listener attach
+        for _ in range(10):  # one commit at a time, well inside the linger after the first one's NOTIFY
+            await _insert_events(orders_db, 1)
+            await asyncio.sleep(0.02)
+        received = await drain(queue, 10, timeout_s=15)
+        await relay.stop()
+    await publisher.close()
+    assert len(received) == 10
+    assert publisher.batches == [10]
 
 
 async def test_an_unroutable_event_is_kept_and_retried_later(orders_db: str, broker_url: str, exchange_name: str) -> None:
