@@ -339,8 +339,8 @@ class Consumer:
                     # messages arrive one frame at a time, even from a backlog, and a steady stream
                     # spreads them out: each batch is a commit and an ack, so waiting (until the
                     # batch is full, at most the linger) for more costs latency and saves CPU
-                    # (docs/architecture.md)
-                    await inbox.wait_for(batch_size - 1, self._batch_linger_s)
+                    # (docs/architecture.md); no more than the prefetch can be on their way
+                    await inbox.wait_for(min(batch_size, self._prefetch) - 1, self._batch_linger_s)
                 while len(batch) < batch_size and not messages.empty():
                     batch.append(messages.get_nowait())
             try:

@@ -219,9 +219,13 @@ async def test_messages_arriving_during_a_linger_share_one_batch(consumer_db: st
         await engine.dispose()
 
 
-async def test_a_full_batch_does_not_wait_out_the_linger(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+@pytest.mark.parametrize(("batch_size", "prefetch", "full"), [(10, 200, 10), (100, 5, 5)], ids=["batch size", "prefetch"])
+async def test_a_full_batch_does_not_wait_out_the_linger(
+    consumer_db: str, broker_url: str, exchange_name: str, batch_size: int, prefetch: int, full: int
+) -> None:
     """The linger bounds the wait for a batch to fill; once it is full the worker goes on. With a
-    fixed wait, a worker could gather at most one batch per linger, whatever the backlog."""
+    fixed wait, a worker could gather at most one batch per linger, whatever the backlog. A
+    batch is full at the prefetch: no more messages can be on their way."""
     engine = create_engine(consumer_db)
     batches: list[int] = []
 
@@ -236,7 +240,8 @@ async def test_a_full_batch_does_not_wait_out_the_linger(consumer_db: str, broke
         session_factory=create_session_factory(engine),
         processed_events=processed_events,
         subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
-        batch_size=10,
+        batch_size=batch_size,
+        prefetch=prefetch,
         batch_linger_s=120,
     )
     publisher = Publisher(broker_url, exchange_name)
@@ -245,8 +250,8 @@ async def test_a_full_batch_does_not_wait_out_the_linger(consumer_db: str, broke
         await eventually(lambda: _true(consumer.attached), what="consumer attached")
         await publisher.publish_many([OutgoingMessage.from_envelope(_event()) for _ in range(30)])
         # far inside the linger: only full batches can have been handled by now
-        await eventually(lambda: _true(sum(batches) == 30), timeout_s=30, what="three full batches handled")
-        assert batches == [10, 10, 10]
+        await eventually(lambda: _true(sum(batches) == 30), timeout_s=30, what="full batches handled")
+        assert batches == [full] * (30 // full)
     finally:
         await consumer.stop()
         await publisher.close()
