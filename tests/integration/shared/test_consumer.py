@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -184,10 +185,12 @@ async def test_a_message_still_running_is_not_acked_with_later_ones(consumer_db:
         await eventually(lambda: _effects_are(again, slow.id, 1), what="slow event handled by the next consumer")
 
 
-async def test_messages_arriving_during_a_linger_share_one_batch(consumer_db: str, broker_url: str, exchange_name: str) -> None:
-    """One worker gathers while the others wait their turn: four workers lingering side by side
-    would each take one of the first messages and commit four batches."""
-    engine = create_engine(consumer_db)
+@contextlib.asynccontextmanager
+async def _batching_consumer(
+    db_url: str, broker_url: str, exchange_name: str, **options: Any
+) -> AsyncIterator[tuple[list[int], Publisher]]:
+    """A started consumer whose batch handler notes each batch's size, and a publisher."""
+    engine = create_engine(db_url)
     batches: list[int] = []
 
     async def record(events: Any, session: AsyncSession) -> None:
@@ -201,22 +204,28 @@ async def test_messages_arriving_during_a_linger_share_one_batch(consumer_db: st
         session_factory=create_session_factory(engine),
         processed_events=processed_events,
         subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
-        concurrency=4,
-        batch_linger_s=0.5,
+        **options,
     )
     publisher = Publisher(broker_url, exchange_name)
     consumer.start()
     try:
         await eventually(lambda: _true(consumer.attached), what="consumer attached")
+        yield batches, publisher
+    finally:
+        await consumer.stop()
+        await publisher.close()
+        await engine.dispose()
+
+
+async def test_messages_arriving_during_a_linger_share_one_batch(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    """One worker gathers while the others wait their turn: four workers lingering side by side
+    would each take one of the first messages and commit four batches."""
+    async with _batching_consumer(consumer_db, broker_url, exchange_name, concurrency=4, batch_linger_s=0.5) as (batches, publisher):
         for _ in range(12):  # one at a time, well inside the first message's linger
             await publisher.publish(OutgoingMessage.from_envelope(_event()))
             await asyncio.sleep(0.01)
         await eventually(lambda: _true(sum(batches) == 12), what="every message handled")
         assert len(batches) <= 2, batches
-    finally:
-        await consumer.stop()
-        await publisher.close()
-        await engine.dispose()
 
 
 @pytest.mark.parametrize(("batch_size", "prefetch", "full"), [(10, 200, 10), (100, 5, 5)], ids=["batch size", "prefetch"])
@@ -226,36 +235,12 @@ async def test_a_full_batch_does_not_wait_out_the_linger(
     """The linger bounds the wait for a batch to fill; once it is full the worker goes on. With a
     fixed wait, a worker could gather at most one batch per linger, whatever the backlog. A
     batch is full at the prefetch: no more messages can be on their way."""
-    engine = create_engine(consumer_db)
-    batches: list[int] = []
-
-    async def record(events: Any, session: AsyncSession) -> None:
-        batches.append(len(events))
-        await session.execute(insert(effects), [{"event_id": event.id, "note": "full batch"} for event in events])
-
-    consumer = Consumer(
-        service="tester",
-        broker_url=broker_url,
-        exchange_name=exchange_name,
-        session_factory=create_session_factory(engine),
-        processed_events=processed_events,
-        subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
-        batch_size=batch_size,
-        prefetch=prefetch,
-        batch_linger_s=120,
-    )
-    publisher = Publisher(broker_url, exchange_name)
-    consumer.start()
-    try:
-        await eventually(lambda: _true(consumer.attached), what="consumer attached")
+    options = {"batch_size": batch_size, "prefetch": prefetch, "batch_linger_s": 120}
+    async with _batching_consumer(consumer_db, broker_url, exchange_name, **options) as (batches, publisher):
         await publisher.publish_many([OutgoingMessage.from_envelope(_event()) for _ in range(30)])
         # far inside the linger: only full batches can have been handled by now
         await eventually(lambda: _true(sum(batches) == 30), timeout_s=30, what="full batches handled")
         assert batches == [full] * (30 // full)
-    finally:
-        await consumer.stop()
-        await publisher.close()
-        await engine.dispose()
 
 
 @pytest.mark.slow
