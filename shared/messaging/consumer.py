@@ -152,8 +152,8 @@ class _Inbox:
 
     messages: asyncio.Queue[Delivery] = field(default_factory=asyncio.Queue)
     gathering: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _wanted: int = 0
-    _enough: asyncio.Event = field(default_factory=asyncio.Event)
+    _wanted: int = field(default=0, init=False)  # how many waiting messages wake the gatherer (0: none waits)
+    _enough: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def put(self, delivery: Delivery) -> None:
         self.messages.put_nowait(delivery)
