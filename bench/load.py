@@ -4,7 +4,7 @@ The suite runs as ``make run`` runs it (the launcher, one process per service, f
 databases and vhost), except that the mail goes to Postfix's ``smtp-sink`` (``bench/smtp_sink.py``)
 instead of the Python catcher. The load generator drives one scenario for ``SECONDS``: wrk with
 ``bench/load.lua`` (the default), or Locust with ``bench/locustfile.py`` (``LOAD_GENERATOR=locust``).
-Both share the two cores with the suite; Locust takes about four times the CPU per request that wrk
+Both share the two cores with the suite; Locust takes about three times the CPU per request that wrk
 does, so wrk leaves more of the machine to what is measured. Then every accepted order must appear
 exactly once in its day's report and its confirmation exactly once at the SMTP server, and the lag
 from an order's creation to its report fact is read from the reports database.

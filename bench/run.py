@@ -387,7 +387,7 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
 # how each load generator is named in the report; both run the same scenario
 GENERATED_BY = {
     "wrk": "wrk (`bench/load.lua`, one connection per user; percentiles from every request's own latency). It takes "
-    "about a quarter of the CPU per request that Locust does on these two cores, which leaves more of them to the suite; "
+    "about a third of the CPU per request that Locust does on these two cores, which leaves more of them to the suite; "
     "`LOAD_GENERATOR=locust make bench` runs the same scenario with Locust (`bench/locustfile.py`)",
     "locust": "Locust (headless, `bench/locustfile.py`; `LOAD_GENERATOR=locust`)",
 }
