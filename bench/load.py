@@ -2,19 +2,16 @@
 
 The suite runs as ``make run`` runs it (the launcher, one process per service, fresh
 databases and vhost), except that the mail goes to Postfix's ``smtp-sink`` (``bench/smtp_sink.py``)
-instead of the Python catcher. The load generator drives one scenario for ``SECONDS``: wrk with
-``bench/load.lua`` (the default), or Locust with ``bench/locustfile.py`` (``LOAD_GENERATOR=locust``).
-Both share the two cores with the suite; Locust takes about three times the CPU per request that wrk
-does, so wrk leaves more of the machine to what is measured. Then every accepted order must appear
-exactly once in its day's report and its confirmation exactly once at the SMTP server, and the lag
-from an order's creation to its report fact is read from the reports database.
+instead of the Python catcher. Locust drives ``bench/locustfile.py`` for ``SECONDS``; then every
+accepted order must appear exactly once in its day's report and its confirmation exactly once at
+the SMTP server, and the lag from an order's creation to its report fact is read from the reports
+database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import os
 import shlex
 import sys
@@ -26,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from bench.environment import cpu_check_ms, scratch_database
+from bench.environment import scratch_database
 from bench.smtp_sink import BACKLOG, confirmed_orders, sink_program
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
@@ -41,10 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "load-key-0001"
 # enough to keep both cores busy: 40 users created no more orders per second than 30, each only waited longer
 USERS = 30
-# Locust's Analyst users (fixed_count); wrk runs as many analyst connections beside the shops
-ANALYSTS = 2
 SECONDS = 15
-GENERATORS = ("wrk", "locust")
 ACCEPTED = "SELECT id, (created_at AT TIME ZONE 'UTC')::date AS day, count_product FROM orders"
 REPORTED = "SELECT order_id, count(*) AS times, max(count_product) AS products FROM reports WHERE report_at = :day GROUP BY order_id"
 LAG = (
@@ -54,8 +48,7 @@ LAG = (
 ENDPOINTS = ["POST /orders", "GET /orders/{id}", "GET /orders", "POST /report/generate", "GET /report/tasks/{id}", "GET /report/all"]
 
 
-async def through_gateway(infrastructure: Infrastructure) -> dict[str, float | str]:
-    cpu_check = await asyncio.to_thread(cpu_check_ms)  # before anything starts: how fast the machine is this round
+async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
     vhost = f"bench-load-{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infrastructure.create_vhost, vhost)
     try:
@@ -66,17 +59,14 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float | s
             scratch_database(infrastructure, "load_notifications", NOTIFICATIONS_MIGRATIONS) as notifications_db,
         ):
             with tempfile.TemporaryDirectory(prefix="bench-load-") as directory:
-                figures = await _run(
-                    Path(directory), infrastructure.vhost_url(vhost), orders_db, reports_db, scheduler_db, notifications_db
-                )
-                return {"cpu_check_ms": cpu_check, **figures}
+                return await _run(Path(directory), infrastructure.vhost_url(vhost), orders_db, reports_db, scheduler_db, notifications_db)
     finally:
         await asyncio.to_thread(infrastructure.delete_vhost, vhost)
 
 
 async def _run(
     directory: Path, broker_url: str, orders_db: str, reports_db: str, scheduler_db: str, notifications_db: str
-) -> dict[str, float | str]:
+) -> dict[str, float]:
     env = {
         "ENVIRONMENT": "test",
         "LOG_LEVEL": "WARNING",
@@ -95,10 +85,7 @@ async def _run(
         running_suite(_procfile(directory, sink_dir), env, directory, cwd=ROOT) as state,
         httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as client,
     ):
-        generator = os.environ.get("LOAD_GENERATOR", "wrk")
-        if generator not in GENERATORS:
-            raise ValueError(f"LOAD_GENERATOR must be one of {', '.join(GENERATORS)}, not {generator!r}")
-        stats = await (_wrk(state["gateway"]) if generator == "wrk" else _locust(state["gateway"], directory))
+        stats = await _locust(state["gateway"], directory)
         accepted = await _accepted_orders(orders_db)
         figures = await _reconcile(client, accepted, reports_db)
         mails = await _confirmations(set(accepted), sink_dir)
@@ -116,7 +103,7 @@ def _procfile(directory: Path, sink_dir: Path) -> Path:
     return path
 
 
-async def _locust(gateway: str, directory: Path) -> dict[str, float | str]:
+async def _locust(gateway: str, directory: Path) -> dict[str, float]:
     prefix = directory / "locust"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -143,7 +130,7 @@ async def _locust(gateway: str, directory: Path) -> dict[str, float | str]:
         stderr=asyncio.subprocess.DEVNULL,
     )
     await asyncio.wait_for(process.wait(), SECONDS + 60)
-    results: dict[str, float | str] = {"generator": "locust", "users": USERS, "seconds": SECONDS}
+    results: dict[str, float] = {"users": USERS, "seconds": SECONDS}
     table = await asyncio.to_thread(Path(f"{prefix}_stats.csv").read_text)
     for row in csv.DictReader(table.splitlines()):
         key = "all" if row["Name"] == "Aggregated" else row["Name"]
@@ -154,40 +141,6 @@ async def _locust(gateway: str, directory: Path) -> dict[str, float | str]:
         results[f"{key}|p95"] = float(row["95%"])
         results[f"{key}|p99"] = float(row["99%"])
         results[f"{key}|errors"] = float(row["Failure Count"])
-    return results
-
-
-async def _wrk(gateway: str) -> dict[str, float | str]:
-    """One connection per user, the first ``ANALYSTS`` of them analysts (``bench/load.lua``)."""
-    connections = USERS + ANALYSTS
-    process = await asyncio.create_subprocess_exec(
-        "wrk",
-        f"-t{connections}",
-        f"-c{connections}",
-        f"-d{SECONDS}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(ROOT / "bench" / "load.lua"),
-        gateway,
-        env=os.environ | {"LOAD_API_KEY": API_KEY, "LOAD_ANALYSTS": str(ANALYSTS)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), SECONDS + 60)
-    line = next((line for line in out.decode().splitlines() if line.startswith("LOAD ")), None)
-    if process.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({process.returncode}): {err.decode().strip() or out.decode().strip()}")
-    for failure in err.decode().splitlines()[:20]:
-        print(f"wrk: {failure}", flush=True)  # the scenario writes each unexpected answer here
-    summary = json.loads(line.removeprefix("LOAD "))
-    seconds = summary["duration_us"] / 1e6
-    results: dict[str, float | str] = {"generator": "wrk", "users": USERS, "seconds": SECONDS}
-    for key, figures in summary["endpoints"].items():
-        results[f"{key}|rate"] = figures["requests"] / seconds
-        for percentile in ("p50", "p95", "p99"):
-            results[f"{key}|{percentile}"] = float(figures[percentile])
-        results[f"{key}|errors"] = float(figures["errors"])
     return results
 
 

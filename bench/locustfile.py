@@ -1,8 +1,6 @@
 """Locust scenario through the gateway: shops create and read orders; a few analysts ask for and read reports.
 
-The same scenario as ``bench/load.lua``, which ``make bench`` runs with wrk; ``bench/load.py`` runs this one
-headless with ``LOAD_GENERATOR=locust``. Against a running suite, with Locust's web UI:
-``LOAD_API_KEY=<key> .venv/bin/locust -f bench/locustfile.py --host http://localhost:8000``.
+Run by ``bench/load.py`` (headless); the API key comes from ``LOAD_API_KEY``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import Any
 import uvloop
 
 from bench import chart, gateway, load, messaging, notifications, orders_http, reports, scheduler
-from bench.environment import CPU_CHECK_ADDITIONS, bench_infrastructure
+from bench.environment import bench_infrastructure
 from bench.load import ENDPOINTS as LOAD_ENDPOINTS
 from bench.peers import compare
 from shared.testing.infrastructure import Infrastructure
@@ -350,10 +350,9 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             "The SMTP server stands for the outside mail relay a deployment hands its mail to (compose uses Mailpit); on these "
             "two cores its CPU is taken from the suite, and the catcher (aiosmtpd) takes about 0.27 ms per message where "
             "`smtp-sink` takes about 0.06 ms (`bench/smtp_sink.py`). "
-            f"{GENERATED_BY.get(str(first.get('generator', 'locust')), '')} with {int(first['users'])} shops for "
-            f"{int(first['seconds'])} s: shops create orders, read one back and list them (6:3:1) without pause; two "
-            "analysts, once a second, read report pages and task states and now and then (one call in ten) ask for today's "
-            "report. All with an API key. "
+            f"Locust (headless, `bench/locustfile.py`) with {int(first['users'])} users for {int(first['seconds'])} s: shops "
+            "create orders, read one back and list them without pause; two analysts, once a second, read report pages and task "
+            "states and now and then (one call in ten) ask for today's report. All with an API key. "
             "Then a reconciliation: every accepted order must appear exactly once, with its product count, in its day's report, "
             "and its confirmation exactly once among the mail the SMTP server received; "
             "and the lag from an order's creation to its report "
@@ -379,26 +378,10 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("reconciliation mismatches", values("load", "reconciliation_mismatches"), target="0", below=1),
             row("confirmations received by the SMTP server", values("load", "confirmations_received")),
             row("confirmation mismatches (missing, twice or unknown)", values("load", "confirmation_mismatches"), target="0", below=1),
-            row(
-                f"CPU check before the round (ms; {CPU_CHECK_ADDITIONS:,} additions in Python, lower is faster)",
-                values("load", "cpu_check_ms"),
-                ms=True,
-            ),
-            "",
-            "The CPU check times the same loop on the idle machine before each round: this virtual machine's cores do not run "
-            "at one speed, and a round that starts slow is a slow round, not a slower suite.",
             "",
         ]
     return "\n".join(lines) + "\n"
 
-
-# how each load generator is named in the report; both run the same scenario
-GENERATED_BY = {
-    "wrk": "wrk (`bench/load.lua`, one connection per user; percentiles from every request's own latency). It takes "
-    "about a third of the CPU per request that Locust does on these two cores, which leaves more of them to the suite; "
-    "`LOAD_GENERATOR=locust make bench` runs the same scenario with Locust (`bench/locustfile.py`)",
-    "locust": "Locust (headless, `bench/locustfile.py`; `LOAD_GENERATOR=locust`)",
-}
 
 # benchmarks reported in one section of the report: asking for one of them runs the whole section
 SECTIONS = [
