@@ -27,7 +27,7 @@ ORDER = (
 )
 
 
-async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, seconds: int = 10) -> dict[str, float]:
+async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, seconds: int = 6) -> dict[str, float]:
     require_wrk()
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "http", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
@@ -68,4 +68,11 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
             await stop(server)
             await stop(relay)
             await engine.dispose()
-    return {"connections": connections, **summary, "peak_rss_mb": peak_rss, "relay_rss_mb": relay_rss, "outbox_drained_s": drained_s}
+    return {
+        "connections": connections,
+        "seconds": seconds,
+        **summary,
+        "peak_rss_mb": peak_rss,
+        "relay_rss_mb": relay_rss,
+        "outbox_drained_s": drained_s,
+    }

@@ -158,7 +158,7 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
         lines += [
             "## `POST /orders` straight to one orders process (foundation)",
             "",
-            f"wrk, 2 threads, {int(http[0]['connections'])} connections, 10 s after a 2 s warm-up "
+            f"wrk, 2 threads, {int(http[0]['connections'])} connections, {int(http[0]['seconds'])} s after a 2 s warm-up "
             "(`bench/wrk.lua`, two items per order). The service runs as the Procfile runs it: the HTTP process with "
             "`OUTBOX_RELAY=external` and the orders relay as its own process. "
             "Drain: time from the end of the load until no outbox row is unpublished. "
@@ -234,7 +234,7 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             f"{int(load['replicas'])} scheduler processes on one database: "
             "the time from the instant until every schedule's run is claimed (each exactly once, checked: one run and one outbox "
             f"event per schedule). Idle: one scheduler process with {int(results['scheduler_idle_cpu'][0]['schedules'])} schedules "
-            "that are not due, CPU time over 10 s read from /proc.",
+            f"that are not due, CPU time over {round(results['scheduler_idle_cpu'][0]['seconds'])} s read from /proc.",
             "",
             "| measure | min / median / max | target | met (median) |",
             "|---|---|---|---|",

@@ -100,7 +100,7 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def idle_cpu(infrastructure: Infrastructure, count: int = 100, seconds: float = 10.0) -> dict[str, Any]:
+async def idle_cpu(infrastructure: Infrastructure, count: int = 100, seconds: float = 5.0) -> dict[str, Any]:
     """CPU share of one scheduler process holding ``count`` schedules that are not due."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "idle", SCHEDULER_MIGRATIONS) as url:
         engine = create_engine(url, pool_size=1)
