@@ -1,10 +1,8 @@
-"""Throwaway databases and vhosts for a benchmark run, on the local servers (127.0.0.1 only), and a check of the CPU's speed."""
+"""Throwaway databases and vhosts for a benchmark run, on the local servers (127.0.0.1 only)."""
 
 from __future__ import annotations
 
 import asyncio
-import statistics
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,24 +10,6 @@ from pathlib import Path
 
 from shared.db import drop_database, migrate
 from shared.testing.infrastructure import Infrastructure, provide_infrastructure
-
-CPU_CHECK_ADDITIONS = 2_000_000
-
-
-def cpu_check_ms() -> float:
-    """Milliseconds a fixed pure-Python loop takes on the idle machine (median of three).
-
-    A virtual machine's cores are not always as fast as the last time: here the same loop took
-    from 61 to 110 ms within three minutes. Taken before a round, it tells a slow round from a slow suite.
-    """
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        total = 0
-        for number in range(CPU_CHECK_ADDITIONS):
-            total += number
-        timings.append((time.perf_counter() - started) * 1000)
-    return statistics.median(timings)
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from bench.environment import cpu_check_ms, scratch_database
+from bench.environment import scratch_database
 from bench.smtp_sink import BACKLOG, confirmed_orders, sink_program
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
@@ -49,7 +49,6 @@ ENDPOINTS = ["POST /orders", "GET /orders/{id}", "GET /orders", "POST /report/ge
 
 
 async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
-    cpu_check = await asyncio.to_thread(cpu_check_ms)  # before anything starts: how fast the machine is this round
     vhost = f"bench-load-{uuid.uuid4().hex[:6]}"
     await asyncio.to_thread(infrastructure.create_vhost, vhost)
     try:
@@ -60,9 +59,7 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
             scratch_database(infrastructure, "load_notifications", NOTIFICATIONS_MIGRATIONS) as notifications_db,
         ):
             with tempfile.TemporaryDirectory(prefix="bench-load-") as directory:
-                broker_url = infrastructure.vhost_url(vhost)
-                figures = await _run(Path(directory), broker_url, orders_db, reports_db, scheduler_db, notifications_db)
-                return {"cpu_check_ms": cpu_check, **figures}
+                return await _run(Path(directory), infrastructure.vhost_url(vhost), orders_db, reports_db, scheduler_db, notifications_db)
     finally:
         await asyncio.to_thread(infrastructure.delete_vhost, vhost)
 

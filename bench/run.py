@@ -21,7 +21,7 @@ from typing import Any
 import uvloop
 
 from bench import chart, gateway, load, messaging, notifications, orders_http, reports, scheduler
-from bench.environment import CPU_CHECK_ADDITIONS, bench_infrastructure
+from bench.environment import bench_infrastructure
 from bench.load import ENDPOINTS as LOAD_ENDPOINTS
 from bench.peers import compare
 from shared.testing.infrastructure import Infrastructure
@@ -378,12 +378,6 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("reconciliation mismatches", values("load", "reconciliation_mismatches"), target="0", below=1),
             row("confirmations received by the SMTP server", values("load", "confirmations_received")),
             row("confirmation mismatches (missing, twice or unknown)", values("load", "confirmation_mismatches"), target="0", below=1),
-            row(
-                f"CPU check before the round (ms for {CPU_CHECK_ADDITIONS:,} additions in Python)", values("load", "cpu_check_ms"), ms=True
-            ),
-            "",
-            "The CPU check times the same loop on the idle machine before each round: this virtual machine's cores do not run "
-            "at one speed, and a round that starts slow is a slow round, not a slower suite.",
             "",
         ]
     return "\n".join(lines) + "\n"
