@@ -24,7 +24,7 @@ from shared.testing.infrastructure import Infrastructure
 
 API_KEY = "bench-key-0001"
 CONNECTIONS = 50
-SECONDS = 3  # per wrk run, after a 1 s warm-up; 5 targets, 3 of them also paced
+SECONDS = 2  # per wrk run, after a 1 s warm-up; 5 targets, 3 of them also paced
 PACE_MS = 100
 
 NGINX_CONF = """
