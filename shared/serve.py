@@ -17,6 +17,7 @@ from shared.db import migrate
 from shared.logging import configure_logging
 from shared.relay_app import build_relay_app
 from shared.settings import BaseServiceSettings, ProcessSettings, load_settings
+from shared.web.one_write import OneWriteHttpToolsProtocol
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
@@ -65,7 +66,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=OneWriteHttpToolsProtocol,  # httptools, each response in one socket write
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,

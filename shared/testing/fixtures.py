@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from shared.db import create_engine, drop_database, migrate
 from shared.testing.infrastructure import Infrastructure, provide_infrastructure
+from shared.web.one_write import OneWriteHttpToolsProtocol
 
 
 @pytest.fixture(scope="session")
@@ -116,10 +117,12 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
-    """Run the app on a real socket in this event loop (lifespan included); yields its base URL."""
+async def serving(app: FastAPI, port: int | None = None, *, http: type[asyncio.Protocol] = OneWriteHttpToolsProtocol) -> AsyncIterator[str]:
+    """Run the app on a real socket in this event loop (lifespan included); yields its base URL.
+
+    ``http``: the HTTP protocol, by default the one the services run with (``shared.serve``)."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, http=http, log_config=None, lifespan="on", access_log=False))
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
