@@ -52,6 +52,11 @@ $(VENV)/.bench-installed: $(STAMP) requirements-bench.lock
 	@touch $@
 
 bench: $(VENV)/.bench-installed ## Run the benchmarks (peers and load included) and rewrite docs/benchmarks.md
+	@# each benchmark gets a vhost of its own through the management API: enable it on a local broker that lacks it
+	@! command -v rabbitmq-plugins >/dev/null || rabbitmq-plugins -q is_enabled rabbitmq_management >/dev/null 2>&1 || { \
+		echo "enabling rabbitmq_management (the benchmarks create their vhosts through it)"; \
+		rabbitmq-plugins -q enable rabbitmq_management >/dev/null; \
+		for _ in $$(seq 30); do (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break; sleep 1; done; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and caches

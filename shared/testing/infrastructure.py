@@ -44,7 +44,14 @@ class Infrastructure:
     def create_vhost(self, vhost: str) -> None:
         user = self.management_auth[0]
         with httpx.Client(base_url=self.management_url, auth=self.management_auth, timeout=10) as client:
-            client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+            try:
+                client.put(f"/api/vhosts/{quote(vhost, safe='')}").raise_for_status()
+            except httpx.ConnectError as exc:
+                raise RuntimeError(
+                    f"RabbitMQ's management API does not answer at {self.management_url} (each test run and benchmark "
+                    "gets a vhost of its own through it): `rabbitmq-plugins enable rabbitmq_management`, "
+                    "or point TEST_RABBITMQ_MANAGEMENT_URL at it"
+                ) from exc
             client.put(
                 f"/api/permissions/{quote(vhost, safe='')}/{quote(user, safe='')}", json={"configure": ".*", "write": ".*", "read": ".*"}
             ).raise_for_status()
