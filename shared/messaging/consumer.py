@@ -27,13 +27,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+from aio_pika.abc import AbstractChannel
+from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ARRAY, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, bindparam, func, select
@@ -46,6 +47,7 @@ from shared.correlation import correlation_id
 from shared.db import SessionFactory
 from shared.messaging.acks import AckTracker
 from shared.messaging.envelope import Envelope
+from shared.messaging.received import ReceivedMessage
 from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange
 
 log = logging.getLogger(__name__)
@@ -139,7 +141,7 @@ class RetryPolicy:
         return max(1, int(delay * random.uniform(0.8, 1.2)))
 
 
-Delivery = tuple[AbstractIncomingMessage, ConsumerQueue]
+Delivery = tuple[ReceivedMessage, ConsumerQueue]
 
 
 @dataclass(slots=True, eq=False)
@@ -176,7 +178,7 @@ class _Inbox:
 
 @dataclass(slots=True)
 class _Parsed:
-    message: AbstractIncomingMessage
+    message: ReceivedMessage
     queue: ConsumerQueue
     subscription: Subscription
     envelope: Envelope[Any]
@@ -283,13 +285,16 @@ class Consumer:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             await channel.set_qos(prefetch_count=self._prefetch)
             acks = AckTracker()
-            self._acks = {await channel.get_underlay_channel(): acks}
+            underlay = await channel.get_underlay_channel()
+            self._acks = {underlay: acks}
             exchange = await declare_exchange(channel, self._exchange_name)
-            consumers = []
+            consumer_tags = []
             for queue in self.queues:
-                declared = await declare_consumer_queue(channel, exchange, queue, self._queue_type)
-                callback = self._enqueue_for(queue, acks)
-                consumers.append((declared, await declared.consume(callback)))
+                await declare_consumer_queue(channel, exchange, queue, self._queue_type)
+                # on aiormq's channel, not aio-pika's queue: see shared/messaging/received.py
+                subscribed = await underlay.basic_consume(queue.name, self._enqueue_for(queue, acks))
+                assert subscribed.consumer_tag is not None  # the broker names the consumer in ConsumeOk
+                consumer_tags.append(subscribed.consumer_tag)
             self._channel = channel
             self._set_attached(True)
             log.info("consumer attached", extra={"queues": [queue.name for queue in self.queues]})
@@ -299,9 +304,9 @@ class Consumer:
             stop_waiter.cancel()
             closed_waiter.cancel()
             if self._stopping.is_set() and not channel.is_closed:
-                for declared, tag in consumers:
+                for tag in consumer_tags:
                     with contextlib.suppress(Exception):
-                        await declared.cancel(tag)
+                        await underlay.basic_cancel(tag)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._drained(), 10)
         finally:
@@ -314,11 +319,12 @@ class Consumer:
         self._attached = attached
         metrics.CONSUMER_ATTACHED.set(1 if attached else 0)
 
-    def _enqueue_for(self, queue: ConsumerQueue, acks: AckTracker) -> Callable[[AbstractIncomingMessage], Awaitable[None]]:
+    def _enqueue_for(self, queue: ConsumerQueue, acks: AckTracker) -> Callable[[DeliveredMessage], Coroutine[Any, Any, None]]:
         subscription = self._subscriptions.get(queue.routing_key)
         inbox = self._alone_inbox if subscription is not None and subscription.alone else self._inbox
 
-        async def enqueue(message: AbstractIncomingMessage) -> None:
+        async def enqueue(delivered: DeliveredMessage) -> None:
+            message = ReceivedMessage(delivered)
             acks.delivered(message)
             inbox.put((message, queue))
 
@@ -377,7 +383,7 @@ class Consumer:
                 except Exception as single_exc:  # noqa: BLE001 - the handler's failure is the message's fate
                     await self._on_failure(item, single_exc)
 
-    async def _parse(self, message: AbstractIncomingMessage, queue: ConsumerQueue) -> _Parsed | None:
+    async def _parse(self, message: ReceivedMessage, queue: ConsumerQueue) -> _Parsed | None:
         routing_key = (message.headers or {}).get("x-original-routing-key") or message.routing_key or ""
         subscription = self._subscriptions.get(str(routing_key)) or self._subscriptions.get(queue.routing_key)
         if subscription is None:
@@ -459,7 +465,7 @@ class Consumer:
         finally:
             correlation_id.reset(token)
 
-    async def _dead_letter(self, message: AbstractIncomingMessage, queue: ConsumerQueue, reason: str, kind: str, attempts: int) -> None:
+    async def _dead_letter(self, message: ReceivedMessage, queue: ConsumerQueue, reason: str, kind: str, attempts: int) -> None:
         headers = {
             "x-error": reason[:2000],
             "x-error-kind": kind,
@@ -472,7 +478,7 @@ class Consumer:
             metrics.EVENTS_CONSUMED.labels(queue=queue.name, outcome="dead_lettered").inc()
 
     async def _republish(
-        self, message: AbstractIncomingMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None
+        self, message: ReceivedMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None
     ) -> bool:
         """Copy the message to the retry or DLQ queue; True once the broker confirmed it."""
         channel = self._channel
@@ -499,9 +505,9 @@ class Consumer:
             return False
         return True
 
-    async def _ack(self, messages: Sequence[AbstractIncomingMessage]) -> None:
+    async def _ack(self, messages: Sequence[ReceivedMessage]) -> None:
         """Ack finished messages: one frame per batch when the live channel's tracker allows it."""
-        by_channel: dict[object, list[AbstractIncomingMessage]] = {}
+        by_channel: dict[object, list[ReceivedMessage]] = {}
         for message in messages:
             try:
                 by_channel.setdefault(message.channel, []).append(message)
