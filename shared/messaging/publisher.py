@@ -17,8 +17,12 @@ from typing import Any
 
 import aio_pika
 import aiormq
+import pamqp.frame
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq import spec
+from aiormq.abc import ChannelFrame
+from pamqp.body import ContentBody
+from pamqp.header import ContentHeader
 
 from shared.messaging.envelope import CONTENT_TYPE, Envelope
 from shared.messaging.topology import declare_exchange
@@ -78,6 +82,21 @@ class OutgoingMessage:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Confirmation:
+    """The broker's answer to one publish, by its delivery tag on the channel."""
+
+    future: asyncio.Future[Any]
+    tag: int
+
+
+def _outcome(confirmation: _Confirmation) -> BaseException | None:
+    future = confirmation.future
+    if future.cancelled():
+        return TimeoutError("no confirm from the broker in time")
+    return future.exception()
+
+
 class Publisher:
     """Publishes to the events exchange; one connection and confirm channel per process."""
 
@@ -90,6 +109,7 @@ class Publisher:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._lock = asyncio.Lock()
+        self._method_frames: dict[tuple[int, str, str], bytes] = {}
 
     @property
     def connected(self) -> bool:
@@ -117,36 +137,82 @@ class Publisher:
         await self._ensure_exchange()
 
     async def publish_many(self, messages: Sequence[OutgoingMessage]) -> list[BaseException | None]:
-        """Publish concurrently and wait for every confirm; one outcome per message, in order.
+        """Publish every message and wait for every confirm; one outcome per message, in order.
 
         Raises ``BrokerUnavailable`` only when no message could be attempted.
         """
         exchange = await self._ensure_exchange()
         assert self._channel is not None
-        # aiormq directly, with wait=False: the channel lock is then never held across a
-        # socket drain, so a batch is written in one loop iteration even when the loop is
-        # busy serving HTTP; only the broker's confirms are awaited.
         channel = await self._channel.get_underlay_channel()
-        assert isinstance(channel, aiormq.Channel)  # the concrete class takes ``wait``
-        outcomes = await asyncio.gather(
-            *(
-                channel.basic_publish(
-                    message.body,
-                    exchange=exchange.name,
-                    routing_key=message.routing_key,
-                    properties=message.properties(),
-                    mandatory=True,
-                    timeout=self._confirm_timeout_s,
-                    wait=False,
-                )
-                for message in messages
-            ),
-            return_exceptions=True,
-        )
-        results: list[BaseException | None] = [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
+        assert isinstance(channel, aiormq.Channel)
+        if not messages:
+            return []
+        try:
+            confirmations = await self._write_batch(channel, exchange.name, messages)
+        except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError) as exc:
+            log.warning("publisher lost its connection; reconnecting on next publish", extra={"error": repr(exc)})
+            return [exc] * len(messages)
+        try:
+            _, waiting = await asyncio.wait([confirmation.future for confirmation in confirmations], timeout=self._confirm_timeout_s)
+        finally:
+            for message, confirmation in zip(messages, confirmations, strict=True):
+                if channel.message_id_delivery_tag.get(message.message_id) == confirmation.tag:
+                    del channel.message_id_delivery_tag[message.message_id]
+        for future in waiting:
+            future.cancel()  # aiormq ignores a confirm that comes later
+        results = [_outcome(confirmation) for confirmation in confirmations]
         if any(result is not None for result in results) and not self.connected:
             log.warning("publisher lost its connection; reconnecting on next publish")
         return results
+
+    async def _write_batch(self, channel: aiormq.Channel, exchange: str, messages: Sequence[OutgoingMessage]) -> list[_Confirmation]:
+        """Register a confirm for each message and hand all their frames to the connection at once.
+
+        aiormq's ``basic_publish`` takes the channel lock, a timeout scope and a write-queue slot
+        per message, and the caller a task per message: most of a relay's CPU per event. Here the
+        batch takes the lock once and leaves as one write; the bookkeeping is aiormq's own
+        (``delivery_tag``, ``confirmations``, ``message_id_delivery_tag``), so its reader settles
+        acks, nacks and returns as for any publish, and a closing channel fails the futures.
+        """
+        async with channel.lock:
+            first_tag = channel.delivery_tag + 1
+            confirmations: list[_Confirmation] = []
+            frames: list[bytes] = []
+            try:
+                for offset, message in enumerate(messages):
+                    tag = first_tag + offset
+                    confirmation = _Confirmation(channel.create_future(), tag)
+                    channel.confirmations[tag] = confirmation.future
+                    channel.message_id_delivery_tag[message.message_id] = tag
+                    confirmations.append(confirmation)
+                    frames.append(self._frames(channel, exchange, message))
+                channel.delivery_tag = first_tag + len(messages) - 1
+                await channel.write_queue.put(ChannelFrame(payload=b"".join(frames), should_close=False))
+            except BaseException:
+                # nothing reached the broker: give the tags back while the lock is still held
+                channel.delivery_tag = first_tag - 1
+                for confirmation, message in zip(confirmations, messages, strict=False):
+                    channel.confirmations.pop(confirmation.tag, None)
+                    if channel.message_id_delivery_tag.get(message.message_id) == confirmation.tag:
+                        del channel.message_id_delivery_tag[message.message_id]
+                    confirmation.future.cancel()
+                raise
+        return confirmations
+
+    def _frames(self, channel: aiormq.Channel, exchange: str, message: OutgoingMessage) -> bytes:
+        """The method, header and body frames of one publish, marshalled by pamqp; the method frame
+        is the same for every message to one routing key, so it is marshalled once."""
+        key = (channel.number, exchange, message.routing_key)
+        method = self._method_frames.get(key)
+        if method is None:
+            publish = spec.Basic.Publish(exchange=exchange, routing_key=message.routing_key, mandatory=True)
+            method = self._method_frames[key] = pamqp.frame.marshal(publish, channel.number)
+        header = ContentHeader(properties=message.properties(), body_size=len(message.body))
+        parts = [method, pamqp.frame.marshal(header, channel.number)]
+        body = message.body
+        for start in range(0, len(body), channel.max_content_size):
+            parts.append(pamqp.frame.marshal(ContentBody(body[start : start + channel.max_content_size]), channel.number))
+        return b"".join(parts)
 
     async def publish(self, message: OutgoingMessage) -> None:
         (outcome,) = await self.publish_many([message])

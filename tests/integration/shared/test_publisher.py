@@ -1,5 +1,7 @@
 import uuid
+from datetime import UTC, datetime
 
+import aiormq
 import pytest
 from aiormq.exceptions import PublishError
 
@@ -33,4 +35,65 @@ async def test_unroutable_message_is_an_error_not_a_silent_loss(broker_url: str,
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
         await publisher.publish(OutgoingMessage.from_envelope(envelope))
         assert len(await drain(queue, 1)) == 1
+    await publisher.close()
+
+
+def _message(routing_key: str, body: bytes = b"{}", **fields: object) -> OutgoingMessage:
+    return OutgoingMessage(
+        routing_key=routing_key,
+        body=body,
+        message_id=uuid.uuid4().hex,
+        type=routing_key,
+        timestamp=datetime(2024, 1, 15, 12, 30, tzinfo=UTC),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_a_batch_has_one_outcome_per_message_in_order_and_arrives_in_order(broker_url: str, exchange_name: str) -> None:
+    publisher = Publisher(broker_url, exchange_name)
+    nobody = f"nobody.{uuid.uuid4().hex}"
+    batch = [_message("order.created" if index % 3 else nobody, body=str(index).encode()) for index in range(30)]
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        outcomes = await publisher.publish_many(batch)
+        arrived = await drain(queue, 20)
+        assert await drain(queue, 1, timeout_s=0.5) == []
+    await publisher.close()
+    for index, outcome in enumerate(outcomes):
+        assert (outcome is None) == bool(index % 3), (index, outcome)
+        assert outcome is None or isinstance(outcome, PublishError)
+    assert [message.body for message in arrived] == [str(index).encode() for index in range(30) if index % 3]
+
+
+async def test_properties_headers_and_a_body_larger_than_a_frame_arrive_whole(broker_url: str, exchange_name: str) -> None:
+    publisher = Publisher(broker_url, exchange_name)
+    large = bytes(range(256)) * 2_000  # 512 kB: four body frames at RabbitMQ's 128 kB frame_max
+    sent = [
+        _message("order.created", body=large, correlation_id="req-9", headers={"x-attempts": 2, "traceparent": "00-ab-cd-01"}),
+        _message("order.created", body=b"small"),
+    ]
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        assert await publisher.publish_many(sent) == [None, None]
+        first, second = await drain(queue, 2)
+    await publisher.close()
+    assert first.body == large
+    assert second.body == b"small"
+    assert (first.message_id, first.correlation_id, first.type) == (sent[0].message_id, "req-9", "order.created")
+    assert first.headers == {"x-attempts": 2, "traceparent": "00-ab-cd-01"}
+    assert first.timestamp is not None
+    assert first.timestamp.replace(tzinfo=UTC) == datetime(2024, 1, 15, 12, 30, tzinfo=UTC)
+    assert first.delivery_mode.value == 2
+    assert first.content_type == "application/json"
+
+
+async def test_batches_back_to_back_leave_no_bookkeeping_behind(broker_url: str, exchange_name: str) -> None:
+    publisher = Publisher(broker_url, exchange_name)
+    async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+        for _ in range(3):
+            assert await publisher.publish_many([_message("order.created") for _ in range(1_500)]) == [None] * 1_500
+        assert len(await drain(queue, 4_500)) == 4_500
+    assert publisher._channel is not None
+    channel = await publisher._channel.get_underlay_channel()
+    assert isinstance(channel, aiormq.Channel)
+    assert channel.delivery_tag == 4_500, "one delivery tag per message, none skipped or reused"
+    assert channel.message_id_delivery_tag == {}, "returns no longer need the message ids of confirmed publishes"
     await publisher.close()
