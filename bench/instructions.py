@@ -1,0 +1,184 @@
+"""Instructions per event of the suite's own messaging processes, counted by valgrind: a figure the machine does not move.
+
+Events per second on a shared two-core VM move with the machine: the same code measured
+three times slower from one session to the next. The number of instructions a process
+executes for the same work does not, so it tells whether a change made the code cheaper
+when the timings cannot (it counts work, not waiting; a change that only waits less does
+not show here).
+
+For each process it runs the process under ``valgrind --tool=callgrind`` with
+instrumentation off until the process is ready, turns it on with ``callgrind_control``,
+has it handle ``small`` and then, in a second run, ``large`` events, and divides the
+difference by ``large - small``, so start-up, readiness polls and shutdown cancel out:
+
+- the consumer: the suite's peers worker (the shared consumer wrapper, claim and record
+  in one transaction per batch, one ack per batch) draining ``order.created`` messages;
+- the relay: ``python -m orders_service.main relay`` publishing outbox rows with confirms.
+
+Run: ``make bench-instructions`` (needs Debian's ``valgrind``); about four minutes here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvloop
+from sqlalchemy import func, insert, select
+
+from bench.environment import bench_infrastructure, scratch_database, scratch_vhost
+from bench.http_load import wait_until_live
+from bench.messaging import EXCHANGE, declare_target, sample_event
+from bench.peers import suite_worker
+from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
+from orders_service.models import outbox as outbox_table
+from shared.db import create_engine
+from shared.messaging.outbox import Outbox
+from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.testing.fixtures import eventually, free_port
+from shared.testing.infrastructure import Infrastructure
+
+READY_TIMEOUT_S = 180  # start-up runs under valgrind, uninstrumented but still several times slower
+Run = Callable[[Infrastructure, int], Awaitable[int]]
+
+
+def require_valgrind() -> None:
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise RuntimeError("valgrind is not installed (Debian: apt-get install valgrind)")
+
+
+@asynccontextmanager
+async def counted(module: str, *arguments: str, env: dict[str, str]) -> AsyncIterator[tuple[asyncio.subprocess.Process, list[int]]]:
+    """``python -m module`` under callgrind, instrumentation off; yields the process and a list that
+    holds the instructions counted once it has exited (after SIGTERM on leaving the block)."""
+    with tempfile.TemporaryDirectory(prefix="callgrind-") as directory:
+        process = await asyncio.create_subprocess_exec(
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={Path(directory) / 'callgrind.out'}",
+            sys.executable,
+            "-m",
+            module,
+            *arguments,
+            env=os.environ | env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        collected: list[int] = []
+        try:
+            yield process, collected
+        finally:
+            if process.returncode is None:
+                process.terminate()
+            _, stderr = await asyncio.wait_for(process.communicate(), 120)
+        found = re.search(r"Collected : (\d+)", stderr.decode())
+        if found is None:
+            raise RuntimeError(f"callgrind printed no count for {module}:\n{stderr.decode()[-2000:]}")
+        collected.append(int(found.group(1)))
+
+
+async def instrument(process: asyncio.subprocess.Process) -> None:
+    control = await asyncio.create_subprocess_exec(
+        "callgrind_control", "--instr=on", str(process.pid), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
+    if await control.wait() != 0:
+        raise RuntimeError("callgrind_control could not turn instrumentation on")
+
+
+async def consumer_run(infrastructure: Infrastructure, events: int) -> int:
+    """Instructions of the peers worker process that handled ``events`` ``order.created`` messages."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_consumer") as database_url:
+        await declare_target(broker_url, suite_worker.SERVICE)
+        messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
+        engine = create_engine(database_url, pool_size=1)
+        env = {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": database_url}
+        try:
+            async with counted("bench.peers.suite_worker", env=env) as (process, collected):
+
+                async def table_made() -> bool:
+                    async with engine.connect() as connection:
+                        return bool(await connection.scalar(select(func.to_regclass("recorded"))))
+
+                # the worker creates its table and then subscribes: once a message published now is recorded, it is consuming
+                await eventually(table_made, timeout_s=READY_TIMEOUT_S, interval_s=0.5, what="the worker's table")
+                publisher = Publisher(broker_url, EXCHANGE)
+                await publisher.connect()
+                await instrument(process)
+                for start in range(0, events, 1_000):
+                    outcomes = await publisher.publish_many(messages[start : start + 1_000])
+                    if any(outcome is not None for outcome in outcomes):
+                        raise RuntimeError(f"a message was not confirmed: {outcomes}")
+                await publisher.close()
+
+                async def all_recorded() -> bool:
+                    async with engine.connect() as connection:
+                        return int(await connection.scalar(select(func.count()).select_from(suite_worker.recorded)) or 0) >= events
+
+                await eventually(all_recorded, timeout_s=READY_TIMEOUT_S, interval_s=0.5, what=f"{events} events recorded")
+        finally:
+            await engine.dispose()
+        return collected[0]
+
+
+async def relay_run(infrastructure: Infrastructure, events: int) -> int:
+    """Instructions of the orders relay process that published ``events`` outbox rows."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_relay", ORDERS_MIGRATIONS) as url:
+        await declare_target(broker_url)
+        outbox = Outbox(outbox_table)
+        rows = [outbox.row(sample_event()) for _ in range(events)]
+        engine = create_engine(url, pool_size=1)
+        port = free_port()
+        env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "EVENTS_EXCHANGE": EXCHANGE, "LOG_LEVEL": "WARNING"}
+        try:
+            async with counted("orders_service.main", "relay", "--port", str(port), env=env) as (process, collected):
+                await wait_until_live(f"http://127.0.0.1:{port}/health/ready", process, timeout_s=READY_TIMEOUT_S)
+                await instrument(process)
+                async with engine.begin() as connection:
+                    for start in range(0, events, 5_000):
+                        await connection.execute(insert(outbox_table), rows[start : start + 5_000])
+
+                async def all_published() -> bool:
+                    async with engine.connect() as connection:
+                        unsent = select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None))
+                        return not await connection.scalar(unsent)
+
+                await eventually(all_published, timeout_s=READY_TIMEOUT_S, interval_s=0.5, what=f"{events} events published")
+        finally:
+            await engine.dispose()
+        return collected[0]
+
+
+async def per_event(infrastructure: Infrastructure, run: Run, small: int, large: int) -> float:
+    """Instructions per event: two runs of ``small`` and ``large`` events, the difference divided by theirs."""
+    return (await run(infrastructure, large) - await run(infrastructure, small)) / (large - small)
+
+
+MEASURES: dict[str, tuple[str, Run, int, int]] = {
+    "consumer": ("consumer wrapper (peers worker, batch of order.created, claim + record + ack)", consumer_run, 500, 2_500),
+    "relay": ("outbox relay process (orders, publish with confirms, mark sent)", relay_run, 1_000, 5_000),
+}
+
+
+async def main(names: list[str]) -> None:
+    require_valgrind()
+    async with bench_infrastructure() as infrastructure:
+        print("| process | instructions per event |")
+        print("|---|---|")
+        for name in names:
+            label, run, small, large = MEASURES[name]
+            print(f"| {label} | {await per_event(infrastructure, run, small, large) / 1000:,.0f}k |", flush=True)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--only", nargs="*", choices=sorted(MEASURES), default=sorted(MEASURES))
+    uvloop.run(main(parser.parse_args().only))
