@@ -45,10 +45,6 @@ class ReceivedMessage:
         return self._delivered.delivery_tag
 
     @property
-    def redelivered(self) -> bool:
-        return bool(self._delivered.redelivered)
-
-    @property
     def content_type(self) -> str | None:
         return self._delivered.header.properties.content_type
 

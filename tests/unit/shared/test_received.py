@@ -46,12 +46,11 @@ def test_the_fields_come_from_the_frame() -> None:
             headers={"x-attempts": 2},
         )
     )
-    assert (message.body, message.routing_key, message.exchange, message.delivery_tag, message.redelivered) == (
+    assert (message.body, message.routing_key, message.exchange, message.delivery_tag) == (
         b"{}",
         "order.created",
         "events",
         7,
-        True,
     )
     assert (message.content_type, message.message_id, message.correlation_id, message.type) == (
         "application/json",
