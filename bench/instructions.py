@@ -15,7 +15,7 @@ difference by ``large - small``, so start-up, readiness polls and shutdown cance
   in one transaction per batch, one ack per batch) draining ``order.created`` messages;
 - the relay: ``python -m orders_service.main relay`` publishing outbox rows with confirms.
 
-Run: ``make bench-instructions`` (needs Debian's ``valgrind``); about four minutes here.
+Run: ``make bench-instructions`` (needs Debian's ``valgrind``); about two minutes here.
 """
 
 from __future__ import annotations
@@ -108,7 +108,8 @@ async def consumer_run(infrastructure: Infrastructure, events: int) -> int:
                     async with engine.connect() as connection:
                         return bool(await connection.scalar(select(func.to_regclass("recorded"))))
 
-                # the worker creates its table and then subscribes: once a message published now is recorded, it is consuming
+                # the worker creates its table, then subscribes; messages published before it subscribes wait in its
+                # durable queue, and the subscription's own work is the same in both runs, so the difference cancels it
                 await eventually(table_made, timeout_s=READY_TIMEOUT_S, interval_s=0.5, what="the worker's table")
                 publisher = Publisher(broker_url, EXCHANGE)
                 await publisher.connect()
