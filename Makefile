@@ -59,7 +59,7 @@ bench: $(VENV)/.bench-installed ## Run the benchmarks (peers and load included) 
 		for _ in $$(seq 30); do (exec 3<>/dev/tcp/127.0.0.1/15672) 2>/dev/null && break; sleep 1; done; }
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
-bench-instructions: $(STAMP) ## Instructions per event of the relay and the consumer, counted by valgrind (a figure the machine does not move)
+bench-instructions: $(STAMP) ## Instructions per event (relay, consumer) and per POST /orders (orders, gateway), counted by valgrind (a figure the machine does not move)
 	@command -v valgrind >/dev/null || { echo "installing valgrind (Debian)"; apt-get install -y -q valgrind >/dev/null; }
 	$(BIN)/python -m bench.instructions $(BENCH_ARGS)
 

@@ -13,9 +13,15 @@ difference by ``large - small``, so start-up, readiness polls and shutdown cance
 
 - the consumer: the suite's peers worker (the shared consumer wrapper, claim and record
   in one transaction per batch, one ack per batch) draining ``order.created`` messages;
-- the relay: ``python -m orders_service.main relay`` publishing outbox rows with confirms.
+- the relay: ``python -m orders_service.main relay`` publishing outbox rows with confirms;
+- the orders HTTP process (``OUTBOX_RELAY=external``, as the Procfile runs it) answering
+  ``POST /orders``: the order, its items and its outbox row in one statement;
+- the gateway answering ``POST /orders`` for an orders process that runs outside valgrind.
 
-Run: ``make bench-instructions`` (needs Debian's ``valgrind``); about two minutes here.
+It counts the instructions the process runs in user space; the kernel's work for its
+system calls (socket writes and reads, ``epoll``) is not in the figure.
+
+Run: ``make bench-instructions`` (needs Debian's ``valgrind``); 2 min 28 s on the machine that measured the figures in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import uvloop
 from sqlalchemy import func, insert, select
 
 from bench.environment import bench_infrastructure, scratch_database, scratch_vhost
-from bench.http_load import wait_until_live
+from bench.http_load import start_python, stop, wait_until_live
 from bench.messaging import EXCHANGE, declare_target, sample_event
+from bench.orders_http import ORDER
 from bench.peers import suite_worker
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
@@ -46,6 +54,8 @@ from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
+CLIENTS = 8  # requests in flight at once in the HTTP measures
+API_KEY = "instructions-key-0001"
 READY_TIMEOUT_S = 180  # start-up runs under valgrind, uninstrumented but still several times slower
 Run = Callable[[Infrastructure, int], Awaitable[int]]
 
@@ -158,6 +168,63 @@ async def relay_run(infrastructure: Infrastructure, events: int) -> int:
         return collected[0]
 
 
+async def post_orders(base_url: str, requests: int, headers: dict[str, str]) -> None:
+    """``requests`` orders placed, ``CLIENTS`` at a time; every one must be created."""
+    pending = iter(range(requests))
+    async with httpx.AsyncClient(base_url=base_url, headers={"Content-Type": "application/json", **headers}, timeout=120) as client:
+
+        async def place() -> None:
+            for _ in pending:
+                response = await client.post("/orders", content=ORDER)
+                if response.status_code != 201:
+                    raise RuntimeError(f"POST /orders answered {response.status_code}: {response.text}")
+
+        await asyncio.gather(*(place() for _ in range(CLIENTS)))
+
+
+async def orders_http_run(infrastructure: Infrastructure, requests: int) -> int:
+    """Instructions of the orders HTTP process that answered ``requests`` ``POST /orders``."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_orders", ORDERS_MIGRATIONS) as url:
+        await declare_target(broker_url)
+        port = free_port()
+        env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "OUTBOX_RELAY": "external", "LOG_LEVEL": "WARNING"}
+        async with counted("orders_service.main", "--port", str(port), env=env) as (process, collected):
+            base_url = f"http://127.0.0.1:{port}"
+            await wait_until_live(f"{base_url}/health/ready", process, timeout_s=READY_TIMEOUT_S)
+            await post_orders(base_url, CLIENTS, {})  # the first requests of a process prepare statements and warm caches
+            await instrument(process)
+            await post_orders(base_url, requests, {})
+        return collected[0]
+
+
+async def gateway_run(infrastructure: Infrastructure, requests: int) -> int:
+    """Instructions of the gateway process that passed ``requests`` ``POST /orders`` to an orders process."""
+    async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_gateway", ORDERS_MIGRATIONS) as url:
+        await declare_target(broker_url)
+        orders_port, gateway_port = free_port(), free_port()
+        orders_url = f"http://127.0.0.1:{orders_port}"
+        orders_env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
+        orders = await start_python("orders_service.main", "--port", str(orders_port), env=orders_env)
+        try:
+            await wait_until_live(f"{orders_url}/health/ready", orders)
+            env = {
+                "GATEWAY_ORDERS_URLS": orders_url,
+                "GATEWAY_API_KEYS": f"instructions:{API_KEY}",
+                "GATEWAY_RATE_LIMIT_PER_S": "1000000",
+                "GATEWAY_RATE_LIMIT_BURST": "1000000",
+                "LOG_LEVEL": "WARNING",
+            }
+            async with counted("gateway.main", "--port", str(gateway_port), env=env) as (process, collected):
+                base_url = f"http://127.0.0.1:{gateway_port}"
+                await wait_until_live(f"{base_url}/health/live", process, timeout_s=READY_TIMEOUT_S)
+                await post_orders(base_url, CLIENTS, {"X-API-Key": API_KEY})
+                await instrument(process)
+                await post_orders(base_url, requests, {"X-API-Key": API_KEY})
+        finally:
+            await stop(orders)
+        return collected[0]
+
+
 async def per_event(infrastructure: Infrastructure, run: Run, small: int, large: int) -> float:
     """Instructions per event: two runs of ``small`` and ``large`` events, the difference divided by theirs."""
     return (await run(infrastructure, large) - await run(infrastructure, small)) / (large - small)
@@ -166,13 +233,15 @@ async def per_event(infrastructure: Infrastructure, run: Run, small: int, large:
 MEASURES: dict[str, tuple[str, Run, int, int]] = {
     "consumer": ("consumer wrapper (peers worker, batch of order.created, claim + record + ack)", consumer_run, 500, 2_500),
     "relay": ("outbox relay process (orders, publish with confirms, mark sent)", relay_run, 1_000, 5_000),
+    "orders_http": ("orders HTTP process, per `POST /orders`", orders_http_run, 200, 1_000),
+    "gateway": ("gateway, per `POST /orders` passed to the orders service", gateway_run, 200, 1_000),
 }
 
 
 async def main(names: list[str]) -> None:
     require_valgrind()
     async with bench_infrastructure() as infrastructure:
-        print("| process | instructions per event |")
+        print("| process | instructions per event or request |")
         print("|---|---|")
         for name in names:
             label, run, small, large = MEASURES[name]
