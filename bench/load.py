@@ -5,7 +5,8 @@ databases and vhost), except that the mail goes to Postfix's ``smtp-sink`` (``be
 instead of the Python catcher. Locust drives ``bench/locustfile.py`` for ``SECONDS``; then every
 accepted order must appear exactly once in its day's report and its confirmation exactly once at
 the SMTP server, and the lag from an order's creation to its report fact is read from the reports
-database.
+database. While Locust runs, the CPU every process spends in a window is divided by the orders
+created in it (``bench/cpu.py``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 import uuid
 from datetime import date
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
+from bench.cpu import cpu_seconds, sample, suite_group
 from bench.environment import scratch_database
 from bench.smtp_sink import BACKLOG, confirmed_orders, sink_program
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
@@ -39,6 +42,9 @@ API_KEY = "load-key-0001"
 # enough to keep both cores busy: 40 users created no more orders per second than 30, each only waited longer
 USERS = 30
 SECONDS = 15
+# the CPU window: from this long after the first order is created, this long (inside SECONDS)
+CPU_WARM_UP_S = 2
+CPU_WINDOW_S = 9
 ACCEPTED = "SELECT id, (created_at AT TIME ZONE 'UTC')::date AS day, count_product FROM orders"
 REPORTED = "SELECT order_id, count(*) AS times, max(count_product) AS products FROM reports WHERE report_at = :day GROUP BY order_id"
 LAG = (
@@ -85,11 +91,17 @@ async def _run(
         running_suite(_procfile(directory, sink_dir), env, directory, cwd=ROOT) as state,
         httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as client,
     ):
-        stats = await _locust(state["gateway"], directory)
+        services = {"orders": orders_db, "reports": reports_db, "scheduler": scheduler_db, "notifications": notifications_db}
+        databases = {make_url(url).database or "": service for service, url in services.items()}
+        locust = asyncio.create_task(_locust(state["gateway"], directory))
+        try:
+            cpu = await _cpu_per_order(orders_db, databases)
+        finally:
+            stats = await locust
         accepted = await _accepted_orders(orders_db)
         figures = await _reconcile(client, accepted, reports_db)
         mails = await _confirmations(set(accepted), sink_dir)
-    return stats | figures | mails
+    return stats | cpu | figures | mails
 
 
 def _procfile(directory: Path, sink_dir: Path) -> Path:
@@ -142,6 +154,33 @@ async def _locust(gateway: str, directory: Path) -> dict[str, float]:
         results[f"{key}|p99"] = float(row["99%"])
         results[f"{key}|errors"] = float(row["Failure Count"])
     return results
+
+
+async def _cpu_per_order(orders_db: str, databases: dict[str, str]) -> dict[str, float]:
+    """CPU (ms) per order created, per process group, over a window of the load; and the cores busy in it."""
+    engine = create_engine(orders_db, pool_size=1)
+    try:
+
+        async def created() -> int:
+            async with engine.connect() as connection:
+                return int((await connection.execute(text("SELECT count(*) FROM orders"))).scalar_one())
+
+        async def load_started() -> bool:
+            return await created() > 0
+
+        await eventually(load_started, timeout_s=30, interval_s=0.1, what="Locust's first order")
+        await asyncio.sleep(CPU_WARM_UP_S)
+        before, orders_before, started = await asyncio.to_thread(sample), await created(), time.monotonic()
+        await asyncio.sleep(CPU_WINDOW_S)
+        after, orders_after, window_s = await asyncio.to_thread(sample), await created(), time.monotonic() - started
+    finally:
+        await engine.dispose()
+    spent = cpu_seconds(before, after, suite_group(databases))
+    orders = max(orders_after - orders_before, 1)
+    figures = {f"cpu_ms_per_order|{name}": seconds / orders * 1000 for name, seconds in spent.items()}
+    figures["cpu_ms_per_order|total"] = sum(spent.values()) / orders * 1000
+    figures["cores_busy"] = sum(spent.values()) / window_s
+    return figures
 
 
 async def _accepted_orders(orders_db: str) -> dict[str, tuple[date, int]]:

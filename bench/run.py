@@ -384,8 +384,46 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("confirmations received by the SMTP server", values("load", "confirmations_received")),
             row("confirmation mismatches (missing, twice or unknown)", values("load", "confirmation_mismatches"), target="0", below=1),
             "",
+            *_cpu_per_order(values, load_cpu_groups(results)),
         ]
     return "\n".join(lines) + "\n"
+
+
+def load_cpu_groups(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """The process groups the load benchmark measured, most CPU per order first."""
+    names = {key.split("|", 1)[1] for result in results.get("load", []) for key in result if key.startswith("cpu_ms_per_order|")}
+    names.discard("total")
+
+    def median(name: str) -> float:
+        return statistics.median(float(r.get(f"cpu_ms_per_order|{name}", 0.0)) for r in results["load"])
+
+    return sorted(names, key=median, reverse=True)
+
+
+def _hundredths(values: list[float]) -> str:
+    return f"{min(values):.2f} / {statistics.median(values):.2f} / {max(values):.2f}" if values else "not run"
+
+
+def _cpu_per_order(values: Callable[[str, str], list[float]], groups: list[str]) -> list[str]:
+    if not groups:
+        return []
+    total = values("load", "cpu_ms_per_order|total")
+    at_target = [ms * 500 / 1000 for ms in total]
+    return [
+        "Where an order's CPU goes: the CPU time every process spent in a window of the run (from "
+        f"{load.CPU_WARM_UP_S} s after the first order, {load.CPU_WINDOW_S} s long; `bench/cpu.py`, from `/proc`) divided by "
+        "the orders created in that window. The window's reads and report "
+        "requests are included, as the scenario makes them. The product of the total and a rate is the cores that rate "
+        "takes on this machine.",
+        "",
+        "| process | CPU ms per order created (min / median / max) |",
+        "|---|---|",
+        *[f"| {name} | {_hundredths(values('load', f'cpu_ms_per_order|{name}'))} |" for name in groups],
+        f"| **all of them** | **{_hundredths(total)}** |",
+        f"| cores busy in the window (the machine has {os.cpu_count()}) | {_hundredths(values('load', 'cores_busy'))} |",
+        f"| cores 500 orders/s would take at this CPU per order | {_hundredths(at_target)} |",
+        "",
+    ]
 
 
 # benchmarks reported in one section of the report: asking for one of them runs the whole section
