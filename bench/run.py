@@ -388,12 +388,12 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             row("confirmations received by the SMTP server", values("load", "confirmations_received")),
             row("confirmation mismatches (missing, twice or unknown)", values("load", "confirmation_mismatches"), target="0", below=1),
             "",
-            *_cpu_per_order(values, load_cpu_groups(results)),
+            *_cpu_per_order(values, _load_cpu_groups(results)),
         ]
     return "\n".join(lines) + "\n"
 
 
-def load_cpu_groups(results: dict[str, list[dict[str, Any]]]) -> list[str]:
+def _load_cpu_groups(results: dict[str, list[dict[str, Any]]]) -> list[str]:
     """The process groups the load benchmark measured, most CPU per order first."""
     names = {key.split("|", 1)[1] for result in results.get("load", []) for key in result if key.startswith("cpu_ms_per_order|")}
     names.discard("total")
