@@ -53,6 +53,17 @@ http {{
 """
 
 
+def gateway_env(orders_url: str, api_key: str) -> dict[str, str]:
+    """The gateway in front of one orders process, one API key, no rate limit in the way."""
+    return {
+        "GATEWAY_ORDERS_URLS": orders_url,
+        "GATEWAY_API_KEYS": f"bench:{api_key}",
+        "GATEWAY_RATE_LIMIT_PER_S": "1000000",
+        "GATEWAY_RATE_LIMIT_BURST": "1000000",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 async def start_nginx(upstream_port: int, directory: Path) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     config = directory / "nginx.conf"
@@ -81,20 +92,7 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
                 )
             )
             await wait_until_live(f"{orders_url}/health/live", processes[-1])
-            processes.append(
-                await start_python(
-                    "gateway.main",
-                    "--port",
-                    str(gateway_port),
-                    env={
-                        "GATEWAY_ORDERS_URLS": orders_url,
-                        "GATEWAY_API_KEYS": f"bench:{API_KEY}",
-                        "GATEWAY_RATE_LIMIT_PER_S": "1000000",
-                        "GATEWAY_RATE_LIMIT_BURST": "1000000",
-                        "LOG_LEVEL": "WARNING",
-                    },
-                )
-            )
+            processes.append(await start_python("gateway.main", "--port", str(gateway_port), env=gateway_env(orders_url, API_KEY)))
             await wait_until_live(f"{gateway_url}/health/live", processes[-1])
             targets = {"direct": orders_url, "gateway": gateway_url}
             for client in ("aiohttp", "httpx"):

@@ -42,6 +42,7 @@ import uvloop
 from sqlalchemy import func, insert, select
 
 from bench.environment import bench_infrastructure, scratch_database, scratch_vhost
+from bench.gateway import gateway_env
 from bench.http_load import start_python, stop, wait_until_live
 from bench.messaging import EXCHANGE, declare_target, sample_event
 from bench.orders_http import ORDER
@@ -207,14 +208,7 @@ async def gateway_run(infrastructure: Infrastructure, requests: int) -> int:
         orders = await start_python("orders_service.main", "--port", str(orders_port), env=orders_env)
         try:
             await wait_until_live(f"{orders_url}/health/ready", orders)
-            env = {
-                "GATEWAY_ORDERS_URLS": orders_url,
-                "GATEWAY_API_KEYS": f"instructions:{API_KEY}",
-                "GATEWAY_RATE_LIMIT_PER_S": "1000000",
-                "GATEWAY_RATE_LIMIT_BURST": "1000000",
-                "LOG_LEVEL": "WARNING",
-            }
-            async with counted("gateway.main", "--port", str(gateway_port), env=env) as (process, collected):
+            async with counted("gateway.main", "--port", str(gateway_port), env=gateway_env(orders_url, API_KEY)) as (process, collected):
                 base_url = f"http://127.0.0.1:{gateway_port}"
                 await wait_until_live(f"{base_url}/health/live", process, timeout_s=READY_TIMEOUT_S)
                 await post_orders(base_url, CLIENTS, {"X-API-Key": API_KEY})
