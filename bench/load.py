@@ -142,18 +142,24 @@ async def _locust(gateway: str, directory: Path) -> dict[str, float]:
         stderr=asyncio.subprocess.DEVNULL,
     )
     await asyncio.wait_for(process.wait(), SECONDS + 60)
-    results: dict[str, float] = {"users": USERS, "seconds": SECONDS}
     table = await asyncio.to_thread(Path(f"{prefix}_stats.csv").read_text)
+    return {"users": USERS, "seconds": SECONDS} | endpoint_figures(table)
+
+
+def endpoint_figures(table: str) -> dict[str, float]:
+    """Rate, p50/p95/p99 (ms) and failures of each scenario endpoint and of ``all`` (Locust's
+    "Aggregated" row), from Locust's ``*_stats.csv``; rows of any other name are left out."""
+    figures: dict[str, float] = {}
     for row in csv.DictReader(table.splitlines()):
         key = "all" if row["Name"] == "Aggregated" else row["Name"]
         if key not in [*ENDPOINTS, "all"]:
             continue
-        results[f"{key}|rate"] = float(row["Requests/s"])
-        results[f"{key}|p50"] = float(row["50%"])
-        results[f"{key}|p95"] = float(row["95%"])
-        results[f"{key}|p99"] = float(row["99%"])
-        results[f"{key}|errors"] = float(row["Failure Count"])
-    return results
+        figures[f"{key}|rate"] = float(row["Requests/s"])
+        figures[f"{key}|p50"] = float(row["50%"])
+        figures[f"{key}|p95"] = float(row["95%"])
+        figures[f"{key}|p99"] = float(row["99%"])
+        figures[f"{key}|errors"] = float(row["Failure Count"])
+    return figures
 
 
 async def _cpu_per_order(orders_db: str, databases: dict[str, str]) -> dict[str, float]:
@@ -215,8 +221,7 @@ async def _reconcile(client: httpx.AsyncClient, accepted: dict[str, tuple[date, 
                 rows = (await connection.execute(text(REPORTED), {"day": day})).all()
             in_report = {str(row.order_id): (row.times, row.products) for row in rows}
             expected = {order_id: products for order_id, (order_day, products) in accepted.items() if order_day == day}
-            mismatched += sum(1 for order_id, products in expected.items() if in_report.get(order_id) != (1, products))
-            mismatched += sum(1 for order_id in in_report if order_id not in expected)
+            mismatched += report_mismatches(expected, in_report)
         async with reports_engine.connect() as connection:
             lag = (await connection.execute(text(LAG))).one()
     finally:
@@ -237,7 +242,19 @@ async def _confirmations(accepted: set[str], sink_dir: Path) -> dict[str, float]
 
     await eventually(all_arrived, timeout_s=60, interval_s=0.5, what="a confirmation of every accepted order at the SMTP server")
     received = await asyncio.to_thread(confirmed_orders, sink_dir)
-    return {
-        "confirmations_received": len(received),
-        "confirmation_mismatches": len(received) - len(set(received)) + len(set(received) ^ accepted),
-    }
+    return {"confirmations_received": len(received), "confirmation_mismatches": confirmation_mismatches(received, accepted)}
+
+
+def report_mismatches(expected: dict[str, int], in_report: dict[str, tuple[int, int]]) -> int:
+    """One day's reconciliation. ``expected``: the day's accepted orders and their product counts;
+    ``in_report``: each order id in the day's report, with its number of rows and its product count.
+    Counts the orders missing, reported more than once or with another product count, and the
+    reported orders that were never accepted that day."""
+    wrong = sum(1 for order_id, products in expected.items() if in_report.get(order_id) != (1, products))
+    return wrong + sum(1 for order_id in in_report if order_id not in expected)
+
+
+def confirmation_mismatches(received: list[str], accepted: set[str]) -> int:
+    """Confirmations received more than once (each extra copy), accepted orders with none, and
+    confirmations of orders that were never accepted."""
+    return len(received) - len(set(received)) + len(set(received) ^ accepted)
