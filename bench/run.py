@@ -20,7 +20,7 @@ from typing import Any
 
 import uvloop
 
-from bench import chart, gateway, load, messaging, notifications, orders_http, reports, scheduler
+from bench import gateway, load, messaging, notifications, orders_http, reports, scheduler
 from bench.environment import bench_infrastructure
 from bench.load import ENDPOINTS as LOAD_ENDPOINTS
 from bench.peers import compare
@@ -467,6 +467,8 @@ async def main(rounds: int, only: list[str]) -> None:
     print("seconds per benchmark, all rounds: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in durations.items()))
     REPORT.write_text(render(results, rounds, machine(), total_s))
     if results.get("peers") or results.get("load"):
+        from bench import chart  # matplotlib comes with the bench extra; the report's text needs none of it
+
         chart.draw(results, REPORT.with_suffix(".png"))
     print(f"wrote {REPORT}")
 

@@ -1,0 +1,111 @@
+"""docs/benchmarks.md as ``make bench`` writes it: every section, targets judged on the median, partial runs.
+
+``one_round.json`` holds the figures of one real round of ``make bench`` (the benchmarks'
+own result dictionaries, as ``bench.run`` printed them).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.run import BENCHES, render, selected
+
+ONE_ROUND: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("one_round.json").read_text())
+FACTS = {"cores": "2", "python": "3.11"}
+SECTIONS = [
+    "## Outbox relay (foundation)",
+    "## Consumer wrapper (foundation)",
+    "## `POST /orders` straight to one orders process (foundation)",
+    "## Gateway",
+    "## Reports",
+    "## Scheduler",
+    "## Notifications",
+    "## Against Celery, taskiq and FastStream",
+    "## The whole suite under load, through the gateway",
+]
+
+
+def three_rounds(names: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    return {name: [copy.deepcopy(ONE_ROUND[name]) for _ in range(3)] for name in names or ONE_ROUND}
+
+
+def line_of(report: str, label: str) -> str:
+    return next(line for line in report.splitlines() if line.startswith(f"| {label} |"))
+
+
+def test_the_recorded_round_covers_every_benchmark() -> None:
+    assert set(ONE_ROUND) == set(BENCHES)
+
+
+def test_a_full_run_has_every_section_and_meets_the_targets_it_met() -> None:
+    report = render(three_rounds(), 3, FACTS, total_s=786)
+
+    assert [line for line in report.splitlines() if line.startswith("## ")] == ["## Machine", *SECTIONS]
+    assert "The whole run took 13.1 minutes." in report
+    assert "`python -m bench.run --rounds 3`" in report
+    assert "| cores | 2 |" in report
+    assert "not run" not in report
+    assert "**no**" not in report
+    assert line_of(report, "orders created per second") == "| orders created per second | 508 / 508 / 508 | >= 500 | yes |"
+    assert "![throughput against peers, latency under load](benchmarks.png)" in report
+
+
+def test_a_target_is_judged_on_the_median_round() -> None:
+    results = three_rounds(["load"])
+    for result, rate in zip(results["load"], [450.0, 520.0, 530.0], strict=True):
+        result["POST /orders|rate"] = rate
+    assert line_of(render(results, 3, FACTS), "orders created per second").endswith("| 450 / 520 / 530 | >= 500 | yes |")
+
+    results["load"][1]["POST /orders|rate"] = 480.0
+    assert line_of(render(results, 3, FACTS), "orders created per second").endswith("| 450 / 480 / 530 | >= 500 | **no** |")
+
+
+def test_an_upper_bound_is_missed_at_the_bound() -> None:
+    results = three_rounds(["load"])
+    for result in results["load"]:
+        result["POST /orders|p99"] = 100.0
+    assert line_of(render(results, 3, FACTS), "POST /orders p99 (ms)").endswith("| 100.0 / 100.0 / 100.0 | < 100 | **no** |")
+
+
+def test_the_suite_is_compared_with_the_best_peer_of_the_same_round() -> None:
+    results = three_rounds(["peers"])
+    slow_round = results["peers"][0]
+    slow_round["faststream_e2e"] = slow_round["suite_e2e"] * 2  # the suite at half the best peer, in this round only
+    report = render(results, 3, FACTS)
+
+    ratio = line_of(report, "suite end to end / best peer, peers recording in memory, per round")
+    best = max(ONE_ROUND["peers"][f"{name}_e2e"] for name in ("celery", "taskiq", "faststream"))
+    usual = f"{ONE_ROUND['peers']['suite_e2e'] / best:.1f}"
+    assert ratio.endswith(f"| 0.5 / {usual} / {usual} x | > 1 x | yes |")
+
+
+def test_a_partial_run_reports_only_its_sections() -> None:
+    report = render(three_rounds(["load"]), 3, FACTS)
+
+    assert [line for line in report.splitlines() if line.startswith("## ")] == ["## Machine", SECTIONS[-1]]
+
+    assert [line for line in render({}, 1, FACTS).splitlines() if line.startswith("## ")] == ["## Machine"]
+
+
+def test_where_an_orders_cpu_goes_most_costly_process_first() -> None:
+    results = three_rounds(["load"])
+    report = render(results, 3, FACTS)
+    table = report.split("| process | CPU ms per order created (min / median / max) |")[1].splitlines()[2:]
+    processes = [line.split(" | ")[0].removeprefix("| ") for line in table if line.startswith("| ")][:-3]
+    figures = [ONE_ROUND["load"][f"cpu_ms_per_order|{name}"] for name in processes]
+
+    assert {"orders", "gateway", "Locust (load generator)"} <= set(processes)
+    assert figures == sorted(figures, reverse=True)
+    total = ONE_ROUND["load"]["cpu_ms_per_order|total"]
+    assert f"| **all of them** | **{total:.2f} / {total:.2f} / {total:.2f}** |" in report
+    cores = total * 500 / 1000
+    assert line_of(report, "cores 500 orders/s would take at this CPU per order").endswith(f"| {cores:.2f} / {cores:.2f} / {cores:.2f} |")
+
+
+def test_asking_for_one_benchmark_runs_its_whole_section() -> None:
+    assert selected([]) == list(BENCHES)
+    assert selected(["relay"]) == ["bare_publish", "relay"]
+    assert selected(["reports_million_day", "load"]) == ["reports_ingest", "reports_versus_lab", "reports_million_day", "load"]
