@@ -23,9 +23,11 @@ from shared.messaging.envelope import Envelope, utcnow
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
 from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 EXCHANGE = "events"
+WAIT_S = 120  # the longest any wait for work to finish may take before the benchmark fails
 
 
 def sample_event() -> Envelope[Any]:
@@ -70,12 +72,7 @@ async def relay_rate(infrastructure: Infrastructure, events: int = 10_000, *, la
         )
         started = time.perf_counter()
         relay.start()
-        while True:
-            async with engine.connect() as connection:
-                left = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
-            if not left:
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: outbox_drained(engine), timeout_s=WAIT_S, what="the relay to publish every outbox row")
         elapsed = time.perf_counter() - started
         await relay.stop()
         await publisher.close()
@@ -169,7 +166,14 @@ async def _count(engine: Any, table: Table) -> int:
         return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
 
 
-async def _until(count: Callable[[], Awaitable[int]], target: int, started: float, timeout_s: float = 120) -> float:
+async def outbox_drained(engine: Any) -> bool:
+    """No row of the (orders) outbox is left unpublished."""
+    async with engine.connect() as connection:
+        left = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
+    return not left
+
+
+async def _until(count: Callable[[], Awaitable[int]], target: int, started: float, timeout_s: float = WAIT_S) -> float:
     while await count() < target:
         if time.perf_counter() - started > timeout_s:
             raise TimeoutError(f"did not reach {target} within {timeout_s}s")
@@ -197,7 +201,7 @@ async def bare_consume_rate(infrastructure: Infrastructure, events: int = 10_000
 
         started = time.perf_counter()
         await queue.consume(on_message)
-        await done.wait()
+        await asyncio.wait_for(done.wait(), WAIT_S)
         elapsed = time.perf_counter() - started
         await connection.close()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed, "prefetch": prefetch}

@@ -10,15 +10,12 @@ import asyncio
 import os
 import time
 
-from sqlalchemy import func, select
-
 from bench.environment import scratch_database, scratch_vhost
 from bench.http_load import require_wrk, rss_mb, run_wrk, start_python, stop, wait_until_live
-from bench.messaging import declare_target
+from bench.messaging import WAIT_S, declare_target, outbox_drained
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
-from orders_service.models import outbox as outbox_table
 from shared.db import create_engine
-from shared.testing.fixtures import free_port
+from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
 ORDER = (
@@ -54,14 +51,7 @@ async def post_orders(infrastructure: Infrastructure, *, connections: int = 32, 
             sampler = asyncio.create_task(sample_rss())
             summary = await run_wrk(f"{base}/orders", connections=connections, seconds=seconds, method="POST", body=ORDER)
             load_stopped = time.perf_counter()
-            while True:
-                async with engine.connect() as connection:
-                    left = await connection.scalar(
-                        select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None))
-                    )
-                if not left:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(lambda: outbox_drained(engine), timeout_s=WAIT_S, interval_s=0.02, what="the relay to drain the outbox")
             drained_s = time.perf_counter() - load_stopped
             sampler.cancel()
         finally:

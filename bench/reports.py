@@ -16,7 +16,7 @@ from sqlalchemy import Date, Integer, Uuid, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.messaging import declare_target, fill_queue
+from bench.messaging import WAIT_S, declare_target, fill_queue
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from reports_service.main import build_app
 from reports_service.models import order_facts, outbox, report_tasks
@@ -28,7 +28,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.messaging.topology import REPORT_GENERATED
-from shared.testing.fixtures import free_port
+from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
 DAY = date(2026, 3, 10)
@@ -69,12 +69,13 @@ async def million_order_day(infrastructure: Infrastructure, orders: int = 1_000_
             message = OutgoingMessage.from_envelope(Envelope[ReportRequested](type="report.requested", source="bench", data=request))
             started = time.perf_counter()
             await publisher.publish(message)
-            while True:
+
+            async def finished() -> str | None:
                 async with engine.connect() as connection:
                     status = await connection.scalar(select(report_tasks.c.status).where(report_tasks.c.id == task_id))
-                if status in ("succeeded", "failed"):
-                    break
-                await asyncio.sleep(0.05)
+                return status if status in ("succeeded", "failed") else None
+
+            status = await eventually(finished, timeout_s=WAIT_S, what=f"the report of {orders:,} orders")
             elapsed = time.perf_counter() - started
             async with engine.connect() as connection:
                 rows = await connection.scalar(select(report_tasks.c.rows).where(report_tasks.c.id == task_id))
@@ -173,12 +174,12 @@ async def ingest_rate(infrastructure: Infrastructure, events: int = 10_000) -> d
         engine = create_engine(url, pool_size=1)
         started = time.perf_counter()
         async with app.router.lifespan_context(app):
-            while True:
+
+            async def stored() -> bool:
                 async with engine.connect() as db:
-                    stored = await db.scalar(select(func.count()).select_from(order_facts))
-                if stored and stored >= events:
-                    break
-                await asyncio.sleep(0.05)
+                    return int(await db.scalar(select(func.count()).select_from(order_facts)) or 0) >= events
+
+            await eventually(stored, timeout_s=WAIT_S, what=f"{events:,} order.created stored as facts")
             elapsed = time.perf_counter() - started
         await engine.dispose()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed}

@@ -7,6 +7,7 @@ the same round, one after the other, so they see the same machine state.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import platform
 import re
@@ -27,6 +28,9 @@ from bench.peers import compare
 from shared.testing.infrastructure import Infrastructure
 
 REPORT = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+# one benchmark's round that runs longer than this has hung and is stopped (the longest, the
+# peers, takes 2 to 3 minutes a round; inner waits give up after 1 to 2 minutes on their own)
+ROUND_LIMIT_S = 900.0
 
 Bench = Callable[[Infrastructure], Awaitable[dict[str, Any]]]
 
@@ -448,6 +452,19 @@ def selected(only: list[str]) -> list[str]:
     return [name for name in BENCHES if not only or name in wanted]
 
 
+async def bounded(name: str, bench: Bench, infrastructure: Infrastructure, limit_s: float = ROUND_LIMIT_S) -> dict[str, Any]:
+    """One round of a benchmark, cancelled after ``limit_s`` (its clean-up still runs), so that
+    ``make bench`` ends by itself even if a process it waits on never answers."""
+    limit = asyncio.timeout(limit_s)
+    try:
+        async with limit:
+            return await bench(infrastructure)
+    except TimeoutError:
+        if limit.expired():
+            raise TimeoutError(f"{name} ran longer than {limit_s:g} s and was stopped") from None
+        raise
+
+
 async def main(rounds: int, only: list[str]) -> None:
     names = selected(only)
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
@@ -457,7 +474,7 @@ async def main(rounds: int, only: list[str]) -> None:
         for round_number in range(1, rounds + 1):
             for name in names:
                 began = time.perf_counter()
-                result = await BENCHES[name](infrastructure)
+                result = await bounded(name, BENCHES[name], infrastructure)
                 results[name].append(result)
                 durations[name] = durations.get(name, 0.0) + time.perf_counter() - began
                 shown = ", ".join(f"{key}={value:,.1f}" if isinstance(value, float) else f"{key}={value}" for key, value in result.items())

@@ -34,7 +34,7 @@ from sqlalchemy import func, make_url, select
 
 from bench.environment import scratch_database, scratch_vhost
 from bench.http_load import start_python, stop, wait_until_live
-from bench.messaging import EXCHANGE, declare_target, sample_event
+from bench.messaging import EXCHANGE, declare_target, outbox_drained, sample_event
 from bench.peers import suite_worker
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
@@ -252,7 +252,7 @@ async def suite_run(
             if drain:
                 relay = await start_relay()
                 await produce(rows, rows_per_transaction, WINDOW)
-                await _wait_for(lambda: _backlog_empty(engine), "relay drained")
+                await _wait_for(lambda: outbox_drained(engine), "relay drained")
                 worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
                 await _wait_for(all_recorded, "suite drain")
                 async with worker_engine.connect() as connection:
@@ -286,12 +286,6 @@ async def suite_run(
             await pool.close()
             await engine.dispose()
             await worker_engine.dispose()
-
-
-async def _backlog_empty(engine: Any) -> bool:
-    async with engine.connect() as connection:
-        left = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
-    return not left
 
 
 async def compare(infrastructure: Infrastructure) -> dict[str, float]:
