@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import aio_pika
@@ -150,20 +150,21 @@ async def consumer_rate(infrastructure: Infrastructure, events: int = 10_000, *,
         started = time.perf_counter()
         with write_batching.installed():  # as ServiceRuntime runs it, for the connection the consumer opens now
             consumer.start()
-            await _until(lambda: _attached(consumer), 1, started)
-        elapsed = await _until(lambda: _count(engine, effects), events, started)
+            await eventually(lambda: _attached(consumer), timeout_s=WAIT_S, what="the consumer attached")
+        await eventually(lambda: _stored(engine, effects, events), timeout_s=WAIT_S, what=f"{events:,} events handled")
+        elapsed = time.perf_counter() - started
         await consumer.stop()
         await engine.dispose()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed, "batched": batched}
 
 
-async def _attached(consumer: Consumer) -> int:
-    return int(consumer.attached)
+async def _attached(consumer: Consumer) -> bool:
+    return bool(consumer.attached)
 
 
-async def _count(engine: Any, table: Table) -> int:
+async def _stored(engine: Any, table: Table, events: int) -> bool:
     async with engine.connect() as connection:
-        return int(await connection.scalar(select(func.count()).select_from(table)) or 0)
+        return int(await connection.scalar(select(func.count()).select_from(table)) or 0) >= events
 
 
 async def outbox_drained(engine: Any) -> bool:
@@ -171,14 +172,6 @@ async def outbox_drained(engine: Any) -> bool:
     async with engine.connect() as connection:
         left = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
     return not left
-
-
-async def _until(count: Callable[[], Awaitable[int]], target: int, started: float, timeout_s: float = WAIT_S) -> float:
-    while await count() < target:
-        if time.perf_counter() - started > timeout_s:
-            raise TimeoutError(f"did not reach {target} within {timeout_s}s")
-        await asyncio.sleep(0.05)
-    return time.perf_counter() - started
 
 
 async def bare_consume_rate(infrastructure: Infrastructure, events: int = 10_000, prefetch: int = 100) -> dict[str, float]:
