@@ -74,8 +74,8 @@ def suite_group(databases: dict[str, str]) -> Callable[[str], str | None]:
             return "RabbitMQ"
         if "smtp-sink" in command:
             return "SMTP server (smtp-sink)"
-        if "-m locust" in command:
-            return "Locust (load generator)"
+        if command.startswith("wrk "):
+            return "wrk (load generator)"
         found = SERVICE.search(command)
         if found is None or not found.group("module").endswith(".main") or command.startswith("/bin/sh"):
             return None

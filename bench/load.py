@@ -1,21 +1,20 @@
-"""The whole suite under load through the gateway (Locust, headless), then a reconciliation.
+"""The whole suite under load through the gateway (wrk running a scenario), then a reconciliation.
 
 The suite runs as ``make run`` runs it (the launcher, one process per service, fresh
 databases and vhost), except that the mail goes to Postfix's ``smtp-sink`` (``bench/smtp_sink.py``)
-instead of the Python catcher. Locust drives ``bench/locustfile.py`` for ``SECONDS``; then every
+instead of the Python catcher. wrk drives ``bench/scenario.lua`` for ``SECONDS``; then every
 accepted order must appear exactly once in its day's report and its confirmation exactly once at
 the SMTP server, and the lag from an order's creation to its report fact is read from the reports
-database. While Locust runs, the CPU every process spends in a window is divided by the orders
+database. While wrk runs, the CPU every process spends in a window is divided by the orders
 created in it (``bench/cpu.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import csv
+import json
 import os
 import shlex
-import sys
 import tempfile
 import time
 import uuid
@@ -41,6 +40,8 @@ ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "load-key-0001"
 # enough to keep both cores busy: 40 users created no more orders per second than 30, each only waited longer
 USERS = 30
+ANALYSTS = 2  # of the USERS; the rest are shops
+SCENARIO = ROOT / "bench" / "scenario.lua"
 SECONDS = 15
 # the CPU window: from this long after the first order is created, this long (inside SECONDS)
 CPU_WARM_UP_S = 2
@@ -93,11 +94,11 @@ async def _run(
     ):
         services = {"orders": orders_db, "reports": reports_db, "scheduler": scheduler_db, "notifications": notifications_db}
         databases = {make_url(url).database or "": service for service, url in services.items()}
-        locust = asyncio.create_task(_locust(state["gateway"], directory))
+        load = asyncio.create_task(_scenario(state["gateway"]))
         try:
             cpu = await _cpu_per_order(orders_db, databases)
         finally:
-            stats = await locust
+            stats = await load
         accepted = await _accepted_orders(orders_db)
         figures = await _reconcile(client, accepted, reports_db)
         mails = await _confirmations(set(accepted), sink_dir)
@@ -115,50 +116,42 @@ def _procfile(directory: Path, sink_dir: Path) -> Path:
     return path
 
 
-async def _locust(gateway: str, directory: Path) -> dict[str, float]:
-    prefix = directory / "locust"
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "bench" / "locustfile.py"),
-        "--headless",
-        "--users",
-        str(USERS),
-        "--spawn-rate",
-        str(USERS),
-        "--run-time",
-        f"{SECONDS}s",
-        "--host",
-        gateway,
-        "--csv",
-        str(prefix),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        env=os.environ | {"LOAD_API_KEY": API_KEY},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    await asyncio.wait_for(process.wait(), SECONDS + 60)
-    table = await asyncio.to_thread(Path(f"{prefix}_stats.csv").read_text)
-    return {"users": USERS, "seconds": SECONDS} | endpoint_figures(table)
+async def _scenario(gateway: str) -> dict[str, float]:
+    command, env = scenario_command(gateway, users=USERS, analysts=ANALYSTS, seconds=SECONDS, api_key=API_KEY)
+    process = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(), SECONDS + 60)
+    return {"users": USERS, "seconds": SECONDS} | endpoint_figures(output.decode())
 
 
-def endpoint_figures(table: str) -> dict[str, float]:
-    """Rate, p50/p95/p99 (ms) and failures of each scenario endpoint and of ``all`` (Locust's
-    "Aggregated" row), from Locust's ``*_stats.csv``; rows of any other name are left out."""
+def scenario_command(
+    url: str, *, users: int, analysts: int, seconds: int, api_key: str, analyst_pause_ms: int = 1000
+) -> tuple[list[str], dict[str, str]]:
+    """wrk running ``bench/scenario.lua``, one thread and one connection per user, and its environment."""
+    command = ["wrk", f"-t{users}", f"-c{users}", f"-d{seconds}s", "--timeout", "30s", "-s", str(SCENARIO), url]
+    env = os.environ | {
+        "SCENARIO_API_KEY": api_key,
+        "SCENARIO_USERS": str(users),
+        "SCENARIO_ANALYSTS": str(analysts),
+        "SCENARIO_ANALYST_PAUSE_MS": str(analyst_pause_ms),
+    }
+    return command, env
+
+
+def endpoint_figures(output: str) -> dict[str, float]:
+    """Requests, rate, p50/p95/p99 (ms) and failures of each scenario endpoint and of ``all``, from
+    the ``SCENARIO {json}`` line the script prints at the end; names outside the scenario are left out."""
+    line = next((line for line in output.splitlines() if line.startswith("SCENARIO ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no scenario summary:\n{output}")
     figures: dict[str, float] = {}
-    for row in csv.DictReader(table.splitlines()):
-        key = "all" if row["Name"] == "Aggregated" else row["Name"]
-        if key not in [*ENDPOINTS, "all"]:
+    for name, endpoint in json.loads(line.removeprefix("SCENARIO ")).items():
+        if name not in [*ENDPOINTS, "all"]:
             continue
-        figures[f"{key}|rate"] = float(row["Requests/s"])
-        figures[f"{key}|p50"] = float(row["50%"])
-        figures[f"{key}|p95"] = float(row["95%"])
-        figures[f"{key}|p99"] = float(row["99%"])
-        figures[f"{key}|errors"] = float(row["Failure Count"])
+        figures[f"{name}|requests"] = float(endpoint["requests"])
+        figures[f"{name}|rate"] = float(endpoint["rate"])
+        for percentile in ("p50", "p95", "p99"):
+            figures[f"{name}|{percentile}"] = float(endpoint[percentile])
+        figures[f"{name}|errors"] = float(endpoint["failures"])
     return figures
 
 
@@ -174,7 +167,7 @@ async def _cpu_per_order(orders_db: str, databases: dict[str, str]) -> dict[str,
         async def load_started() -> bool:
             return await created() > 0
 
-        await eventually(load_started, timeout_s=30, interval_s=0.1, what="Locust's first order")
+        await eventually(load_started, timeout_s=30, interval_s=0.1, what="the load's first order")
         await asyncio.sleep(CPU_WARM_UP_S)
         before, orders_before, started = await asyncio.to_thread(sample), await created(), time.monotonic()
         await asyncio.sleep(CPU_WINDOW_S)

@@ -21,7 +21,7 @@ def test_each_suite_process_is_named_by_its_service() -> None:
     assert GROUP("postgres: 15/main: walwriter") == "PostgreSQL, shared (WAL writer, checkpointer, ...)"
     assert GROUP("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w -- -root /usr/lib/erlang") == "RabbitMQ"
     assert GROUP("/usr/sbin/smtp-sink -u root 127.0.0.1:2525 256") == "SMTP server (smtp-sink)"
-    assert GROUP("/work/.venv/bin/python -m locust -f bench/locustfile.py --headless") == "Locust (load generator)"
+    assert GROUP("wrk -t30 -c30 -d15s --timeout 30s -s /work/bench/scenario.lua http://127.0.0.1:8000") == "wrk (load generator)"
 
 
 def test_what_is_not_the_suite_is_left_out() -> None:

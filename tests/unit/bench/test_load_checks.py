@@ -1,35 +1,47 @@
-"""The load benchmark's checks: Locust's figures per endpoint, the report reconciliation and the mail count."""
+"""The load benchmark's checks: the scenario's figures per endpoint, the report reconciliation and the mail count."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from bench.load import ENDPOINTS, confirmation_mismatches, endpoint_figures, report_mismatches
 
-# the columns Locust writes into its *_stats.csv (locust.stats.StatsCSV.requests_csv_columns)
-HEADER = (
-    "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
-    "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%"
-)
-STATS = "\n".join(
-    [
-        HEADER,
-        "POST,POST /orders,7600,0,33,35.2,4,180,310,508.4,0.0,33,38,41,43,48,50,58,67,110,170,180",
-        "GET,GET /orders/{id},3760,2,27,29.0,3,150,300,251.1,0.13,27,31,34,36,41,44,49,52,90,150,150",
-        "GET,/health,5,0,2,2.0,1,3,20,0.3,0.0,2,2,2,3,3,3,3,3,3,3,3",
-        ",Aggregated,11365,2,30,32.1,3,180,306,759.8,0.13,30,35,38,40,45,48,55,61,100,170,180",
-    ]
-)
+
+def endpoint(requests: int, rate: float, failures: int, p50: float, p95: float, p99: float) -> dict[str, float]:
+    return {"requests": requests, "rate": rate, "failures": failures, "p50": p50, "p95": p95, "p99": p99}
 
 
-def test_each_scenario_endpoint_and_the_aggregate_are_read_and_nothing_else() -> None:
-    figures = endpoint_figures(STATS)
+SCENARIO = {
+    "POST /orders": endpoint(7626, 508.4, 0, 33.12, 50, 67.5),
+    "GET /orders/{id}": endpoint(3766, 251.07, 2, 27, 44, 52),
+    "GET /health": endpoint(5, 0.33, 0, 2, 3, 3),
+    "all": endpoint(11397, 759.8, 3, 30, 48, 61),
+}
+# what wrk prints running bench/scenario.lua: its own summary, then the scenario's line
+OUTPUT = f"""Running 15s test @ http://127.0.0.1:8000
+  30 threads and 30 connections
+  11397 requests in 15.00s, 3.1MB read
+SCENARIO {json.dumps(SCENARIO)}
+"""
 
-    assert figures["POST /orders|rate"] == 508.4
-    assert (figures["POST /orders|p50"], figures["POST /orders|p95"], figures["POST /orders|p99"]) == (33, 50, 67)
+
+def test_each_scenario_endpoint_and_all_are_read_and_nothing_else() -> None:
+    figures = endpoint_figures(OUTPUT)
+
+    assert (figures["POST /orders|requests"], figures["POST /orders|rate"]) == (7626, 508.4)
+    assert (figures["POST /orders|p50"], figures["POST /orders|p95"], figures["POST /orders|p99"]) == (33.12, 50, 67.5)
     assert figures["POST /orders|errors"] == 0
     assert figures["GET /orders/{id}|errors"] == 2
-    assert (figures["all|rate"], figures["all|p99"], figures["all|errors"]) == (759.8, 61, 2)
+    assert (figures["all|rate"], figures["all|p99"], figures["all|errors"]) == (759.8, 61, 3)
     assert {key.split("|")[0] for key in figures} == {"POST /orders", "GET /orders/{id}", "all"}
-    assert "/health" not in ENDPOINTS
+    assert "GET /health" not in ENDPOINTS
+
+
+def test_a_run_without_the_scenario_line_is_an_error_that_shows_what_wrk_said() -> None:
+    with pytest.raises(RuntimeError, match="unable to connect"):
+        endpoint_figures("unable to connect to 127.0.0.1:8000 Connection refused\n")
 
 
 def test_a_day_reported_exactly_has_no_mismatch() -> None:

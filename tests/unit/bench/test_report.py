@@ -97,7 +97,7 @@ def test_where_an_orders_cpu_goes_most_costly_process_first() -> None:
     processes = [line.split(" | ")[0].removeprefix("| ") for line in table if line.startswith("| ")][:-3]
     figures = [ONE_ROUND["load"][f"cpu_ms_per_order|{name}"] for name in processes]
 
-    assert {"orders", "gateway", "Locust (load generator)"} <= set(processes)
+    assert {"orders", "gateway", "wrk (load generator)"} <= set(processes)
     assert figures == sorted(figures, reverse=True)
     total = ONE_ROUND["load"]["cpu_ms_per_order|total"]
     assert f"| **all of them** | **{total:.2f} / {total:.2f} / {total:.2f}** |" in report
