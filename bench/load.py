@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import shlex
 import tempfile
@@ -94,7 +95,7 @@ async def _run(
     ):
         services = {"orders": orders_db, "reports": reports_db, "scheduler": scheduler_db, "notifications": notifications_db}
         databases = {make_url(url).database or "": service for service, url in services.items()}
-        load = asyncio.create_task(_scenario(state["gateway"]))
+        load = asyncio.create_task(_scenario(state["gateway"], directory))
         try:
             cpu = await _cpu_per_order(orders_db, databases)
         finally:
@@ -116,43 +117,73 @@ def _procfile(directory: Path, sink_dir: Path) -> Path:
     return path
 
 
-async def _scenario(gateway: str) -> dict[str, float]:
-    command, env = scenario_command(gateway, users=USERS, analysts=ANALYSTS, seconds=SECONDS, api_key=API_KEY)
+async def _scenario(gateway: str, directory: Path) -> dict[str, float]:
+    timings = directory / "timings"
+    timings.mkdir()
+    command, env = scenario_command(gateway, timings, users=USERS, analysts=ANALYSTS, seconds=SECONDS, api_key=API_KEY)
     process = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await asyncio.wait_for(process.communicate(), SECONDS + 60)
-    return {"users": USERS, "seconds": SECONDS} | endpoint_figures(output.decode())
+    answers = await asyncio.to_thread(read_answers, timings)
+    return {"users": USERS, "seconds": SECONDS} | endpoint_figures(output.decode(), answers)
 
 
 def scenario_command(
-    url: str, *, users: int, analysts: int, seconds: int, api_key: str, analyst_pause_ms: int = 1000
+    url: str, timings: Path, *, users: int, analysts: int, seconds: int, api_key: str, analyst_pause_ms: int = 1000
 ) -> tuple[list[str], dict[str, str]]:
-    """wrk running ``bench/scenario.lua``, one thread and one connection per user, and its environment."""
+    """wrk running ``bench/scenario.lua``, one thread and one connection per user, and its environment;
+    each thread writes its answers' timings into a file of its own in ``timings``."""
     command = ["wrk", f"-t{users}", f"-c{users}", f"-d{seconds}s", "--timeout", "30s", "-s", str(SCENARIO), url]
     env = os.environ | {
         "SCENARIO_API_KEY": api_key,
         "SCENARIO_USERS": str(users),
         "SCENARIO_ANALYSTS": str(analysts),
         "SCENARIO_ANALYST_PAUSE_MS": str(analyst_pause_ms),
+        "SCENARIO_OUT": str(timings),
     }
     return command, env
 
 
-def endpoint_figures(output: str) -> dict[str, float]:
-    """Requests, rate, p50/p95/p99 (ms) and failures of each scenario endpoint and of ``all``, from
-    the ``SCENARIO {json}`` line the script prints at the end; names outside the scenario are left out."""
+def read_answers(timings: Path) -> list[str]:
+    """Every thread's ``endpoint<TAB>ms<TAB>ok`` lines."""
+    return [line for path in sorted(timings.glob("*.tsv")) for line in path.read_text().splitlines()]
+
+
+def endpoint_figures(output: str, answers: list[str]) -> dict[str, float]:
+    """Requests, rate, p50/p95/p99 (ms) and failures of each scenario endpoint and of ``all``: from
+    the answers' lines, the run's length and its socket errors (counted as failures of ``all``)
+    from the ``SCENARIO {json}`` line wrk prints at the end. Names outside the scenario are left out."""
     line = next((line for line in output.splitlines() if line.startswith("SCENARIO ")), None)
     if line is None:
         raise RuntimeError(f"wrk printed no scenario summary:\n{output}")
-    figures: dict[str, float] = {}
-    for name, endpoint in json.loads(line.removeprefix("SCENARIO ")).items():
-        if name not in [*ENDPOINTS, "all"]:
+    summary = json.loads(line.removeprefix("SCENARIO "))
+    timings: dict[str, list[float]] = {name: [] for name in [*ENDPOINTS, "all"]}
+    failures = dict.fromkeys(timings, 0)
+    for answer in answers:
+        name, ms, ok = answer.split("\t")
+        if name not in ENDPOINTS:
             continue
-        figures[f"{name}|requests"] = float(endpoint["requests"])
-        figures[f"{name}|rate"] = float(endpoint["rate"])
-        for percentile in ("p50", "p95", "p99"):
-            figures[f"{name}|{percentile}"] = float(endpoint[percentile])
-        figures[f"{name}|errors"] = float(endpoint["failures"])
+        for key in (name, "all"):
+            timings[key].append(float(ms))
+            failures[key] += ok != "1"
+    failures["all"] += summary["socket_errors"]
+    figures: dict[str, float] = {}
+    for name, values in timings.items():
+        if not values and name != "all":
+            continue
+        values.sort()
+        figures[f"{name}|requests"] = len(values)
+        figures[f"{name}|rate"] = len(values) / summary["seconds"]
+        for percentile in (50, 95, 99):
+            figures[f"{name}|p{percentile}"] = nearest_rank(values, percentile)
+        figures[f"{name}|errors"] = failures[name]
     return figures
+
+
+def nearest_rank(ordered: list[float], percentile: int) -> float:
+    """The smallest value with at least ``percentile`` % of the values at or below it (0 when none)."""
+    if not ordered:
+        return 0.0
+    return ordered[max(1, math.ceil(len(ordered) * percentile / 100)) - 1]
 
 
 async def _cpu_per_order(orders_db: str, databases: dict[str, str]) -> dict[str, float]:

@@ -2,46 +2,46 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from bench.load import ENDPOINTS, confirmation_mismatches, endpoint_figures, report_mismatches
 
-
-def endpoint(requests: int, rate: float, failures: int, p50: float, p95: float, p99: float) -> dict[str, float]:
-    return {"requests": requests, "rate": rate, "failures": failures, "p50": p50, "p95": p95, "p99": p99}
-
-
-SCENARIO = {
-    "POST /orders": endpoint(7626, 508.4, 0, 33.12, 50, 67.5),
-    "GET /orders/{id}": endpoint(3766, 251.07, 2, 27, 44, 52),
-    "GET /health": endpoint(5, 0.33, 0, 2, 3, 3),
-    "all": endpoint(11397, 759.8, 3, 30, 48, 61),
-}
 # what wrk prints running bench/scenario.lua: its own summary, then the scenario's line
-OUTPUT = f"""Running 15s test @ http://127.0.0.1:8000
-  30 threads and 30 connections
-  11397 requests in 15.00s, 3.1MB read
-SCENARIO {json.dumps(SCENARIO)}
+OUTPUT = """Running 10s test @ http://127.0.0.1:8000
+  3 threads and 3 connections
+  23 requests in 10.00s, 3.1KB read
+SCENARIO {"seconds":10.0,"socket_errors":1}
 """
+# and the answers' lines the threads wrote: 20 orders (10 ms to 200 ms), 2 reads (one refused), a name outside the scenario
+ANSWERS = [f"POST /orders\t{ms:.3f}\t1" for ms in range(10, 201, 10)] + [
+    "GET /orders/{id}\t4.000\t1",
+    "GET /orders/{id}\t6.500\t0",
+    "GET /health\t1.000\t1",
+]
 
 
-def test_each_scenario_endpoint_and_all_are_read_and_nothing_else() -> None:
-    figures = endpoint_figures(OUTPUT)
+def test_each_endpoint_and_all_from_the_answers_and_nothing_else() -> None:
+    figures = endpoint_figures(OUTPUT, ANSWERS)
 
-    assert (figures["POST /orders|requests"], figures["POST /orders|rate"]) == (7626, 508.4)
-    assert (figures["POST /orders|p50"], figures["POST /orders|p95"], figures["POST /orders|p99"]) == (33.12, 50, 67.5)
-    assert figures["POST /orders|errors"] == 0
-    assert figures["GET /orders/{id}|errors"] == 2
-    assert (figures["all|rate"], figures["all|p99"], figures["all|errors"]) == (759.8, 61, 3)
+    assert (figures["POST /orders|requests"], figures["POST /orders|rate"], figures["POST /orders|errors"]) == (20, 2.0, 0)
+    # nearest rank: the 10th, 19th and 20th of 20
+    assert (figures["POST /orders|p50"], figures["POST /orders|p95"], figures["POST /orders|p99"]) == (100, 190, 200)
+    assert (figures["GET /orders/{id}|requests"], figures["GET /orders/{id}|errors"], figures["GET /orders/{id}|p50"]) == (2, 1, 4)
+    # all: the 22 answers of the scenario's endpoints, and the socket error among its failures
+    assert (figures["all|requests"], figures["all|rate"], figures["all|errors"]) == (22, 2.2, 2)
+    assert figures["all|p99"] == 200
     assert {key.split("|")[0] for key in figures} == {"POST /orders", "GET /orders/{id}", "all"}
     assert "GET /health" not in ENDPOINTS
 
 
+def test_a_run_without_answers_has_only_all_with_its_socket_errors() -> None:
+    figures = endpoint_figures('SCENARIO {"seconds":2.0,"socket_errors":3}\n', [])
+    assert figures == {"all|requests": 0, "all|rate": 0, "all|p50": 0, "all|p95": 0, "all|p99": 0, "all|errors": 3}
+
+
 def test_a_run_without_the_scenario_line_is_an_error_that_shows_what_wrk_said() -> None:
     with pytest.raises(RuntimeError, match="unable to connect"):
-        endpoint_figures("unable to connect to 127.0.0.1:8000 Connection refused\n")
+        endpoint_figures("unable to connect to 127.0.0.1:8000 Connection refused\n", [])
 
 
 def test_a_day_reported_exactly_has_no_mismatch() -> None:

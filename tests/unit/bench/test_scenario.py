@@ -9,14 +9,16 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 from aiohttp import web
 
-from bench.load import ENDPOINTS, endpoint_figures, scenario_command
+from bench.load import ENDPOINTS, endpoint_figures, read_answers, scenario_command
 
 pytestmark = pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (Debian: apt-get install wrk)")
 
@@ -103,11 +105,17 @@ async def serve(stand_in: StandIn) -> AsyncIterator[str]:
 
 
 async def run_scenario(url: str, *, users: int, analysts: int, key: str = KEY) -> dict[str, float]:
-    command, env = scenario_command(url, users=users, analysts=analysts, seconds=2, api_key=key, analyst_pause_ms=20)
-    process = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
-    output, _ = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, output.decode()
-    return endpoint_figures(output.decode())
+    timings = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="scenario-"))
+    try:
+        command, env = scenario_command(url, timings, users=users, analysts=analysts, seconds=2, api_key=key, analyst_pause_ms=20)
+        process = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, output.decode()
+        files = await asyncio.to_thread(lambda: sorted(path.name for path in timings.glob("*.tsv")))
+        assert files == sorted(f"{thread}.tsv" for thread in range(1, users + 1))  # one file per thread
+        return endpoint_figures(output.decode(), await asyncio.to_thread(read_answers, timings))
+    finally:
+        await asyncio.to_thread(shutil.rmtree, timings)
 
 
 @pytest.fixture
