@@ -109,3 +109,15 @@ def test_asking_for_one_benchmark_runs_its_whole_section() -> None:
     assert selected([]) == list(BENCHES)
     assert selected(["relay"]) == ["bare_publish", "relay"]
     assert selected(["reports_million_day", "load"]) == ["reports_ingest", "reports_versus_lab", "reports_million_day", "load"]
+
+
+def test_orders_through_the_gateway_are_set_against_the_same_rounds_direct_post_orders() -> None:
+    results = three_rounds(["post_orders", "load"])
+    for result, rate in zip(results["post_orders"], [1000.0, 800.0, 2000.0], strict=True):
+        result["rate"] = rate
+    for result, rate in zip(results["load"], [300.0, 200.0, 500.0], strict=True):
+        result["POST /orders|rate"] = rate
+    label = "orders created per second as % of `POST /orders` straight to one orders process, per round"
+
+    assert line_of(render(results, 3, FACTS), label) == f"| {label} | 25 / 25 / 30 % |  |  |"
+    assert line_of(render(three_rounds(["load"]), 3, FACTS), label) == f"| {label} | not run |  |  |"
