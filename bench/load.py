@@ -119,7 +119,7 @@ def _procfile(directory: Path, sink_dir: Path) -> Path:
 
 async def _scenario(gateway: str, directory: Path) -> dict[str, float]:
     timings = directory / "timings"
-    timings.mkdir()
+    await asyncio.to_thread(timings.mkdir)
     command, env = scenario_command(gateway, timings, users=USERS, analysts=ANALYSTS, seconds=SECONDS, api_key=API_KEY)
     process = await asyncio.create_subprocess_exec(*command, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     output, _ = await asyncio.wait_for(process.communicate(), SECONDS + 60)
