@@ -147,10 +147,9 @@ async def _claim_key(connection: asyncpg.Connection, key: str, fingerprint: str)
     return order_id
 
 
-# An order's items as three arrays (position order), in one pass over its rows through the index
-# on order_items.order_id (three scalar subqueries, one per array, read them three times: a page
-# of 20 cost 60 index scans, and about 40% more time in PostgreSQL); prices travel as text so no
-# float touches them.
+# An order's items as three arrays (position order), aggregated in one pass over its rows through
+# the index on order_items.order_id (a scalar subquery per array would read them three times);
+# prices travel as text so no float touches them.
 ITEMS = """
 LEFT JOIN LATERAL (
     SELECT array_agg(i.sku ORDER BY i.position) AS skus,
