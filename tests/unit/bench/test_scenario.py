@@ -13,6 +13,7 @@ import tempfile
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,7 @@ class StandIn:
         return web.json_response({"items": [], "total": 0})
 
 
+@asynccontextmanager
 async def serve(stand_in: StandIn) -> AsyncIterator[str]:
     runner = web.AppRunner(stand_in.app())
     await runner.setup()
@@ -121,7 +123,7 @@ async def run_scenario(url: str, *, users: int, analysts: int, key: str = KEY) -
 @pytest.fixture
 async def stand_in() -> AsyncIterator[tuple[StandIn, str]]:
     gateway = StandIn()
-    async for url in serve(gateway):
+    async with serve(gateway) as url:
         yield gateway, url
 
 
@@ -150,7 +152,7 @@ async def test_every_endpoint_is_called_as_the_gateway_expects_and_counted_as_it
 
 async def test_answers_other_than_success_are_failures_of_their_endpoint() -> None:
     gateway = StandIn(failing={"GET /orders"})
-    async for url in serve(gateway):
+    async with serve(gateway) as url:
         figures = await run_scenario(url, users=3, analysts=1)
         assert figures["GET /orders|errors"] == figures["GET /orders|requests"] > 0
         assert figures["POST /orders|errors"] == 0
