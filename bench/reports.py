@@ -16,7 +16,7 @@ from sqlalchemy import Date, Integer, Uuid, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.messaging import WAIT_S, declare_target, fill_queue
+from bench.messaging import WAIT_S, declare_target, fill_queue, wait_for_consumer
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from reports_service.main import build_app
 from reports_service.models import order_facts, outbox, report_tasks
@@ -63,7 +63,7 @@ async def million_order_day(infrastructure: Infrastructure, orders: int = 1_000_
         engine = create_engine(url, pool_size=1)
         publisher = Publisher(broker_url, EXCHANGE)
         try:
-            await _wait_for_queue(broker_url, "reports.report.requested")
+            await wait_for_consumer(broker_url, "reports.report.requested")
             task_id = uuid.uuid4()
             request = ReportRequested(task_id=task_id, report_date=DAY, requested_by="bench")
             message = OutgoingMessage.from_envelope(Envelope[ReportRequested](type="report.requested", source="bench", data=request))
@@ -87,26 +87,6 @@ async def million_order_day(infrastructure: Infrastructure, orders: int = 1_000_
     if status != "succeeded" or rows != orders:
         raise RuntimeError(f"report did not complete: status={status}, rows={rows} of {orders}")
     return {"orders": orders, "seconds": elapsed}
-
-
-async def _wait_for_queue(broker_url: str, name: str, timeout_s: float = 60) -> None:
-    """The service declares its queues when its consumer attaches."""
-    import aio_pika
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        connection = await aio_pika.connect(broker_url)
-        try:
-            channel = await connection.channel()
-            queue = await channel.declare_queue(name, passive=True)
-            if queue.declaration_result.consumer_count:
-                return
-        except aio_pika.exceptions.ChannelClosed:
-            pass
-        finally:
-            await connection.close()
-        await asyncio.sleep(0.2)
-    raise TimeoutError(f"no consumer on {name}")
 
 
 class _Base(DeclarativeBase):
