@@ -18,10 +18,8 @@ together with the event's idempotency claim before the ack.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import sys
 import tempfile
 import time
@@ -34,7 +32,7 @@ import asyncpg
 from sqlalchemy import func, make_url, select
 
 from bench.environment import scratch_database, scratch_vhost
-from bench.http_load import start_python, stop, wait_until_live
+from bench.http_load import kill_session, start_in_session, start_python, stop, wait_until_live
 from bench.messaging import EXCHANGE, declare_target, outbox_drained, sample_event, wait_for_consumer
 from bench.peers import suite_worker
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
@@ -168,8 +166,7 @@ async def _worker_runs(
         try:
             if not durable:
                 await produce(broker_url, new_ids(EVENTS), WINDOW)
-            # a session of its own: taskiq's worker is a parent with a child, and both are stopped below
-            worker = await asyncio.create_subprocess_exec(sys.executable, "-m", *command, env=os.environ | env, start_new_session=True)
+            worker = await start_in_session(sys.executable, "-m", *command, env=env)
             drain = 0.0
             if durable:
                 await wait_for_consumer(broker_url, queue)
@@ -190,11 +187,7 @@ async def _worker_runs(
             return EVENTS / float(end_to_end["last"] - started), drain, SERIAL_EVENTS / float(serial["last"] - serial_started)
         finally:
             if worker is not None:
-                # every run it served is counted by now: nothing is left to finish, and Celery's
-                # warm shutdown alone takes 6 to 8 s here
-                with contextlib.suppress(ProcessLookupError):  # already gone, children and all
-                    os.killpg(worker.pid, signal.SIGKILL)
-                await worker.wait()
+                await kill_session(worker)  # every run it served is counted by now
             await asyncio.to_thread(infrastructure.delete_vhost, vhost)
 
 
