@@ -103,7 +103,13 @@ def row(label: str, measured: list[float], *, unit: str = "", ms: bool = False, 
     return f"| {label} | {shown}{unit if measured else ''} | {target} | {met(measured, **judge) if judge else ''} |"
 
 
-def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[str, str], total_s: float = 0.0) -> str:
+def render(
+    results: dict[str, list[dict[str, Any]]],
+    rounds: int,
+    facts: dict[str, str],
+    total_s: float = 0.0,
+    durations: dict[str, float] | None = None,
+) -> str:
     def values(name: str, key: str) -> list[float]:
         return [float(result[key]) for result in results.get(name, []) if key in result]
 
@@ -401,7 +407,32 @@ def render(results: dict[str, list[dict[str, Any]]], rounds: int, facts: dict[st
             "",
             *_cpu_per_order(values, _load_cpu_groups(results)),
         ]
+    if durations:
+        lines += _time_per_benchmark(durations, rounds, total_s)
     return "\n".join(lines) + "\n"
+
+
+def _time_per_benchmark(durations: dict[str, float], rounds: int, total_s: float) -> list[str]:
+    """Where the run's minutes went, longest first: what to look at when the whole run nears its bound."""
+    minutes = total_s / 60
+    return [
+        "## Where the time goes",
+        "",
+        f"Seconds each benchmark took over all {rounds} rounds, set-up and clean-up included; the rest of the run is starting "
+        "and stopping the shared infrastructure and writing this report.",
+        "",
+        "| benchmark | seconds, all rounds | share of the run |",
+        "|---|---|---|",
+        *[
+            f"| {name} | {seconds:,.0f} | {seconds / total_s * 100:.0f} % |"
+            for name, seconds in sorted(durations.items(), key=lambda item: item[1], reverse=True)
+        ],
+        "",
+        "| measure | value | target | met |",
+        "|---|---|---|---|",
+        f"| the whole run (minutes) | {minutes:.1f} | < 15 | {'yes' if minutes < 15 else '**no**'} |",
+        "",
+    ]
 
 
 def _load_cpu_groups(results: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -489,7 +520,7 @@ async def main(rounds: int, only: list[str]) -> None:
     REPORT.parent.mkdir(exist_ok=True)
     total_s = time.perf_counter() - started
     print("seconds per benchmark, all rounds: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in durations.items()))
-    REPORT.write_text(render(results, rounds, machine(), total_s))
+    REPORT.write_text(render(results, rounds, machine(), total_s, durations))
     if results.get("peers") or results.get("load"):
         from bench import chart  # matplotlib comes with the bench extra; the report's text needs none of it
 

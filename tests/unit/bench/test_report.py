@@ -121,3 +121,17 @@ def test_orders_through_the_gateway_are_set_against_the_same_rounds_direct_post_
 
     assert line_of(render(results, 3, FACTS), label) == f"| {label} | 25 / 25 / 30 % |  |  |"
     assert line_of(render(three_rounds(["load"]), 3, FACTS), label) == f"| {label} | not run |  |  |"
+
+
+def test_the_time_each_benchmark_took_is_reported_longest_first_and_judged_against_the_bound() -> None:
+    durations = {"relay": 9.0, "peers": 374.0, "load": 74.0}
+
+    report = render(three_rounds(), 3, FACTS, total_s=954, durations=durations)
+
+    assert [line for line in report.splitlines() if line.startswith("## ")][-1] == "## Where the time goes"
+    rows = [line for line in report.splitlines() if line.startswith(("| relay |", "| peers |", "| load |"))]
+    assert rows == ["| peers | 374 | 39 % |", "| load | 74 | 8 % |", "| relay | 9 | 1 % |"]
+    assert line_of(report, "the whole run (minutes)") == "| the whole run (minutes) | 15.9 | < 15 | **no** |"
+    assert line_of(render(three_rounds(), 3, FACTS, total_s=880, durations=durations), "the whole run (minutes)").endswith(
+        "| 14.7 | < 15 | yes |"
+    )
