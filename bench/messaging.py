@@ -34,18 +34,23 @@ async def wait_for_consumer(broker_url: str, queue: str, timeout_s: float = 60) 
     """Until ``queue`` exists and has a consumer. Asked over AMQP (a passive declare answers with
     the consumer count at once); the management API's figures lag by its statistics interval, 5 s."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        connection = await aio_pika.connect(broker_url)
-        try:
+    connection = await aio_pika.connect(broker_url)
+    try:
+        while time.monotonic() < deadline:
+            # a channel per look: a passive declare of a missing queue closes its channel
             channel = await connection.channel()
-            declared = await channel.declare_queue(queue, passive=True)
-            if declared.declaration_result.consumer_count:
-                return
-        except aio_pika.exceptions.ChannelClosed:
-            pass  # not declared yet: the consumer declares its queue as it attaches
-        finally:
-            await connection.close()
-        await asyncio.sleep(0.05)
+            try:
+                declared = await channel.declare_queue(queue, passive=True)
+                if declared.declaration_result.consumer_count:
+                    return
+            except aio_pika.exceptions.ChannelClosed:
+                pass  # not declared yet: the consumer declares its queue as it attaches
+            finally:
+                if not channel.is_closed:
+                    await channel.close()
+            await asyncio.sleep(0.05)
+    finally:
+        await connection.close()
     raise TimeoutError(f"no consumer on {queue} after {timeout_s:g} s")
 
 
