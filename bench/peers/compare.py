@@ -24,9 +24,9 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import func, make_url, select
@@ -53,6 +53,20 @@ SERIAL_EVENTS = 1_000
 # its own pooled connection (broker_pool_limit is 10 by default)
 CELERY_PRODUCERS = 8
 Producer = Callable[[str, list[str], int], Awaitable[None]]
+Item = TypeVar("Item")
+
+
+async def send_all(send: Callable[[Item], Awaitable[object]], items: Sequence[Item], window: int) -> None:
+    """Every item sent with ``window`` sends in flight: a sliding window, as ``window`` clients
+    each sending as soon as their last send ends. Waves of ``window`` that each wait for their
+    slowest send would leave the pipe part empty at the end of every wave."""
+    pending = iter(items)
+
+    async def client() -> None:
+        for item in pending:  # one iterator shared by every client: each item is sent once
+            await send(item)
+
+    await asyncio.gather(*(client() for _ in range(min(window, len(items)))))
 
 
 async def produce_celery(broker_url: str, ids: list[str], window: int) -> None:
@@ -81,8 +95,7 @@ async def produce_taskiq(broker_url: str, ids: list[str], window: int) -> None:
     task = broker.register_task(taskiq_worker.record.original_func, task_name="record")
     await broker.startup()
     try:
-        for start in range(0, len(ids), window):
-            await asyncio.gather(*(task.kiq(event_id) for event_id in ids[start : start + window]))
+        await send_all(task.kiq, ids, window)
     finally:
         await broker.shutdown()
 
@@ -94,8 +107,7 @@ async def produce_faststream(broker_url: str, ids: list[str], window: int) -> No
 
     async with RabbitBroker(broker_url, logger=None) as broker:
         await broker.declare_queue(QUEUE)
-        for start in range(0, len(ids), window):
-            await asyncio.gather(*(broker.publish(event_id, QUEUE, persist=True) for event_id in ids[start : start + window]))
+        await send_all(lambda event_id: broker.publish(event_id, QUEUE, persist=True), ids, window)
 
 
 CELERY_WORKER = ["celery", "-A", "bench.peers.celery_worker", "worker", "--pool=solo", "-Q", "peer-celery", "-l", "WARNING"]
@@ -242,8 +254,7 @@ async def suite_run(
                             await connection.executemany(statement, [tuple(row[column] for column in columns) for row in group])
 
                 groups = [batch[start : start + per_transaction] for start in range(0, len(batch), per_transaction)]
-                for start in range(0, len(groups), window):
-                    await asyncio.gather(*(commit(group) for group in groups[start : start + window]))
+                await send_all(commit, groups, window)
 
             async def recorded() -> int:
                 async with worker_engine.connect() as connection:
