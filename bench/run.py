@@ -298,7 +298,9 @@ def render(
             "orders relay, and its worker commits each record with the event's idempotency claim; "
             "the peers' workers record an id in memory. The suite's end to end runs twice in each round, before the peers and "
             "after them, and its figure is the mean of the two, so a machine that speeds up or slows down during the round "
-            "favours neither side. One send at a time: the same end to end with each send (for this "
+            f"favours neither side; each peer's end to end runs {compare.PEER_END_TO_END_RUNS} times in a row in the middle of the "
+            "round, and its figure is their mean as well, so no single lucky run decides a round. One send at a time: the same "
+            "end to end with each send (for this "
             f"suite, each outbox commit) awaited before the next, {int(results['peers'][0]['serial_events']):,} events: how an "
             "application that publishes as it goes, one event per request, sends; the issue's reference figures were measured "
             "this way.",
