@@ -18,7 +18,7 @@ from notifications_service.main import build_app
 from notifications_service.models import notifications
 from notifications_service.settings import NotificationsSettings
 from shared.db import create_engine
-from shared.testing.fixtures import free_port
+from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
 EXCHANGE = "events"
@@ -33,7 +33,7 @@ async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> 
             await fill_queue(broker_url, events, "notifications")
             port = free_port()
             sink = await asyncio.create_subprocess_exec(*sink_command(port, Path(directory)), stdout=asyncio.subprocess.DEVNULL)
-            await asyncio.sleep(1.0)  # the sink binds its port
+            await eventually(lambda: _listening(port), timeout_s=10, what="the SMTP sink listening")
             settings = NotificationsSettings(
                 database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, smtp_port=port, log_json=False, log_level="WARNING"
             )
@@ -42,17 +42,26 @@ async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> 
             try:
                 started = time.perf_counter()
                 async with app.router.lifespan_context(app):
-                    while True:
+
+                    async def all_sent() -> bool:
                         async with engine.connect() as db:
                             sent = await db.scalar(select(func.count()).select_from(notifications).where(notifications.c.status == "sent"))
-                        if sent and sent >= events:
-                            break
-                        if time.perf_counter() - started > 120:
-                            raise TimeoutError(f"only {sent} of {events} sent in 120 s")
-                        await asyncio.sleep(0.05)
+                        return (sent or 0) >= events
+
+                    await eventually(all_sent, timeout_s=120, what=f"{events:,} confirmations sent")
                     elapsed = time.perf_counter() - started
             finally:
                 await engine.dispose()
                 sink.terminate()
                 await sink.wait()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed}
+
+
+async def _listening(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True

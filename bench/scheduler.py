@@ -20,7 +20,7 @@ from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from scheduler_service.models import outbox, schedule_runs, schedules
 from scheduler_service.ticker import CHANGED_CHANNEL
 from shared.db import create_engine
-from shared.testing.fixtures import free_port
+from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
 
@@ -74,14 +74,13 @@ async def same_instant(infrastructure: Infrastructure, count: int = 10_000, repl
             if datetime.now(UTC) > instant - timedelta(seconds=1):
                 raise RuntimeError("writing the schedules took until the instant; the figure would include their loading")
             await asyncio.sleep(max(0.0, (instant - datetime.now(UTC)).total_seconds()))
-            while True:
+
+            async def all_claimed() -> bool:
                 async with engine.connect() as connection:
                     claimed = await connection.scalar(select(func.count()).select_from(schedule_runs))
-                if claimed and claimed >= count:
-                    break
-                if datetime.now(UTC) - instant > timedelta(seconds=60):
-                    raise TimeoutError(f"only {claimed} of {count} claimed after 60 s")
-                await asyncio.sleep(0.02)
+                return (claimed or 0) >= count
+
+            await eventually(all_claimed, timeout_s=60, interval_s=0.02, what=f"{count:,} schedules claimed")
             lag_s = (datetime.now(UTC) - instant).total_seconds()
             async with engine.connect() as connection:
                 fired = await connection.scalar(select(func.count()).select_from(schedule_runs).where(schedule_runs.c.status == "fired"))
