@@ -3,8 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 
 from bench.peers.compare import send_all
+
+
+class InFlight:
+    """Counts the sends under way, and the most there were at once."""
+
+    def __init__(self) -> None:
+        self.now = self.peak = 0
+
+    @contextlib.contextmanager
+    def one(self) -> Iterator[None]:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+        try:
+            yield
+        finally:
+            self.now -= 1
 
 
 async def test_a_new_send_starts_as_soon_as_one_ends() -> None:
@@ -12,43 +30,37 @@ async def test_a_new_send_starts_as_soon_as_one_ends() -> None:
     # with "c") would wait for "slow" forever; a sliding window sends a, b and c beside it
     released = asyncio.Event()
     finished: list[str] = []
-    in_flight = peak = 0
+    in_flight = InFlight()
 
     async def send(item: str) -> None:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        if item == "slow":
-            await released.wait()
-        else:
-            await asyncio.sleep(0)
-        if item == "c":
-            released.set()
-        in_flight -= 1
+        with in_flight.one():
+            if item == "slow":
+                await released.wait()
+            else:
+                await asyncio.sleep(0)
+            if item == "c":
+                released.set()
         finished.append(item)
 
     await asyncio.wait_for(send_all(send, ["slow", "a", "b", "c"], 2), timeout=5)
 
     assert finished == ["a", "b", "c", "slow"]
-    assert peak == 2
+    assert in_flight.peak == 2
 
 
 async def test_each_item_is_sent_once_with_no_more_in_flight_than_the_window() -> None:
     sent: list[int] = []
-    in_flight = peak = 0
+    in_flight = InFlight()
 
     async def send(item: int) -> None:
-        nonlocal in_flight, peak
-        in_flight += 1
-        peak = max(peak, in_flight)
-        await asyncio.sleep(0.001 * (item % 3))
-        in_flight -= 1
+        with in_flight.one():
+            await asyncio.sleep(0.001 * (item % 3))
         sent.append(item)
 
     await send_all(send, list(range(50)), 8)
 
     assert sorted(sent) == list(range(50))
-    assert peak == 8
+    assert in_flight.peak == 8
 
 
 async def test_a_window_of_one_sends_one_at_a_time_in_order() -> None:
