@@ -19,7 +19,7 @@ from notifications_service.models import notifications
 from notifications_service.settings import NotificationsSettings
 from shared.db import create_engine
 from shared.testing.fixtures import eventually, free_port
-from shared.testing.infrastructure import Infrastructure
+from shared.testing.infrastructure import Infrastructure, reachable
 
 EXCHANGE = "events"
 
@@ -33,7 +33,7 @@ async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> 
             await fill_queue(broker_url, events, "notifications")
             port = free_port()
             sink = await asyncio.create_subprocess_exec(*sink_command(port, Path(directory)), stdout=asyncio.subprocess.DEVNULL)
-            await eventually(lambda: _listening(port), timeout_s=10, what="the SMTP sink listening")
+            await eventually(lambda: asyncio.to_thread(reachable, "127.0.0.1", port), timeout_s=10, what="the SMTP sink listening")
             settings = NotificationsSettings(
                 database_url=url, broker_url=broker_url, events_exchange=EXCHANGE, smtp_port=port, log_json=False, log_level="WARNING"
             )
@@ -55,13 +55,3 @@ async def confirmations(infrastructure: Infrastructure, events: int = 5_000) -> 
                 sink.terminate()
                 await sink.wait()
     return {"events": events, "seconds": elapsed, "rate": events / elapsed}
-
-
-async def _listening(port: int) -> bool:
-    try:
-        _, writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        return False
-    writer.close()
-    await writer.wait_closed()
-    return True

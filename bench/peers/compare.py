@@ -205,7 +205,7 @@ async def _worker_runs(
             serial_started = time.time()
             await produce(broker_url, new_ids(SERIAL_EVENTS), 1)
             serial_run = 2 + end_to_end_runs
-            finished = await _wait_for(lambda: _rounds(result, serial_run), f"{name} end to end, one send at a time")
+            finished = await _wait_for(functools.partial(_rounds, result, serial_run), f"{name} end to end, one send at a time")
             return end_to_end, drain, SERIAL_EVENTS / float(finished[serial_run - 1]["last"] - serial_started)
         finally:
             if worker is not None:

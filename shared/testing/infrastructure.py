@@ -107,7 +107,8 @@ def _docker_available() -> bool:
         return False
 
 
-def _reachable(host: str, port: int) -> bool:
+def reachable(host: str, port: int) -> bool:
+    """Something accepts TCP connections on ``host:port``."""
     try:
         with socket.create_connection((host, port), timeout=1):
             return True
@@ -120,7 +121,7 @@ def provide_infrastructure() -> Iterator[Infrastructure]:
     postgres = os.environ.get("TEST_POSTGRES_URL")
     broker = os.environ.get("TEST_BROKER_URL")
     if (not postgres or not broker) and not _docker_available():
-        if _reachable("127.0.0.1", 5432) and _reachable("127.0.0.1", 5672):
+        if reachable("127.0.0.1", 5432) and reachable("127.0.0.1", 5672):
             postgres, broker = postgres or LOCAL_POSTGRES, broker or LOCAL_BROKER
         else:
             raise RuntimeError(

@@ -8,14 +8,13 @@ import os
 
 import aio_pika
 
+from bench.peers.compare import send_all
 from bench.peers.recorder import RECORDER
 
 QUEUE = "peer-stand-in"
 
 
 async def produce(broker_url: str, ids: list[str], window: int) -> None:
-    from bench.peers.compare import send_all
-
     connection = await aio_pika.connect(broker_url)
     try:
         channel = await connection.channel(publisher_confirms=True)
