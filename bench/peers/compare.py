@@ -226,7 +226,10 @@ async def suite_run(
     WINDOW transactions in flight; then, end to end only, ``serial_events`` rows committed one
     at a time, each awaited before the next, through the same relay and worker (0: none). The
     relay runs as the suite runs the orders relay: ``python -m orders_service.main relay``, a
-    process of its own."""
+    process of its own. A run ends at the time its last event was recorded (the worker's
+    ``recorded_at``, taken as the row is inserted, a commit's few milliseconds before the batch is
+    durable), as a peer's run ends at the time its worker noted the last event: how soon the
+    benchmark's poll then sees it is not counted."""
     async with (
         scratch_vhost(infrastructure) as broker_url,
         scratch_database(infrastructure, "peers_out", ORDERS_MIGRATIONS) as producer_url,
@@ -246,6 +249,7 @@ async def suite_run(
         relay_env = os.environ | {"ORDERS_DATABASE_URL": producer_url, "BROKER_URL": broker_url, "EVENTS_EXCHANGE": EXCHANGE}
         relay_env |= {"LOG_LEVEL": "WARNING", "QUEUE_TYPE": queue_type}
         worker = relay = None
+        recorded_at = suite_worker.recorded.c.recorded_at
 
         async def start_relay() -> asyncio.subprocess.Process:
             port = free_port()
@@ -276,32 +280,35 @@ async def suite_run(
                 except Exception:  # noqa: BLE001 - the worker creates its table as it starts
                     return False
 
+            async def first_and_last() -> tuple[float, float]:
+                """Wall-clock times of the first and last record so far."""
+                async with worker_engine.connect() as connection:
+                    first, last = (await connection.execute(select(func.min(recorded_at), func.max(recorded_at)))).one()
+                return first.timestamp(), last.timestamp()
+
             if drain:
                 relay = await start_relay()
                 await produce(rows, rows_per_transaction, WINDOW)
                 await _wait_for(lambda: outbox_drained(engine), "relay drained")
                 worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
                 await _wait_for(all_recorded, "suite drain")
-                async with worker_engine.connect() as connection:
-                    first, last = (
-                        await connection.execute(
-                            select(func.min(suite_worker.recorded.c.recorded_at), func.max(suite_worker.recorded.c.recorded_at))
-                        )
-                    ).one()
-                return EVENTS / float((last - first).total_seconds()), 0.0
+                first, last = await first_and_last()
+                return EVENTS / (last - first), 0.0
             worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.peers.suite_worker", env=env)
             await wait_for_consumer(broker_url, f"{suite_worker.SERVICE}.order.created")
             relay = await start_relay()
             started = time.time()
             await produce(rows, rows_per_transaction, WINDOW)
             await _wait_for(all_recorded, "suite end to end")
-            end_to_end = EVENTS / (time.time() - started)
+            _, last = await first_and_last()
+            end_to_end = EVENTS / (last - started)
             if not serial_rows:
                 return end_to_end, 0.0
             started = time.time()
             await produce(serial_rows, 1, 1)
             await _wait_for(lambda: all_recorded(EVENTS + serial_events), "suite end to end, one commit at a time")
-            return end_to_end, serial_events / (time.time() - started)
+            _, last = await first_and_last()
+            return end_to_end, serial_events / (last - started)
         finally:
             for process in (worker, relay):
                 if process is not None:
