@@ -165,6 +165,8 @@ ITEM_COLUMNS = "coalesce(items.skus, '{}') AS skus, coalesce(items.quantities, '
 SELECT_ORDER = f"SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS} FROM orders o{ITEMS}WHERE o.id = $1"
 
 # A page and the total in one round trip; the total is still there when the page is past the end.
+# The total counts at most $5 rows: a count reads every row it counts, so an exact one over an
+# unbounded range would grow with the table (a full scan of a hot table for every page viewed).
 # $1/$2: created_from/created_to (NULL: unbounded), $3 limit, $4 offset. The range is written out
 # twice, not shared through a CTE: a CTE read twice is materialised, and the page could no
 # longer walk the (created_at, id) index backwards and stop after $3 + $4 rows. The page's
@@ -174,7 +176,7 @@ IN_RANGE = "($1::timestamptz IS NULL OR o.created_at >= $1) AND ($2::timestamptz
 NEWEST_FIRST = "ORDER BY o.created_at DESC, o.id DESC"
 SELECT_PAGE = f"""
 SELECT total.n AS total, page.*
-FROM (SELECT count(*) AS n FROM orders o WHERE {IN_RANGE}) total
+FROM (SELECT count(*) AS n FROM (SELECT FROM orders o WHERE {IN_RANGE} LIMIT $5) counted) total
 LEFT JOIN LATERAL (
     SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS}
     FROM (SELECT {ORDER_COLUMNS} FROM orders o WHERE {IN_RANGE} {NEWEST_FIRST} LIMIT $3 OFFSET $4) o{ITEMS}{NEWEST_FIRST}
@@ -213,14 +215,23 @@ def _order_from_row(row: asyncpg.Record) -> OrderOut:
 
 
 async def list_orders(
-    pool: asyncpg.Pool, *, created_from: datetime | None, created_to: datetime | None, page: int, count: int
+    pool: asyncpg.Pool,
+    *,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    page: int,
+    count: int,
+    count_limit: int,
 ) -> OrderPage:
-    """Newest first; ``total`` counts every order in the range, not only this page's."""
+    """Newest first; ``total`` counts the orders in the range, not only this page's, up to
+    ``count_limit`` (beyond it, ``total`` is the limit and ``total_exact`` is false)."""
     async with pool.acquire() as connection:
-        rows = await connection.fetch(SELECT_PAGE, created_from, created_to, count, (page - 1) * count)
-    total = int(rows[0]["total"]) if rows else 0
+        rows = await connection.fetch(SELECT_PAGE, created_from, created_to, count, (page - 1) * count, count_limit + 1)
+    counted = int(rows[0]["total"]) if rows else 0
     items = [_order_from_row(row) for row in rows if row["id"] is not None]
-    return OrderPage.model_construct(items=items, total=total, page=page, count=count)
+    return OrderPage.model_construct(
+        items=items, total=min(counted, count_limit), total_exact=counted <= count_limit, page=page, count=count
+    )
 
 
 async def purge_expired_keys(session: AsyncSession, ttl: timedelta) -> int:

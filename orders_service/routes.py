@@ -71,6 +71,13 @@ async def list_orders(
     start, end = _utc(created_from), _utc(created_to)
     if start is not None and end is not None and start > end:
         raise ServiceError(422, "created_from must not be after created_to")
-    found = await orders.list_orders(runtime.driver_pool, created_from=start, created_to=end, page=page, count=count)
+    found = await orders.list_orders(
+        runtime.driver_pool,
+        created_from=start,
+        created_to=end,
+        page=page,
+        count=count,
+        count_limit=getattr(runtime.settings, "list_count_limit", 1000),
+    )
     # serialised once here: returning the model would make FastAPI validate it a second time
     return Response(found.model_dump_json(), media_type="application/json")

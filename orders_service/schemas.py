@@ -63,6 +63,7 @@ class OrderOut(BaseModel):
 
 class OrderPage(BaseModel):
     items: list[OrderOut]
-    total: int
+    total: int = Field(description="orders in the range; when total_exact is false, at least this many")
+    total_exact: bool = Field(description="false when the range holds more orders than the service counts (ORDERS_LIST_COUNT_LIMIT)")
     page: int
     count: int

@@ -13,6 +13,7 @@ from shared.db import asyncpg_dsn
 
 ORDERS = 300  # a page deep into them skips far more orders than it shows
 PAGE = 10
+COUNT_LIMIT = 1001
 
 
 def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -47,11 +48,11 @@ async def test_a_deep_page_reads_the_items_of_its_own_orders_once_each(orders_db
         )
         await connection.execute("ANALYZE orders, order_items")
 
-        deep = await connection.fetch(SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE)
+        deep = await connection.fetch(SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE, COUNT_LIMIT)
         assert len(deep) == PAGE
         assert all(row["skus"] == ["SKU-0", "SKU-1"] and row["quantities"] == [1, 2] for row in deep)
-        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE) == PAGE
-        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, 0) == PAGE
+        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE, COUNT_LIMIT) == PAGE
+        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, 0, COUNT_LIMIT) == PAGE
 
         one = deep[0]["id"]
         assert await item_reads(connection, SELECT_ORDER, one) == 1

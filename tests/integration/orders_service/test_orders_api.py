@@ -8,12 +8,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from orders_service.main import build_app
 from orders_service.models import orders as orders_table
 from orders_service.models import outbox as outbox_table
+from orders_service.settings import OrdersSettings
 from shared.contracts.orders import OrderCreated
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.envelope import Envelope
 from shared.testing.broker import bound_queue, drain
+from shared.testing.fixtures import serving
 from tests.integration.orders_service.conftest import order_body
 
 
@@ -84,7 +87,26 @@ async def test_listing_filters_pages_and_counts(orders_api: httpx.AsyncClient) -
     before = (await orders_api.get("/orders", params={"created_to": "2026-01-10T14:00:00"})).json()
     assert (before["total"], [o["id"] for o in before["items"]]) == (2, ids[1::-1]), "no offset: UTC"
     nothing = (await orders_api.get("/orders", params={"created_from": "2027-01-01T00:00:00Z"})).json()
-    assert nothing == {"items": [], "total": 0, "page": 1, "count": 20}
+    assert nothing == {"items": [], "total": 0, "total_exact": True, "page": 1, "count": 20}
+
+
+async def test_listing_counts_up_to_the_limit(orders_settings: OrdersSettings) -> None:
+    """Beyond ORDERS_LIST_COUNT_LIMIT the total is a lower bound, and says so; pages still reach every order."""
+    settings = orders_settings.model_copy(update={"list_count_limit": 3})
+    async with serving(build_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as orders_api:
+        base = datetime(2026, 1, 10, 12, tzinfo=UTC)
+        ids = []
+        for hours in range(5):
+            response = await orders_api.post("/orders", json=order_body(created_at=(base + timedelta(hours=hours)).isoformat()))
+            ids.append(response.json()["id"])
+        everything = (await orders_api.get("/orders", params={"count": 2})).json()
+        assert (everything["total"], everything["total_exact"]) == (3, False)
+        last = (await orders_api.get("/orders", params={"page": 3, "count": 2})).json()
+        assert ([o["id"] for o in last["items"]], last["total"], last["total_exact"]) == ([ids[0]], 3, False)
+        at_the_limit = (await orders_api.get("/orders", params={"created_from": "2026-01-10T14:00:00Z"})).json()
+        assert (at_the_limit["total"], at_the_limit["total_exact"]) == (3, True)
+        below = (await orders_api.get("/orders", params={"created_to": "2026-01-10T14:00:00Z"})).json()
+        assert (below["total"], below["total_exact"], len(below["items"])) == (2, True, 2)
 
 
 @pytest.mark.parametrize(
