@@ -5,8 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.models import notifications
@@ -27,17 +26,35 @@ def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uu
     }
 
 
-RECORD = pg_insert(notifications).on_conflict_do_nothing(index_elements=["event_id"])
+# One statement per batch, its rows as one array per column: an executemany ran the INSERT (and
+# the statement's NOTIFY trigger) once per row, the largest statement time of this database.
+RECORD = text(
+    """
+    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id)
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]), CAST(:kinds AS text[]),
+                         CAST(:recipients AS text[]), CAST(:subjects AS text[]), CAST(:texts AS text[]),
+                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]))
+    ON CONFLICT (event_id) DO NOTHING
+    """
+)
 
 
 async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Pending notifications; an event recorded before (redelivered, duplicated) adds nothing.
-
-    The rows go as parameters of one cached statement: ``.values(rows)`` made a new statement,
-    compiled again, for every batch (about 3 ms of CPU each).
-    """
+    """Pending notifications; an event recorded before (redelivered, duplicated) adds nothing."""
     if rows:
-        await session.execute(RECORD, rows)
+        await session.execute(
+            RECORD,
+            {
+                "ids": [row["id"] for row in rows],
+                "event_ids": [row["event_id"] for row in rows],
+                "kinds": [row["kind"] for row in rows],
+                "recipients": [row["recipient"] for row in rows],
+                "subjects": [row["subject"] for row in rows],
+                "texts": [row["body_text"] for row in rows],
+                "htmls": [row["body_html"] for row in rows],
+                "order_ids": [row["order_id"] for row in rows],
+            },
+        )
 
 
 def _out(found: Any) -> NotificationOut:
