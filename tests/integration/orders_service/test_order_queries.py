@@ -22,6 +22,13 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from nodes(child)
 
 
+async def order_rows_read(connection: asyncpg.Connection, query: str, *arguments: object) -> int:
+    """Rows the plan's scans of orders produced, summed over every scan of the table."""
+    explained = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", *arguments)
+    plan = json.loads(explained)[0]["Plan"]
+    return sum(node["Actual Rows"] * node["Actual Loops"] for node in nodes(plan) if node.get("Relation Name") == "orders")
+
+
 async def item_reads(connection: asyncpg.Connection, query: str, *arguments: object) -> int:
     """How many times the plan scanned order_items (its loops, summed over every scan of the table)."""
     explained = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", *arguments)
@@ -56,5 +63,10 @@ async def test_a_deep_page_reads_the_items_of_its_own_orders_once_each(orders_db
 
         one = deep[0]["id"]
         assert await item_reads(connection, SELECT_ORDER, one) == 1
+
+        # the total stops counting at its limit: a page of 10 reads 10 orders and counts 101, not all 300
+        capped = await connection.fetch(SELECT_PAGE, None, None, PAGE, 0, 101)
+        assert capped[0]["total"] == 101
+        assert await order_rows_read(connection, SELECT_PAGE, None, None, PAGE, 0, 101) <= 101 + PAGE
     finally:
         await connection.close()
