@@ -14,6 +14,7 @@ import re
 import statistics
 import subprocess
 import time
+import timeit
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +59,15 @@ def _command_output(*command: str) -> str:
         return subprocess.run(command, capture_output=True, text=True, timeout=20).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+SPEED_LOOP = "sum(range(10**6))"
+
+
+def loop_speed_ms() -> float:
+    """Milliseconds a fixed pure-Python loop takes, best of 5 (as ``python3 -m timeit`` prints it):
+    how fast this machine runs Python right now, so two reports can be compared at a glance."""
+    return min(timeit.repeat(SPEED_LOOP, number=10, repeat=5)) / 10 * 1000
 
 
 def machine() -> dict[str, str]:
@@ -122,7 +132,8 @@ def render(
         f"The whole run took {total_s / 60:.1f} minutes.",
         "Rates and times move with the machine (a shared VM of the same kind has measured three times slower from one",
         "session to the next): compare the baselines (bare aio-pika publisher and consumer, `POST /orders` straight to the",
-        "service) with another report's before comparing the suite's own figures. `make bench-instructions` counts the",
+        "service) and the machine's speed (the fixed loop in the table below) with another report's before comparing the",
+        "suite's own figures. `make bench-instructions` counts the",
         "instructions the relay and the consumer execute per event and the orders service and the gateway per `POST /orders`,",
         "a figure the machine does not move.",
         "",
@@ -511,6 +522,7 @@ async def main(rounds: int, only: list[str]) -> None:
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     durations: dict[str, float] = {}
     started = time.perf_counter()
+    speed_at_start_ms = loop_speed_ms()
     async with bench_infrastructure() as infrastructure:
         for round_number in range(1, rounds + 1):
             for name in names:
@@ -523,7 +535,10 @@ async def main(rounds: int, only: list[str]) -> None:
     REPORT.parent.mkdir(exist_ok=True)
     total_s = time.perf_counter() - started
     print("seconds per benchmark, all rounds: " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in durations.items()))
-    REPORT.write_text(render(results, rounds, machine(), total_s, durations))
+    facts = machine() | {
+        f"speed: `{SPEED_LOOP}`, best of 5 (ms; lower is faster)": f"{speed_at_start_ms:.1f} at the start, {loop_speed_ms():.1f} at the end"
+    }
+    REPORT.write_text(render(results, rounds, facts, total_s, durations))
     if results.get("peers") or results.get("load"):
         from bench import chart  # matplotlib comes with the bench extra; the report's text needs none of it
 

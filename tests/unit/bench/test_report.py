@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import copy
 import json
+import timeit
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from bench import run
 from bench.run import BENCHES, render, selected
 
 ONE_ROUND: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("one_round.json").read_text())
@@ -135,3 +139,16 @@ def test_the_time_each_benchmark_took_is_reported_longest_first_and_judged_again
     assert line_of(render(three_rounds(), 3, FACTS, total_s=880, durations=durations), "the whole run (minutes)").endswith(
         "| 14.7 | < 15 | yes |"
     )
+
+
+def test_the_machine_speed_is_the_best_of_five_per_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python3 -m timeit``'s figure: ten loops per repeat, the fastest repeat, per loop, in ms."""
+    calls: list[tuple[str, int, int]] = []
+
+    def fake_repeat(statement: str, *, number: int, repeat: int) -> list[float]:
+        calls.append((statement, number, repeat))
+        return [0.5, 0.3, 0.4, 0.6, 0.45]
+
+    monkeypatch.setattr(timeit, "repeat", fake_repeat)
+    assert run.loop_speed_ms() == pytest.approx(30.0)
+    assert calls == [("sum(range(10**6))", 10, 5)]
