@@ -65,12 +65,18 @@ async def test_order_created_event_carries_the_order_and_the_request_id(orders_a
     assert [item.sku for item in envelope.data.items] == ["BOOK-1", "PEN-9"]
 
 
-async def test_listing_filters_pages_and_counts(orders_api: httpx.AsyncClient) -> None:
+async def hourly_orders(orders_api: httpx.AsyncClient, count: int) -> list[str]:
+    """Ids of ``count`` orders created an hour apart from 2026-01-10 12:00 UTC, oldest first."""
     base = datetime(2026, 1, 10, 12, tzinfo=UTC)
     ids = []
-    for hours in range(6):
+    for hours in range(count):
         response = await orders_api.post("/orders", json=order_body(created_at=(base + timedelta(hours=hours)).isoformat()))
         ids.append(response.json()["id"])
+    return ids
+
+
+async def test_listing_filters_pages_and_counts(orders_api: httpx.AsyncClient) -> None:
+    ids = await hourly_orders(orders_api, 6)
     everything = (await orders_api.get("/orders", params={"count": 100})).json()
     assert everything["total"] == 6
     assert [o["id"] for o in everything["items"]] == ids[::-1], "newest first"
@@ -94,11 +100,7 @@ async def test_listing_counts_up_to_the_limit(orders_settings: OrdersSettings) -
     """Beyond ORDERS_LIST_COUNT_LIMIT the total is a lower bound, and says so; pages still reach every order."""
     settings = orders_settings.model_copy(update={"list_count_limit": 3})
     async with serving(build_app(settings)) as base_url, httpx.AsyncClient(base_url=base_url, timeout=10) as orders_api:
-        base = datetime(2026, 1, 10, 12, tzinfo=UTC)
-        ids = []
-        for hours in range(5):
-            response = await orders_api.post("/orders", json=order_body(created_at=(base + timedelta(hours=hours)).isoformat()))
-            ids.append(response.json()["id"])
+        ids = await hourly_orders(orders_api, 5)
         everything = (await orders_api.get("/orders", params={"count": 2})).json()
         assert (everything["total"], everything["total_exact"]) == (3, False)
         last = (await orders_api.get("/orders", params={"page": 3, "count": 2})).json()
