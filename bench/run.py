@@ -87,10 +87,11 @@ def machine() -> dict[str, str]:
     }
 
 
-def spread(values: list[float]) -> str:
+def spread(values: list[float], places: int = 0) -> str:
+    """min / median / max, with ``places`` decimals."""
     if not values:
         return "not run"
-    return f"{min(values):,.0f} / {statistics.median(values):,.0f} / {max(values):,.0f}"
+    return " / ".join(f"{value:,.{places}f}" for value in (min(values), statistics.median(values), max(values)))
 
 
 def met(values: list[float], *, at_least: float | None = None, below: float | None = None) -> str:
@@ -102,15 +103,8 @@ def met(values: list[float], *, at_least: float | None = None, below: float | No
     return "yes" if ok else "**no**"
 
 
-def spread_ms(values: list[float]) -> str:
-    if not values:
-        return "not run"
-    return f"{min(values):.1f} / {statistics.median(values):.1f} / {max(values):.1f}"
-
-
-def row(label: str, measured: list[float], *, unit: str = "", ms: bool = False, target: str = "", **judge: float) -> str:
-    shown = spread_ms(measured) if ms else spread(measured)
-    return f"| {label} | {shown}{unit if measured else ''} | {target} | {met(measured, **judge) if judge else ''} |"
+def row(label: str, measured: list[float], *, unit: str = "", places: int = 0, target: str = "", **judge: float) -> str:
+    return f"| {label} | {spread(measured, places)}{unit if measured else ''} | {target} | {met(measured, **judge) if judge else ''} |"
 
 
 def render(
@@ -193,13 +187,13 @@ def render(
             "| measure | min / median / max | target | met (median) |",
             "|---|---|---|---|",
             row("orders/s", values("post_orders", "rate"), target=">= 1,000", at_least=1000),
-            row("p50 latency (ms)", values("post_orders", "p50_ms"), ms=True),
-            row("p90 latency (ms)", values("post_orders", "p90_ms"), ms=True),
-            row("p99 latency (ms)", values("post_orders", "p99_ms"), ms=True, target="< 50", below=50),
+            row("p50 latency (ms)", values("post_orders", "p50_ms"), places=1),
+            row("p90 latency (ms)", values("post_orders", "p90_ms"), places=1),
+            row("p99 latency (ms)", values("post_orders", "p99_ms"), places=1, target="< 50", below=50),
             row("errors", values("post_orders", "errors"), target="0", below=1),
-            row("outbox drained after load (s)", values("post_orders", "outbox_drained_s"), ms=True, target="<= 1", below=1.0001),
-            row("peak RSS (MB)", values("post_orders", "peak_rss_mb"), ms=True, target="< 150", below=150),
-            row("relay process peak RSS (MB)", values("post_orders", "relay_rss_mb"), ms=True),
+            row("outbox drained after load (s)", values("post_orders", "outbox_drained_s"), places=1, target="<= 1", below=1.0001),
+            row("peak RSS (MB)", values("post_orders", "peak_rss_mb"), places=1, target="< 150", below=150),
+            row("relay process peak RSS (MB)", values("post_orders", "relay_rss_mb"), places=1),
             "",
         ]
     if "gateway" in results:
@@ -219,13 +213,13 @@ def render(
         ]
         for name, label in targets:
             lines.append(row(f"{label}: requests/s", values("gateway", f"{name}_rate")))
-            lines.append(row(f"{label}: p50 (ms), saturated", values("gateway", f"{name}_p50_ms"), ms=True))
-            lines.append(row(f"{label}: p99 (ms), saturated", values("gateway", f"{name}_p99_ms"), ms=True))
+            lines.append(row(f"{label}: p50 (ms), saturated", values("gateway", f"{name}_p50_ms"), places=1))
+            lines.append(row(f"{label}: p99 (ms), saturated", values("gateway", f"{name}_p99_ms"), places=1))
         lines += [
-            row("gateway as % of direct", values("gateway", "gateway_share_pct"), unit=" %", ms=True, target=">= 50 %", at_least=50),
-            row("nginx as % of direct", values("gateway", "nginx_share_pct"), unit=" %", ms=True),
-            row("gateway added p50, paced (ms)", values("gateway", "gateway_added_p50_ms"), ms=True, target="< 2", below=2),
-            row("nginx added p50, paced (ms)", values("gateway", "nginx_added_p50_ms"), ms=True),
+            row("gateway as % of direct", values("gateway", "gateway_share_pct"), unit=" %", places=1, target=">= 50 %", at_least=50),
+            row("nginx as % of direct", values("gateway", "nginx_share_pct"), unit=" %", places=1),
+            row("gateway added p50, paced (ms)", values("gateway", "gateway_added_p50_ms"), places=1, target="< 2", below=2),
+            row("nginx added p50, paced (ms)", values("gateway", "nginx_added_p50_ms"), places=1),
             row("errors through the gateway", values("gateway", "gateway_errors"), target="0", below=1),
         ]
         for name, label in bare_proxies:
@@ -244,10 +238,10 @@ def render(
             "",
             "| measure | min / median / max | target | met (median) |",
             "|---|---|---|---|",
-            row("1,000,000-order day, end to end (s)", values("reports_million_day", "seconds"), ms=True, target="<= 10", below=10.0001),
-            row("100,000 orders set-based (s)", values("reports_versus_lab", "set_based_s"), ms=True),
-            row("100,000 orders, lab loop (s)", values("reports_versus_lab", "lab_loop_s"), ms=True),
-            row("speed-up over the lab loop", values("reports_versus_lab", "speedup"), unit=" x", ms=True, target=">= 30 x", at_least=30),
+            row("1,000,000-order day, end to end (s)", values("reports_million_day", "seconds"), places=1, target="<= 10", below=10.0001),
+            row("100,000 orders set-based (s)", values("reports_versus_lab", "set_based_s"), places=1),
+            row("100,000 orders, lab loop (s)", values("reports_versus_lab", "lab_loop_s"), places=1),
+            row("speed-up over the lab loop", values("reports_versus_lab", "speedup"), unit=" x", places=1, target=">= 30 x", at_least=30),
             row("order.created ingested (events/s)", values("reports_ingest", "rate"), target=">= 2,500", at_least=2500),
             "",
         ]
@@ -267,11 +261,11 @@ def render(
             row(
                 "all fired after the instant (s)",
                 values("scheduler_same_instant", "all_fired_after_s"),
-                ms=True,
+                places=1,
                 target="<= 5",
                 below=5.0001,
             ),
-            row("idle CPU (% of a core)", values("scheduler_idle_cpu", "cpu_percent"), ms=True, target="< 1", below=1),
+            row("idle CPU (% of a core)", values("scheduler_idle_cpu", "cpu_percent"), places=1, target="< 1", below=1),
             "",
         ]
     if "notifications_confirmations" in results:
@@ -347,7 +341,7 @@ def render(
                 "suite end to end / best peer, peers recording in memory, per round",
                 [r["suite_e2e"] / max(r["celery_e2e"], r["taskiq_e2e"], r["faststream_e2e"]) for r in results["peers"]],
                 unit=" x",
-                ms=True,
+                places=2,
                 target="> 1 x",
                 at_least=1.0001,
             ),
@@ -355,7 +349,7 @@ def render(
                 "suite end to end / best peer, every worker storing its record in PostgreSQL, per round",
                 [r["suite_e2e"] / max(r[f"{name}_durable_e2e"] for name in compare.PEERS) for r in results["peers"]],
                 unit=" x",
-                ms=True,
+                places=2,
                 target="> 1 x",
                 at_least=1.0001,
             ),
@@ -366,7 +360,7 @@ def render(
                     for r in results["peers"]
                 ],
                 unit=" x",
-                ms=True,
+                places=2,
             ),
             "",
             "![throughput against peers, latency under load](benchmarks.png)",
@@ -395,8 +389,8 @@ def render(
             "| endpoint | requests/s | p50 (ms) | p95 (ms) | p99 (ms) | errors |",
             "|---|---|---|---|---|---|",
             *[
-                f"| `{name}` | {spread(values('load', f'{name}|rate'))} | {spread_ms(values('load', f'{name}|p50'))} | "
-                f"{spread_ms(values('load', f'{name}|p95'))} | {spread_ms(values('load', f'{name}|p99'))} | "
+                f"| `{name}` | {spread(values('load', f'{name}|rate'))} | {spread(values('load', f'{name}|p50'), 1)} | "
+                f"{spread(values('load', f'{name}|p95'), 1)} | {spread(values('load', f'{name}|p99'), 1)} | "
                 f"{spread(values('load', f'{name}|errors'))} |"
                 for name in [*LOAD_ENDPOINTS, "all"]
             ],
@@ -410,10 +404,10 @@ def render(
                 [load / alone * 100 for load, alone in zip(values("load", "POST /orders|rate"), direct, strict=False)],
                 unit=" %",
             ),
-            row("POST /orders p99 (ms)", values("load", "POST /orders|p99"), ms=True, target="< 100", below=100),
+            row("POST /orders p99 (ms)", values("load", "POST /orders|p99"), places=1, target="< 100", below=100),
             row("errors, all endpoints", values("load", "all|errors"), target="0", below=1),
-            row("order.created to report fact, p50 (ms)", values("load", "lag_p50_ms"), ms=True),
-            row("order.created to report fact, p99 (ms)", values("load", "lag_p99_ms"), ms=True, target="< 1,000", below=1000),
+            row("order.created to report fact, p50 (ms)", values("load", "lag_p50_ms"), places=1),
+            row("order.created to report fact, p99 (ms)", values("load", "lag_p99_ms"), places=1, target="< 1,000", below=1000),
             row("accepted orders", values("load", "accepted_orders")),
             row("reconciliation mismatches", values("load", "reconciliation_mismatches"), target="0", below=1),
             row("confirmations received by the SMTP server", values("load", "confirmations_received")),

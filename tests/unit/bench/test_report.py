@@ -82,8 +82,17 @@ def test_the_suite_is_compared_with_the_best_peer_of_the_same_round() -> None:
 
     ratio = line_of(report, "suite end to end / best peer, peers recording in memory, per round")
     best = max(ONE_ROUND["peers"][f"{name}_e2e"] for name in ("celery", "taskiq", "faststream"))
-    usual = f"{ONE_ROUND['peers']['suite_e2e'] / best:.1f}"
-    assert ratio.endswith(f"| 0.5 / {usual} / {usual} x | > 1 x | yes |")
+    usual = f"{ONE_ROUND['peers']['suite_e2e'] / best:.2f}"
+    assert ratio.endswith(f"| 0.50 / {usual} / {usual} x | > 1 x | yes |")
+
+
+def test_a_thin_lead_over_the_best_peer_is_shown_as_a_lead() -> None:
+    results = three_rounds(["peers"])
+    for result, lead in zip(results["peers"], [1.036, 1.057, 1.1], strict=True):
+        result["suite_e2e"] = lead * max(result[f"{name}_e2e"] for name in ("celery", "taskiq", "faststream"))
+
+    ratio = line_of(render(results, 3, FACTS), "suite end to end / best peer, peers recording in memory, per round")
+    assert ratio.endswith("| 1.04 / 1.06 / 1.10 x | > 1 x | yes |")  # one decimal would show 1.0, a tie
 
 
 def test_a_partial_run_reports_only_its_sections() -> None:
