@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.models import notifications
 from notifications_service.schemas import NotificationOut, NotificationPage
 from notifications_service.templates import Mail
+from shared.db import count_up_to
 
 
 def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uuid.UUID | None = None) -> dict[str, Any]:
@@ -80,8 +81,16 @@ async def get(session: AsyncSession, notification_id: uuid.UUID) -> Notification
 
 
 async def search(
-    session: AsyncSession, *, recipient: str | None, order_id: uuid.UUID | None, status: str | None, page: int, count: int
+    session: AsyncSession,
+    *,
+    recipient: str | None,
+    order_id: uuid.UUID | None,
+    status: str | None,
+    page: int,
+    count: int,
+    count_limit: int,
 ) -> NotificationPage:
+    """Newest first; ``total`` counts the matching notifications up to ``count_limit``."""
     conditions = []
     if recipient is not None:
         conditions.append(notifications.c.recipient == recipient)
@@ -89,7 +98,7 @@ async def search(
         conditions.append(notifications.c.order_id == order_id)
     if status is not None:
         conditions.append(notifications.c.status == status)
-    total = await session.scalar(select(func.count()).select_from(notifications).where(*conditions)) or 0
+    total, exact = await count_up_to(session, notifications, conditions, count_limit)
     rows = await session.execute(
         select(notifications)
         .where(*conditions)
@@ -97,4 +106,4 @@ async def search(
         .limit(count)
         .offset((page - 1) * count)
     )
-    return NotificationPage(items=[_out(found) for found in rows], total=total, page=page, count=count)
+    return NotificationPage(items=[_out(found) for found in rows], total=total, total_exact=exact, page=page, count=count)

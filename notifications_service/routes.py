@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from notifications_service import notifications
 from notifications_service.schemas import NotificationOut, NotificationPage, Status
-from shared.web.deps import SessionDep
+from shared.web.deps import RuntimeDep, SessionDep
 from shared.web.errors import ServiceError
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -18,13 +18,22 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 @router.get("", response_model=NotificationPage)
 async def search(
     session: SessionDep,
+    runtime: RuntimeDep,
     recipient: Annotated[str | None, Query(max_length=320)] = None,
     order_id: uuid.UUID | None = None,
     status: Status | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NotificationPage:
-    return await notifications.search(session, recipient=recipient, order_id=order_id, status=status, page=page, count=count)
+    return await notifications.search(
+        session,
+        recipient=recipient,
+        order_id=order_id,
+        status=status,
+        page=page,
+        count=count,
+        count_limit=runtime.settings.list_count_limit,
+    )
 
 
 @router.get("/{notification_id}", response_model=NotificationOut)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 Status = Literal["pending", "sent", "failed"]
 
@@ -28,6 +28,7 @@ class NotificationOut(BaseModel):
 
 class NotificationPage(BaseModel):
     items: list[NotificationOut]
-    total: int
+    total: int = Field(description="matching notifications; when total_exact is false, at least this many")
+    total_exact: bool = Field(description="false when more match than the service counts (NOTIFICATIONS_LIST_COUNT_LIMIT)")
     page: int
     count: int

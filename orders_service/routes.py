@@ -77,7 +77,7 @@ async def list_orders(
         created_to=end,
         page=page,
         count=count,
-        count_limit=getattr(runtime.settings, "list_count_limit", 1000),
+        count_limit=runtime.settings.list_count_limit,
     )
     # serialised once here: returning the model would make FastAPI validate it a second time
     return Response(found.model_dump_json(), media_type="application/json")

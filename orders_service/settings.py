@@ -16,6 +16,3 @@ class OrdersSettings(BaseServiceSettings):
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/orders")
     idempotency_ttl_hours: int = Field(default=24, ge=24)
     page_size_max: int = Field(default=100, ge=1, le=1000)
-    # a listing counts the orders in its range up to this many: an exact count reads every row of
-    # the range, so an unbounded one grows with the table (exact counts per day: GET /report/days)
-    list_count_limit: int = Field(default=1000, ge=1, le=1_000_000)

@@ -22,7 +22,7 @@ from reports_service.models import report_tasks, reports
 from reports_service.schemas import DayTotals, ReportRow, ReportTask
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated, ReportRequested
-from shared.db import SessionFactory
+from shared.db import SessionFactory, count_up_to
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox, new_event
 from shared.messaging.topology import REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
@@ -222,12 +222,13 @@ async def day_rows(session: AsyncSession, report_date: date) -> list[ReportRow]:
     return [_row(row) for row in result]
 
 
-async def all_rows(session: AsyncSession, *, page: int, count: int) -> tuple[list[ReportRow], int]:
-    total = await session.scalar(select(func.count()).select_from(reports)) or 0
+async def all_rows(session: AsyncSession, *, page: int, count: int, count_limit: int) -> tuple[list[ReportRow], int, bool]:
+    """Newest day first, with the rows counted up to ``count_limit``: (rows, total, exact)."""
+    total, exact = await count_up_to(session, reports, [], count_limit)
     result = await session.execute(
         select(reports).order_by(reports.c.report_at.desc(), reports.c.order_id).limit(count).offset((page - 1) * count)
     )
-    return [_row(row) for row in result], total
+    return [_row(row) for row in result], total, exact
 
 
 async def get_task(session: AsyncSession, task_id: uuid.UUID) -> ReportTask | None:
@@ -236,9 +237,17 @@ async def get_task(session: AsyncSession, task_id: uuid.UUID) -> ReportTask | No
 
 
 async def list_tasks(
-    session: AsyncSession, *, requested_by: str | None, status: str | None, report_date: date | None, page: int, count: int
-) -> tuple[list[ReportTask], int]:
-    """Newest first; how a caller finds what a schedule (``requested_by=scheduler:<name>``) produced."""
+    session: AsyncSession,
+    *,
+    requested_by: str | None,
+    status: str | None,
+    report_date: date | None,
+    page: int,
+    count: int,
+    count_limit: int,
+) -> tuple[list[ReportTask], int, bool]:
+    """Newest first, counted up to ``count_limit``: (tasks, total, exact); how a caller finds
+    what a schedule (``requested_by=scheduler:<name>``) produced."""
     conditions = []
     if requested_by is not None:
         conditions.append(report_tasks.c.requested_by == requested_by)
@@ -246,7 +255,7 @@ async def list_tasks(
         conditions.append(report_tasks.c.status == status)
     if report_date is not None:
         conditions.append(report_tasks.c.report_date == report_date)
-    total = await session.scalar(select(func.count()).select_from(report_tasks).where(*conditions)) or 0
+    total, exact = await count_up_to(session, report_tasks, conditions, count_limit)
     rows = await session.execute(
         select(report_tasks)
         .where(*conditions)
@@ -254,7 +263,7 @@ async def list_tasks(
         .limit(count)
         .offset((page - 1) * count)
     )
-    return [_task(row) for row in rows], total
+    return [_task(row) for row in rows], total, exact
 
 
 def _task(row: Any) -> ReportTask:

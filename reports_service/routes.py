@@ -38,21 +38,30 @@ async def day(report_date: ReportDate, session: SessionDep) -> list[ReportRow]:
     return await reports.day_rows(session, report_date)
 
 
+def _total_headers(response: Response, total: int, exact: bool) -> None:
+    """``X-Total-Count`` counts up to REPORTS_LIST_COUNT_LIMIT; ``X-Total-Count-Exact: false``
+    says the count stopped there, so the total is a lower bound."""
+    response.headers["X-Total-Count"] = str(total)
+    response.headers["X-Total-Count-Exact"] = "true" if exact else "false"
+
+
 @router.get("/all", response_model=list[ReportRow])
 async def all_rows(
     session: SessionDep,
+    runtime: RuntimeDep,
     response: Response,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> list[ReportRow]:
-    rows, total = await reports.all_rows(session, page=page, count=count)
-    response.headers["X-Total-Count"] = str(total)
+    rows, total, exact = await reports.all_rows(session, page=page, count=count, count_limit=runtime.settings.list_count_limit)
+    _total_headers(response, total, exact)
     return rows
 
 
 @router.get("/tasks", response_model=list[ReportTask])
 async def tasks(
     session: SessionDep,
+    runtime: RuntimeDep,
     response: Response,
     requested_by: Annotated[str | None, Query(max_length=255, description="api, or scheduler:<schedule name>")] = None,
     status: Annotated[Literal["scheduled", "running", "succeeded", "failed"] | None, Query()] = None,
@@ -61,10 +70,16 @@ async def tasks(
     count: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> list[ReportTask]:
     """Report tasks, newest first; the total is in ``X-Total-Count`` as for ``/report/all``."""
-    found, total = await reports.list_tasks(
-        session, requested_by=requested_by, status=status, report_date=report_date, page=page, count=count
+    found, total, exact = await reports.list_tasks(
+        session,
+        requested_by=requested_by,
+        status=status,
+        report_date=report_date,
+        page=page,
+        count=count,
+        count_limit=runtime.settings.list_count_limit,
     )
-    response.headers["X-Total-Count"] = str(total)
+    _total_headers(response, total, exact)
     return found
 
 

@@ -53,10 +53,11 @@ async def trigger(name: ScheduleName, session: SessionDep, runtime: RuntimeDep) 
 async def runs(
     name: ScheduleName,
     session: SessionDep,
+    runtime: RuntimeDep,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunPage:
-    return await schedules.runs(session, name, page=page, count=count)
+    return await schedules.runs(session, name, page=page, count=count, count_limit=runtime.settings.list_count_limit)
 
 
 @router.get("/{name}/preview", response_model=list[PreviewOut])

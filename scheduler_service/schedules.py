@@ -15,6 +15,7 @@ from scheduler_service.firing import build_event
 from scheduler_service.models import schedule_runs, schedules
 from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
 from scheduler_service.ticker import CHANGED_CHANNEL
+from shared.db import count_up_to
 from shared.messaging.outbox import Outbox
 from shared.web.errors import ServiceError
 
@@ -129,14 +130,16 @@ def _run(row: Any) -> RunOut:
     )
 
 
-async def runs(session: AsyncSession, name: str, *, page: int, count: int) -> RunPage:
+async def runs(session: AsyncSession, name: str, *, page: int, count: int, count_limit: int) -> RunPage:
+    """Newest first; ``total`` counts the schedule's runs up to ``count_limit`` (a schedule
+    firing every minute records over half a million runs a year)."""
     current = await _find(session, name)
     where = schedule_runs.c.schedule_id == current.id
-    total = await session.scalar(select(func.count()).select_from(schedule_runs).where(where)) or 0
+    total, exact = await count_up_to(session, schedule_runs, [where], count_limit)
     rows = await session.execute(
         select(schedule_runs).where(where).order_by(schedule_runs.c.scheduled_for.desc()).limit(count).offset((page - 1) * count)
     )
-    return RunPage(items=[_run(row) for row in rows], total=total, page=page, count=count)
+    return RunPage(items=[_run(row) for row in rows], total=total, total_exact=exact, page=page, count=count)
 
 
 async def preview(session: AsyncSession, name: str, count: int, *, now: datetime | None = None) -> list[PreviewOut]:

@@ -76,7 +76,8 @@ class RunOut(BaseModel):
 
 class RunPage(BaseModel):
     items: list[RunOut]
-    total: int
+    total: int = Field(description="the schedule's runs; when total_exact is false, at least this many")
+    total_exact: bool = Field(description="false when there are more runs than the service counts (SCHEDULER_LIST_COUNT_LIMIT)")
     page: int
     count: int
 

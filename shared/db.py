@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import MetaData, event
+from sqlalchemy import ColumnElement, FromClause, MetaData, Select, event, func, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -76,6 +76,22 @@ def _ping_idle_connections(engine: AsyncEngine, idle_s: float) -> None:
 
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def capped_count(table: FromClause, conditions: list[ColumnElement[bool]], limit: int) -> Select[int]:
+    """``count(*)`` of the matching rows that stops reading after ``limit`` + 1 of them."""
+    matching = select(literal_column("1")).select_from(table).where(*conditions).limit(limit + 1).subquery()
+    return select(func.count()).select_from(matching)
+
+
+async def count_up_to(session: AsyncSession, table: FromClause, conditions: list[ColumnElement[bool]], limit: int) -> tuple[int, bool]:
+    """How many rows of ``table`` match, counted up to ``limit``: (count, exact).
+
+    A listing's exact ``count(*)`` reads every row it counts, so each page view would cost
+    more as the table grows; beyond ``limit`` this returns ``limit`` with ``exact`` false.
+    """
+    counted = await session.scalar(capped_count(table, conditions, limit)) or 0
+    return min(counted, limit), counted <= limit
 
 
 @asynccontextmanager

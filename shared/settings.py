@@ -67,6 +67,10 @@ class BaseServiceSettings(ProcessSettings):
     outbox_relay: Literal["embedded", "external"] = Field(default="embedded", validation_alias=AliasChoices("OUTBOX_RELAY"))
     outbox_stale_after_s: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("OUTBOX_STALE_AFTER_S"))
 
+    # a listing's total counts the matching rows up to this many (ORDERS_LIST_COUNT_LIMIT, ...): an
+    # exact count reads every row it counts, so an unbounded one grows with the table
+    list_count_limit: int = Field(default=1000, ge=1, le=1_000_000)
+
     @property
     def relay_port(self) -> int:
         """Where a separate relay process serves its health and metrics: the service's port + 1000."""

@@ -165,9 +165,29 @@ async def test_listing_filters_pages_and_errors(
         await publish(*events)
         await eventually(lambda: _status_is(client, "sent", 5), what="five sent")
         page = await _notifications(client, recipient="ada@example.com", page=2, count=2)
-        assert (page["total"], len(page["items"]), page["page"]) == (5, 2, 2)
+        assert (page["total"], page["total_exact"], len(page["items"]), page["page"]) == (5, True, 2, 2)
         assert (await _notifications(client, recipient="nobody@example.com"))["total"] == 0
         assert (await client.get(f"/notifications/{uuid.uuid4()}")).status_code == 404
         assert (await client.get("/notifications", params={"status": "lost"})).status_code == 422
         assert (await client.get("/notifications", params={"count": 0})).status_code == 422
         assert (await client.get("/notifications", params={"order_id": "x"})).status_code == 422
+
+
+async def test_listing_counts_up_to_the_limit(
+    make_settings: Callable[..., NotificationsSettings], smtp: RecordingSmtp, publish: Any
+) -> None:
+    """Beyond NOTIFICATIONS_LIST_COUNT_LIMIT the total is a lower bound, and says so; pages still reach every row."""
+    events = [order_created(datetime(2026, 3, 10, h, tzinfo=UTC)) for h in range(5)]
+    async with notifications_client(make_settings(smtp_port=smtp.port, list_count_limit=3)) as client:
+        await publish(*events)
+
+        async def five_received() -> bool:
+            return len(smtp.messages) == 5
+
+        await eventually(five_received, what="five confirmations received")
+        everything = await _notifications(client, count=2)
+        last = await _notifications(client, page=3, count=2)
+        one_order = await _notifications(client, order_id=str(events[0].data.order_id))
+    assert (everything["total"], everything["total_exact"]) == (3, False)
+    assert (len(last["items"]), last["total"], last["total_exact"]) == (1, 3, False)
+    assert (one_order["total"], one_order["total_exact"], len(one_order["items"])) == (1, True, 1)

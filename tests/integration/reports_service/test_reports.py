@@ -227,7 +227,7 @@ async def test_tasks_are_listed_newest_first_and_filtered_by_who_asked(reports_a
     other_day = await reports_api.get("/report/tasks", params={"report_date": "2020-01-01"})
     bad_status = await reports_api.get("/report/tasks", params={"status": "pending"})
     assert [task["task_id"] for task in everything.json()] == [str(scheduled), by_api]
-    assert everything.headers["x-total-count"] == "2"
+    assert (everything.headers["x-total-count"], everything.headers["x-total-count-exact"]) == ("2", "true")
     assert [task["task_id"] for task in nightly.json()] == [str(scheduled)]
     assert other_day.json() == []
     assert bad_status.status_code == 422
@@ -264,7 +264,9 @@ async def test_unknown_task_is_404_never_pending(reports_api: httpx.AsyncClient)
     assert (await reports_api.get("/report/tasks/not-a-uuid")).status_code == 422
 
 
-async def test_listing_all_rows_pages_newest_day_first(reports_api: httpx.AsyncClient, reports_db: str, publish) -> None:
+async def test_listing_all_rows_pages_newest_day_first(
+    reports_api: httpx.AsyncClient, make_settings: Callable[..., ReportsSettings], reports_db: str, publish
+) -> None:
     days = [date(2026, 3, d) for d in (8, 9, 10)]
     await publish(*(order_created(datetime(d.year, d.month, d.day, 12, tzinfo=UTC)) for d in days for _ in range(3)))
     await eventually(lambda: _ingested(reports_db, 9), what="facts ingested")
@@ -274,9 +276,18 @@ async def test_listing_all_rows_pages_newest_day_first(reports_api: httpx.AsyncC
     assert (empty.status_code, empty.json()) == (200, [])
     first = await reports_api.get("/report/all", params={"page": 1, "count": 4})
     second = await reports_api.get("/report/all", params={"page": 3, "count": 4})
-    assert first.headers["x-total-count"] == "9"
+    assert (first.headers["x-total-count"], first.headers["x-total-count-exact"]) == ("9", "true")
     assert [row["report_at"] for row in first.json()] == ["2026-03-10"] * 3 + ["2026-03-09"]
     assert [row["report_at"] for row in second.json()] == ["2026-03-08"]
+
+    # beyond REPORTS_LIST_COUNT_LIMIT the total is a lower bound, and says so; pages still reach every row
+    async with reports_client(make_settings(list_count_limit=4)) as capped:
+        first = await capped.get("/report/all", params={"page": 1, "count": 4})
+        last = await capped.get("/report/all", params={"page": 3, "count": 4})
+        tasks = await capped.get("/report/tasks", params={"count": 1})
+    assert (first.headers["x-total-count"], first.headers["x-total-count-exact"]) == ("4", "false")
+    assert [row["report_at"] for row in last.json()] == ["2026-03-08"]
+    assert (tasks.headers["x-total-count"], tasks.headers["x-total-count-exact"]) == ("3", "true")
 
 
 async def test_two_instances_share_the_queues_with_no_double_effect(

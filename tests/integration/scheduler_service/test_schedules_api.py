@@ -78,8 +78,20 @@ async def test_trigger_fires_now_and_is_recorded_as_manual(scheduler_api: httpx.
     assert run.status_code == 202
     assert run.json()["status"] == "manual"
     runs = (await scheduler_api.get("/schedules/on-demand/runs")).json()
-    assert runs["total"] == 1
+    assert (runs["total"], runs["total_exact"]) == (1, True)
     assert runs["items"][0]["event_id"] == run.json()["event_id"]
+
+
+async def test_runs_are_counted_up_to_the_limit(scheduler_db: str, broker_url: str, exchange_name: str) -> None:
+    """Beyond SCHEDULER_LIST_COUNT_LIMIT the total is a lower bound, and says so; pages still reach every run."""
+    settings = _settings(scheduler_db, broker_url, exchange_name, list_count_limit=2)
+    async with serving(build_app(settings)) as base, httpx.AsyncClient(base_url=base) as client:
+        await client.post("/schedules", json={"name": "on-demand", "cron": "@yearly", "routing_key": "demo.now"})
+        fired = [(await client.post("/schedules/on-demand/trigger")).json()["event_id"] for _ in range(3)]
+        first = (await client.get("/schedules/on-demand/runs", params={"count": 2})).json()
+        last = (await client.get("/schedules/on-demand/runs", params={"page": 2, "count": 2})).json()
+    assert (first["total"], first["total_exact"]) == (2, False)
+    assert sorted(run["event_id"] for run in first["items"] + last["items"]) == sorted(fired)
 
 
 async def test_an_edit_takes_effect_without_a_restart(scheduler_api: httpx.AsyncClient) -> None:

@@ -1,7 +1,10 @@
 import pytest
 
+from notifications_service.settings import NotificationsSettings
 from orders_service.settings import OrdersSettings
-from shared.settings import SettingsError, load_settings
+from reports_service.settings import ReportsSettings
+from scheduler_service.settings import SchedulerSettings
+from shared.settings import BaseServiceSettings, SettingsError, load_settings
 
 
 def test_plain_postgres_url_gets_the_asyncpg_driver(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -29,3 +32,20 @@ def test_default_broker_credentials_are_refused_in_production(monkeypatch: pytes
 def test_secrets_do_not_show_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BROKER_URL", "amqp://app:s3cret@rabbit:5672/")
     assert "s3cret" not in repr(load_settings(OrdersSettings))
+
+
+@pytest.mark.parametrize(
+    ("settings_class", "variable"),
+    [
+        (OrdersSettings, "ORDERS_LIST_COUNT_LIMIT"),
+        (ReportsSettings, "REPORTS_LIST_COUNT_LIMIT"),
+        (SchedulerSettings, "SCHEDULER_LIST_COUNT_LIMIT"),
+        (NotificationsSettings, "NOTIFICATIONS_LIST_COUNT_LIMIT"),
+    ],
+)
+def test_each_service_reads_its_own_listing_count_limit(
+    monkeypatch: pytest.MonkeyPatch, settings_class: type[BaseServiceSettings], variable: str
+) -> None:
+    assert load_settings(settings_class).list_count_limit == 1000
+    monkeypatch.setenv(variable, "50")
+    assert load_settings(settings_class).list_count_limit == 50
