@@ -157,3 +157,10 @@ async def wait_until_consuming(client: Any, timeout_s: float = 15.0) -> None:
         return bool((await client.get("/health/ready")).json()["checks"]["consumers"]["status"] == "up")
 
     await eventually(consuming, timeout_s=timeout_s, what="consumers attached")
+
+
+def plan_nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node of a PostgreSQL ``EXPLAIN (FORMAT JSON)`` plan, the root first."""
+    yield plan
+    for child in plan.get("Plans", []):
+        yield from plan_nodes(child)

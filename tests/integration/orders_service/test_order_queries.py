@@ -3,37 +3,30 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 
 import asyncpg
 
 from orders_service.orders import SELECT_ORDER, SELECT_PAGE
 from shared.db import asyncpg_dsn
+from shared.testing.fixtures import plan_nodes
 
 ORDERS = 300  # a page deep into them skips far more orders than it shows
 PAGE = 10
 COUNT_LIMIT = 1001
 
 
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
 async def order_rows_read(connection: asyncpg.Connection, query: str, *arguments: object) -> int:
     """Rows the plan's scans of orders produced, summed over every scan of the table."""
     explained = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", *arguments)
     plan = json.loads(explained)[0]["Plan"]
-    return sum(node["Actual Rows"] * node["Actual Loops"] for node in nodes(plan) if node.get("Relation Name") == "orders")
+    return sum(node["Actual Rows"] * node["Actual Loops"] for node in plan_nodes(plan) if node.get("Relation Name") == "orders")
 
 
 async def item_reads(connection: asyncpg.Connection, query: str, *arguments: object) -> int:
     """How many times the plan scanned order_items (its loops, summed over every scan of the table)."""
     explained = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query}", *arguments)
     plan = json.loads(explained)[0]["Plan"]
-    return sum(node["Actual Loops"] for node in nodes(plan) if node.get("Relation Name") == "order_items")
+    return sum(node["Actual Loops"] for node in plan_nodes(plan) if node.get("Relation Name") == "order_items")
 
 
 async def test_a_deep_page_reads_the_items_of_its_own_orders_once_each(orders_db: str) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import capped_count, count_up_to, create_engine, create_session_factory
+from shared.testing.fixtures import plan_nodes
 
 ROWS = 10
 counted_rows = Table("counted_rows", MetaData(), Column("n", Integer))
@@ -47,11 +48,5 @@ async def test_the_count_stops_reading_after_the_limit(session: AsyncSession) ->
     statement = capped_count(counted_rows, [], 3).compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True})
     explained = await session.scalar(text(f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}"))
     plan = explained[0]["Plan"]  # the dialect decodes json
-
-    def scans(node: dict[str, object]) -> list[dict[str, object]]:
-        children = node.get("Plans", [])
-        assert isinstance(children, list)
-        found = [node] if node.get("Relation Name") == "counted_rows" else []
-        return found + [scan for child in children for scan in scans(child)]
-
-    assert [scan["Actual Rows"] for scan in scans(plan)] == [4], "limit + 1 rows read, not all ten"
+    scans = [node for node in plan_nodes(plan) if node.get("Relation Name") == "counted_rows"]
+    assert [scan["Actual Rows"] for scan in scans] == [4], "limit + 1 rows read, not all ten"
