@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shlex
 import sys
 from dataclasses import dataclass, field
@@ -87,6 +88,9 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
     result.smtp_port = free_port() if free_ports else notifications.smtp_port
     result.mail_dir = str(Path(notifications.mail_catcher_dir).resolve())
     shared_env = {"NOTIFICATIONS_SMTP_PORT": str(result.smtp_port), "PYTHONUNBUFFERED": "1"}
+    if gateway.internal_token is None:
+        # a token for this run: the services' own ports then take calls from the gateway only, as in production
+        shared_env["INTERNAL_TOKEN"] = secrets.token_urlsafe(32)
     for name, settings_class in SERVICES.items():
         if name not in processes:
             continue
@@ -105,7 +109,7 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
     if "gateway" in processes:
         port = free_port() if free_ports else gateway.port
         result.gateway_url = f"http://127.0.0.1:{port}"
-        result.api_key = next(iter(gateway.client_keys().values()))
+        result.api_key = gateway.client_keys()[0].key
         urls = {f"GATEWAY_{name.upper()}_URLS": ",".join(urls) for name, urls in result.instances.items()}
         result.commands["gateway"] = (f"{processes['gateway']} --port {port}", shared_env | urls)
     for name, command in processes.items():

@@ -45,6 +45,7 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
         ),
         clock,
     )
+    internal_token = settings.internal_token_value
     gateway = Gateway(
         routes,
         ApiKeys(settings.client_keys()),
@@ -57,12 +58,14 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
         ),
         max_body_bytes=settings.max_body_bytes,
         connections_per_instance=settings.connections_per_instance,
+        internal_token=internal_token,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.open()
-        async with httpx.AsyncClient(timeout=settings.health_timeout_s) as http:
+        token_header = {"X-Internal-Token": internal_token} if internal_token else {}
+        async with httpx.AsyncClient(timeout=settings.health_timeout_s, headers=token_header) as http:
             app.state.http = http
             app.state.openapi = OpenApiCache(routes, http, ttl_s=settings.openapi_cache_s, title=TITLE, version=VERSION)
             try:

@@ -19,12 +19,14 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
+from gateway.access import refusal
 from gateway.auth import ApiKeys
 from gateway.rate_limit import RateLimiter
 from gateway.retry import Failure, Outcome, RetryPolicy, UpstreamFailure, UpstreamResponse, call_with_retries, retry_reason
 from gateway.upstreams import RouteTable, Upstream
 from shared import metrics
 from shared.correlation import current_correlation_id
+from shared.web.caller import CALLER_NAME, CALLER_ROLES, INTERNAL_TOKEN
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ NOT_FORWARDED = HOP_BY_HOP | {
     b"x-request-id",
     b"x-forwarded-for",
     b"x-forwarded-proto",
+    CALLER_NAME,
+    CALLER_ROLES,
+    INTERNAL_TOKEN,
 }
 # the gateway's server adds its own date, server, length and request id
 NOT_RETURNED = HOP_BY_HOP | {b"content-length", b"date", b"server", b"x-request-id"}
@@ -79,6 +84,7 @@ class Gateway:
         *,
         max_body_bytes: int,
         connections_per_instance: int,
+        internal_token: str | None = None,
     ) -> None:
         self.routes = routes
         self.api_keys = api_keys
@@ -86,6 +92,7 @@ class Gateway:
         self.retry_policy = retry_policy
         self.max_body_bytes = max_body_bytes
         self.connections_per_instance = connections_per_instance
+        self._internal_token = internal_token
         self._session: aiohttp.ClientSession | None = None
         self._labels = {upstream.name: RouteLabel(upstream.route) for upstream in routes.upstreams}
 
@@ -141,13 +148,17 @@ class Gateway:
             detail = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
             await _reject(send, 401, "unauthorized", detail, [(b"www-authenticate", b'Bearer realm="api"')])
             return
-        wait_s = self.limiter.acquire(client)
+        wait_s = self.limiter.acquire(client.name)
         if wait_s:
             retry_after = str(max(1, math.ceil(wait_s))).encode()
-            await _reject(send, 429, "rate_limited", f"rate limit of client {client!r} exceeded", [(b"retry-after", retry_after)])
+            await _reject(send, 429, "rate_limited", f"rate limit of client {client.name!r} exceeded", [(b"retry-after", retry_after)])
+            return
+        method: str = scope["method"]
+        refused = refusal(client, upstream.name, method, scope["path"])
+        if refused is not None:
+            await _reject(send, 403, "forbidden", refused)
             return
 
-        method: str = scope["method"]
         if content_length > self.max_body_bytes:
             await _reject(send, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
             return
@@ -168,6 +179,11 @@ class Gateway:
         if client_host:
             forwarded.append(("X-Forwarded-For", client_host[0]))
         forwarded.append(("X-Forwarded-Proto", scope.get("scheme", "http")))
+        # who called, set here whatever the client sent: the services trust these from the gateway only
+        forwarded.append(("X-Caller-Name", client.name))
+        forwarded.append(("X-Caller-Roles", client.roles_header))
+        if self._internal_token is not None:
+            forwarded.append(("X-Internal-Token", self._internal_token))
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
         query: bytes = scope.get("query_string", b"")
         tail = (raw_path + b"?" + query if query else raw_path).decode("latin-1")

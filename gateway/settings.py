@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from gateway.auth import ClientKey, parse_api_keys
 from shared.settings import ProcessSettings
 
 DEVELOPMENT_API_KEY = "dev-key-change-me"
@@ -36,8 +37,9 @@ class GatewaySettings(ProcessSettings):
     default_timeouts: UpstreamTimeouts = UpstreamTimeouts()
     connections_per_instance: int = Field(default=100, ge=1, le=10_000)
 
-    # clients: "name:key" pairs, comma-separated; the name (never the key) is what logs and limits see
-    api_keys: SecretStr = SecretStr(f"dev:{DEVELOPMENT_API_KEY}")
+    # clients: "name:key:roles" entries, comma-separated, roles joined by "+" (shop, analyst, operator;
+    # none given: operator); the name (never the key) is what logs, limits and the services see
+    api_keys: SecretStr = SecretStr(f"dev:{DEVELOPMENT_API_KEY}:operator")
     rate_limit_per_s: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
@@ -81,11 +83,11 @@ class GatewaySettings(ProcessSettings):
         parse_api_keys(value.get_secret_value())
         return value
 
-    @model_validator(mode="after")
-    def _no_development_key_in_production(self) -> Self:
-        if self.environment == "production" and DEVELOPMENT_API_KEY in self.api_keys.get_secret_value():
-            raise ValueError("GATEWAY_API_KEYS still holds the development key; set real keys in production")
-        return self
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if DEVELOPMENT_API_KEY in self.api_keys.get_secret_value():
+            problems.append("GATEWAY_API_KEYS still holds the development key; set real keys in production")
+        return problems
 
     def upstream_urls(self) -> dict[str, tuple[str, ...]]:
         return {
@@ -98,24 +100,5 @@ class GatewaySettings(ProcessSettings):
     def timeouts_for(self, upstream: str) -> UpstreamTimeouts:
         return self.timeouts.get(upstream, self.default_timeouts)
 
-    def client_keys(self) -> dict[str, str]:
+    def client_keys(self) -> list[ClientKey]:
         return parse_api_keys(self.api_keys.get_secret_value())
-
-
-def parse_api_keys(raw: str) -> dict[str, str]:
-    """``"web:k1,batch:k2"`` -> ``{"web": "k1", "batch": "k2"}``; a bare key is named ``client<n>``."""
-    keys: dict[str, str] = {}
-    for index, entry in enumerate(part.strip() for part in raw.split(",")):
-        if not entry:
-            continue
-        name, separator, key = entry.partition(":")
-        if not separator:
-            name, key = f"client{index + 1}", name
-        if len(key) < 8:
-            raise ValueError(f"the key of {name!r} is shorter than 8 characters")
-        if name in keys:
-            raise ValueError(f"client name {name!r} appears twice")
-        keys[name] = key
-    if not keys:
-        raise ValueError("needs at least one key")
-    return keys

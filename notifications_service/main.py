@@ -59,6 +59,7 @@ def build_app(settings: NotificationsSettings | None = None) -> FastAPI:
     return create_app(
         title="Notifications service",
         service_name=settings.service_name,
+        internal_token=settings.internal_token_value,
         routers=[router],
         lifespan=lifespan,
         description="Order confirmations and report notices by e-mail, once per event.",

@@ -37,6 +37,7 @@ def build_app(settings: OrdersSettings | None = None) -> FastAPI:
     return create_app(
         title="Orders service",
         service_name=settings.service_name,
+        internal_token=settings.internal_token_value,
         routers=[router],
         lifespan=lifespan,
         description="Accepts orders and publishes order.created through a transactional outbox.",

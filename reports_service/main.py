@@ -39,6 +39,7 @@ def build_app(settings: ReportsSettings | None = None) -> FastAPI:
     return create_app(
         title="Reports service",
         service_name=settings.service_name,
+        internal_token=settings.internal_token_value,
         routers=[router],
         lifespan=lifespan,
         description="Daily order reports built set-based from order.created facts; on demand and on schedule.",

@@ -33,6 +33,38 @@ class ProcessSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
     log_json: bool = Field(default=True, validation_alias=AliasChoices("LOG_JSON"))
+    # the secret the gateway sends with every call (X-Internal-Token); a service that has one refuses
+    # calls without it, so the caller headers it trusts can only come from the gateway
+    internal_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INTERNAL_TOKEN"))
+
+    @field_validator("internal_token", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("internal_token", mode="after")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters")
+        return value
+
+    @property
+    def internal_token_value(self) -> str | None:
+        return self.internal_token.get_secret_value() if self.internal_token is not None else None
+
+    def production_problems(self) -> list[str]:
+        """What keeps these settings from production; a subclass adds its own to ``super()``'s."""
+        token = self.internal_token_value or ""
+        return ["INTERNAL_TOKEN must be set to a secret of your own in production"] if not token or "change-me" in token else []
+
+    @model_validator(mode="after")
+    def _ready_for_production(self) -> Self:
+        if self.environment == "production":
+            problems = self.production_problems()
+            if problems:
+                raise ValueError("; ".join(problems))
+        return self
 
 
 class BaseServiceSettings(ProcessSettings):
@@ -94,11 +126,11 @@ class BaseServiceSettings(ProcessSettings):
             raise ValueError("must be an amqp:// or amqps:// URL")
         return value
 
-    @model_validator(mode="after")
-    def _no_default_secrets_in_production(self) -> Self:
-        if self.environment == "production" and "guest:guest@" in self.broker_url.get_secret_value():
-            raise ValueError("BROKER_URL uses the default guest credentials; set real ones in production")
-        return self
+    def production_problems(self) -> list[str]:
+        problems = super().production_problems()
+        if "guest:guest@" in self.broker_url.get_secret_value():
+            problems.append("BROKER_URL uses the default guest credentials; set real ones in production")
+        return problems
 
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from shared.web import health
+from shared.web.caller import InternalTokenMiddleware
 from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware, metrics_endpoint
 from shared.web.request_id import RequestIdMiddleware
@@ -22,6 +23,7 @@ def create_app(
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
     description: str = "",
     version: str = "1.0.0",
+    internal_token: str | None = None,
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
     app.state.service_name = service_name
@@ -31,7 +33,9 @@ def create_app(
         app.include_router(router)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    # the last middleware added is the outermost: request ids wrap metrics and the app
+    # the last middleware added is the outermost: request ids wrap metrics, the token check and the app
+    if internal_token is not None:
+        app.add_middleware(InternalTokenMiddleware, token=internal_token)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
