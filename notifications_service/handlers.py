@@ -20,7 +20,9 @@ def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
         await notifications.record(
             session,
             [
-                notifications.row(e.id, "order_confirmation", e.data.customer_email, templates.order_confirmation(e.data), e.data.order_id)
+                notifications.row(
+                    e.id, "order_confirmation", e.data.customer_email, templates.order_confirmation(e.data), e.data.order_id, e.data.client
+                )
                 for e in events
             ],
         )

@@ -20,6 +20,8 @@ notifications = Table(
     Column("body_text", Text, nullable=False),
     Column("body_html", Text, nullable=False),
     Column("order_id", Uuid),
+    # the API client whose order it is (NULL for report notices): a shop reads only its own
+    Column("client", String(64)),
     Column("status", String(8), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("last_error", Text),
@@ -30,6 +32,7 @@ notifications = Table(
     Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     Index("ix_notifications_recipient", "recipient"),
     Index("ix_notifications_order_id", "order_id"),
+    Index("ix_notifications_client_created_at", "client", "created_at"),
 )
 
 processed_events = define_processed_events_table(metadata)

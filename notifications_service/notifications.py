@@ -14,7 +14,10 @@ from notifications_service.templates import Mail
 from shared.db import count_up_to
 
 
-def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uuid.UUID | None = None) -> dict[str, Any]:
+def row(
+    event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uuid.UUID | None = None, client: str | None = None
+) -> dict[str, Any]:
+    """``client`` owns the notification (the client that placed its order): a shop sees only its own."""
     return {
         "id": uuid.uuid4(),
         "event_id": event_id,
@@ -24,6 +27,7 @@ def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uu
         "body_text": mail.text,
         "body_html": mail.html,
         "order_id": order_id,
+        "client": client,
     }
 
 
@@ -31,10 +35,10 @@ def row(event_id: uuid.UUID, kind: str, recipient: str, mail: Mail, order_id: uu
 # the statement's NOTIFY trigger) once per row, the largest statement time of this database.
 RECORD = text(
     """
-    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id)
+    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id, client)
     SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]), CAST(:kinds AS text[]),
                          CAST(:recipients AS text[]), CAST(:subjects AS text[]), CAST(:texts AS text[]),
-                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]))
+                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]), CAST(:clients AS text[]))
     ON CONFLICT (event_id) DO NOTHING
     """
 )
@@ -54,6 +58,7 @@ async def record(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
                 "texts": [row["body_text"] for row in rows],
                 "htmls": [row["body_html"] for row in rows],
                 "order_ids": [row["order_id"] for row in rows],
+                "clients": [row["client"] for row in rows],
             },
         )
 
@@ -75,8 +80,12 @@ def _out(found: Any) -> NotificationOut:
     )
 
 
-async def get(session: AsyncSession, notification_id: uuid.UUID) -> NotificationOut | None:
-    found = (await session.execute(select(notifications).where(notifications.c.id == notification_id))).first()
+async def get(session: AsyncSession, notification_id: uuid.UUID, *, owner: str | None = None) -> NotificationOut | None:
+    """The notification; with ``owner``, only if it belongs to that client (else not found)."""
+    query = select(notifications).where(notifications.c.id == notification_id)
+    if owner is not None:
+        query = query.where(notifications.c.client == owner)
+    found = (await session.execute(query)).first()
     return _out(found) if found is not None else None
 
 
@@ -89,9 +98,13 @@ async def search(
     page: int,
     count: int,
     count_limit: int,
+    owner: str | None = None,
 ) -> NotificationPage:
-    """Newest first; ``total`` counts the matching notifications up to ``count_limit``."""
+    """Newest first; ``total`` counts the matching notifications up to ``count_limit``;
+    with ``owner``, only that client's."""
     conditions = []
+    if owner is not None:
+        conditions.append(notifications.c.client == owner)
     if recipient is not None:
         conditions.append(notifications.c.recipient == recipient)
     if order_id is not None:

@@ -33,7 +33,10 @@ orders = Table(
     Column("total_amount", Numeric(14, 2), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # the API client that placed it (the gateway's authenticated name); NULL for orders from before clients
+    Column("client", String(64)),
     Index("ix_orders_created_at_id", "created_at", "id"),
+    Index("ix_orders_client_created_at_id", "client", "created_at", "id"),
 )
 
 order_items = Table(
@@ -52,6 +55,8 @@ order_items = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    # keys are each client's own: two clients may send the same key for different orders
+    Column("client", String(64), primary_key=True, server_default=""),
     Column("key", String(255), primary_key=True),
     Column("request_hash", String(64), nullable=False),
     Column("order_id", Uuid, ForeignKey("orders.id", ondelete="CASCADE"), nullable=False),

@@ -39,15 +39,15 @@ def request_fingerprint(order: OrderIn) -> str:
 # outbox row: atomic on its own, one round trip instead of five (see docs/benchmarks.md).
 INSERT_ORDER = """
 WITH new_order AS (
-    INSERT INTO orders (id, customer_email, currency, count_product, total_amount, created_at)
-    VALUES ($1, $2, $3, $4, $5, $6)
+    INSERT INTO orders (id, customer_email, currency, count_product, total_amount, created_at, client)
+    VALUES ($1, $2, $3, $4, $5, $6, $19)
 ), new_items AS (
     INSERT INTO order_items (order_id, position, sku, quantity, unit_price)
     SELECT $1, item.position, item.sku, item.quantity, item.unit_price
     FROM unnest($7::int[], $8::text[], $9::int[], $10::numeric[]) AS item(position, sku, quantity, unit_price)
 ), new_key AS (
-    INSERT INTO idempotency_keys (key, request_hash, order_id)
-    SELECT $11::text, $12::text, $1 WHERE $11::text IS NOT NULL
+    INSERT INTO idempotency_keys (client, key, request_hash, order_id)
+    SELECT coalesce($19::text, ''), $11::text, $12::text, $1 WHERE $11::text IS NOT NULL
 )
 INSERT INTO outbox (event_id, routing_key, event_type, body, correlation_id, occurred_at)
 VALUES ($13, $14, $15, $16, $17, $18)
@@ -55,10 +55,12 @@ VALUES ($13, $14, $15, $16, $17, $18)
 
 
 async def place_order(
-    pool: asyncpg.Pool, order: OrderIn, idempotency_key: str | None, *, now: datetime | None = None
+    pool: asyncpg.Pool, order: OrderIn, idempotency_key: str | None, *, client: str | None = None, now: datetime | None = None
 ) -> tuple[OrderOut, bool]:
     """Store the order, its items, its key and its ``order.created`` event atomically.
 
+    ``client`` is the authenticated client placing it: the order records it, and its
+    idempotency keys are its own (two clients may use the same key for different orders).
     Returns the order and whether it was created now (False: a replay of the same key).
     A key is serialised with a transaction-scoped advisory lock: a second request while
     the first is in flight gets 409 at once, and nothing is left behind if a request dies.
@@ -67,7 +69,7 @@ async def place_order(
     created_at = (order.created_at or now).astimezone(UTC)
     if created_at > now + CLOCK_SKEW:
         raise ServiceError(422, "created_at: must not be in the future")
-    placed = _new_order(order, created_at)
+    placed = _new_order(order, created_at, client)
     fingerprint = request_fingerprint(order) if idempotency_key else None
     event = new_event(
         ORDER_CREATED,
@@ -80,6 +82,7 @@ async def place_order(
             count_product=placed.count_product,
             total_amount=placed.total_amount,
             currency=placed.currency,
+            client=client,
         ),
     )
     arguments = (
@@ -101,13 +104,14 @@ async def place_order(
         event.to_json(),
         event.correlation_id,
         event.occurred_at,
+        client,
     )
     async with pool.acquire() as connection:
         if idempotency_key is None:
             await connection.execute(INSERT_ORDER, *arguments)
             return placed, True
         async with connection.transaction():
-            replay = await _claim_key(connection, idempotency_key, fingerprint or "")
+            replay = await _claim_key(connection, client or "", idempotency_key, fingerprint or "")
             if replay is None:
                 await connection.execute(INSERT_ORDER, *arguments)
                 return placed, True
@@ -116,7 +120,7 @@ async def place_order(
     return found, False
 
 
-def _new_order(order: OrderIn, created_at: datetime) -> OrderOut:
+def _new_order(order: OrderIn, created_at: datetime, client: str | None) -> OrderOut:
     items = [OrderItemOut(sku=item.sku, quantity=item.quantity, unit_price=item.unit_price) for item in order.items]
     return OrderOut(
         id=uuid.uuid4(),
@@ -126,19 +130,20 @@ def _new_order(order: OrderIn, created_at: datetime) -> OrderOut:
         count_product=sum(item.quantity for item in items),
         total_amount=sum((item.unit_price * item.quantity for item in items), Decimal(0)).quantize(CENT),
         created_at=created_at,
+        client=client,
     )
 
 
-async def _claim_key(connection: asyncpg.Connection, key: str, fingerprint: str) -> uuid.UUID | None:
-    """The order id a finished request with this key created, or None to go ahead."""
-    if not await connection.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", key):
+async def _claim_key(connection: asyncpg.Connection, client: str, key: str, fingerprint: str) -> uuid.UUID | None:
+    """The order id a finished request of this client with this key created, or None to go ahead."""
+    if not await connection.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\n' || $2, 0))", client, key):
         raise ServiceError(
             409,
             "a request with this Idempotency-Key is still in progress; retry later",
             code="idempotency_in_progress",
             headers={"Retry-After": "1"},
         )
-    existing = await connection.fetchrow("SELECT request_hash, order_id FROM idempotency_keys WHERE key = $1", key)
+    existing = await connection.fetchrow("SELECT request_hash, order_id FROM idempotency_keys WHERE client = $1 AND key = $2", client, key)
     if existing is None:
         return None
     if existing["request_hash"] != fingerprint:
@@ -158,11 +163,12 @@ LEFT JOIN LATERAL (
     FROM order_items i WHERE i.order_id = o.id
 ) items ON true
 """
-ORDER_COLUMNS = "o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at"
+ORDER_COLUMNS = "o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at, o.client"
 ITEM_COLUMNS = "coalesce(items.skus, '{}') AS skus, coalesce(items.quantities, '{}') AS quantities, coalesce(items.prices, '{}') AS prices"
 
-# The order and its items in one round trip.
+# The order and its items in one round trip; the second form finds it only for the client that placed it.
 SELECT_ORDER = f"SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS} FROM orders o{ITEMS}WHERE o.id = $1"
+SELECT_OWN_ORDER = f"{SELECT_ORDER} AND o.client = $2"
 
 # A page and the total in one round trip; the total is still there when the page is past the end.
 # The total counts at most $5 rows: a count reads every row it counts, so an exact one over an
@@ -174,23 +180,32 @@ SELECT_ORDER = f"SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS} FROM orders o{ITEMS}WHER
 # for the $4 orders the OFFSET skips too.
 IN_RANGE = "($1::timestamptz IS NULL OR o.created_at >= $1) AND ($2::timestamptz IS NULL OR o.created_at < $2)"
 NEWEST_FIRST = "ORDER BY o.created_at DESC, o.id DESC"
-SELECT_PAGE = f"""
+
+
+def _page_statement(where: str) -> str:
+    return f"""
 SELECT total.n AS total, page.*
-FROM (SELECT count(*) AS n FROM (SELECT FROM orders o WHERE {IN_RANGE} LIMIT $5) counted) total
+FROM (SELECT count(*) AS n FROM (SELECT FROM orders o WHERE {where} LIMIT $5) counted) total
 LEFT JOIN LATERAL (
     SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS}
-    FROM (SELECT {ORDER_COLUMNS} FROM orders o WHERE {IN_RANGE} {NEWEST_FIRST} LIMIT $3 OFFSET $4) o{ITEMS}{NEWEST_FIRST}
+    FROM (SELECT {ORDER_COLUMNS} FROM orders o WHERE {where} {NEWEST_FIRST} LIMIT $3 OFFSET $4) o{ITEMS}{NEWEST_FIRST}
 ) page ON true
 """
 
 
-async def get_order(pool: asyncpg.Pool, order_id: uuid.UUID) -> OrderOut | None:
+SELECT_PAGE = _page_statement(IN_RANGE)
+# a shop's own orders ($6): its own statement, so the plan walks the (client, created_at, id) index
+SELECT_OWN_PAGE = _page_statement(f"o.client = $6 AND {IN_RANGE}")
+
+
+async def get_order(pool: asyncpg.Pool, order_id: uuid.UUID, *, owner: str | None = None) -> OrderOut | None:
+    """The order; with ``owner``, only if that client placed it (another client's order is not found)."""
     async with pool.acquire() as connection:
-        return await _fetch_order(connection, order_id)
+        return await _fetch_order(connection, order_id, owner)
 
 
-async def _fetch_order(connection: asyncpg.Connection, order_id: uuid.UUID) -> OrderOut | None:
-    row = await connection.fetchrow(SELECT_ORDER, order_id)
+async def _fetch_order(connection: asyncpg.Connection, order_id: uuid.UUID, owner: str | None = None) -> OrderOut | None:
+    row = await (connection.fetchrow(SELECT_ORDER, order_id) if owner is None else connection.fetchrow(SELECT_OWN_ORDER, order_id, owner))
     return None if row is None else _order_from_row(row)
 
 
@@ -210,6 +225,7 @@ def _order_from_row(row: asyncpg.Record) -> OrderOut:
             "count_product": row["count_product"],
             "total_amount": row["total_amount"],
             "created_at": row["created_at"],
+            "client": row["client"],
         }
     )
 
@@ -222,11 +238,17 @@ async def list_orders(
     page: int,
     count: int,
     count_limit: int,
+    owner: str | None = None,
 ) -> OrderPage:
     """Newest first; ``total`` counts the orders in the range, not only this page's, up to
-    ``count_limit`` (beyond it, ``total`` is the limit and ``total_exact`` is false)."""
+    ``count_limit`` (beyond it, ``total`` is the limit and ``total_exact`` is false).
+    With ``owner``, only the orders that client placed."""
+    arguments = (created_from, created_to, count, (page - 1) * count, count_limit + 1)
     async with pool.acquire() as connection:
-        rows = await connection.fetch(SELECT_PAGE, created_from, created_to, count, (page - 1) * count, count_limit + 1)
+        if owner is None:
+            rows = await connection.fetch(SELECT_PAGE, *arguments)
+        else:
+            rows = await connection.fetch(SELECT_OWN_PAGE, *arguments, owner)
     counted = int(rows[0]["total"]) if rows else 0
     items = [_order_from_row(row) for row in rows if row["id"] is not None]
     return OrderPage.model_construct(

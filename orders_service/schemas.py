@@ -59,6 +59,7 @@ class OrderOut(BaseModel):
     count_product: int
     total_amount: Decimal
     created_at: datetime
+    client: str | None = Field(default=None, description="the API client that placed the order")
 
 
 class OrderPage(BaseModel):

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from shared.contracts.mail import MailAddress
 from shared.messaging.topology import ORDER_CREATED
 
 
@@ -26,9 +27,11 @@ class OrderCreated(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     order_id: uuid.UUID
-    customer_email: str
+    customer_email: MailAddress
     created_at: AwareDatetime
     items: list[OrderItemData] = Field(min_length=1)
     count_product: int = Field(ge=1)
     total_amount: Decimal = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
+    # the API client that placed the order: services that keep something per order keep its owner too
+    client: str | None = Field(default=None, max_length=64)

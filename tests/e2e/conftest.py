@@ -24,6 +24,8 @@ from shared.testing.suite import running_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-key-0001"
+# one client per role beside the operator key the suite's own tests use
+CLIENT_KEYS = {"shop-a": ("shop-a-key-0001", "shop"), "shop-b": ("shop-b-key-0001", "shop"), "bi": ("bi-key-00001", "analyst")}
 REPORTS_PROCESSES = 3
 
 
@@ -83,7 +85,9 @@ async def suite(infrastructure: Infrastructure, run_id: str, tmp_path_factory: p
             "NOTIFICATIONS_MAIL_CATCHER_DIR": str(workdir / "mail"),
             "NOTIFICATIONS_REPORTS_TO": "ops@example.com",
             "REPORTS_TIMEZONE": "UTC",
-            "GATEWAY_API_KEYS": f"e2e:{API_KEY}",
+            "GATEWAY_API_KEYS": ",".join(
+                [f"e2e:{API_KEY}:operator", *(f"{name}:{key}:{role}" for name, (key, role) in CLIENT_KEYS.items())]
+            ),
             "GATEWAY_RATE_LIMIT_PER_S": "100000",
             "GATEWAY_RATE_LIMIT_BURST": "100000",
             "OUTBOX_POLL_INTERVAL_S": "0.5",
