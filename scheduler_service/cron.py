@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -105,3 +106,9 @@ def preview(expression: str, timezone: str, after: datetime, count: int) -> list
         if len(result) >= count:
             break
     return result
+
+
+def shortest_interval(expression: str, timezone: str, after: datetime, count: int = 100) -> timedelta | None:
+    """The shortest time between two of the next ``count`` instants (None if it fires at most once)."""
+    instants = list(itertools.islice(instants_after(expression, timezone, after), count))
+    return min((later - earlier for earlier, later in itertools.pairwise(instants)), default=None)

@@ -1,39 +1,12 @@
-"""What one fire of a schedule publishes, and how missed instants are decided."""
+"""How the instants a schedule missed are decided: fired or skipped, by its catch-up policy and the limits."""
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
-
-from scheduler_service.cron import zone
-from shared.contracts.reports import ReportRequested
-from shared.messaging.envelope import Envelope
-from shared.messaging.outbox import new_event
-from shared.messaging.topology import REPORT_REQUESTED
-
-SOURCE = "scheduler_service"
 CatchUp = Literal["skip", "latest", "all"]
-
-
-class ScheduledPayload(BaseModel):
-    """Any other routing key: the schedule's payload plus ``scheduled_for``."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-def build_event(name: str, routing_key: str, payload: dict[str, Any], timezone: str, instant: datetime) -> Envelope[Any]:
-    if routing_key == REPORT_REQUESTED:
-        local_day = instant.astimezone(zone(timezone)).date()
-        data: BaseModel = ReportRequested(
-            task_id=uuid.uuid4(), report_date=local_day - timedelta(days=1), requested_by=f"scheduler:{name}", scheduled_for=instant
-        )
-    else:
-        data = ScheduledPayload(**payload, scheduled_for=instant.isoformat())
-    return new_event(routing_key, SOURCE, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +15,22 @@ class Decision:
     skip: list[tuple[datetime, str]]
 
 
-def decide(instants: list[datetime], now: datetime, *, catch_up: CatchUp, grace: timedelta) -> Decision:
-    """Instants at most ``grace`` old fire; older ones are missed and follow the policy."""
+def decide(instants: list[datetime], now: datetime, *, catch_up: CatchUp, grace: timedelta, max_fires: int | None = None) -> Decision:
+    """Instants at most ``grace`` old fire; older ones are missed and follow the policy.
+
+    ``max_fires`` bounds one catch-up (as a Kubernetes CronJob gives up after 100 missed
+    starts): beyond it the oldest instants are skipped, so a long outage of a frequent
+    schedule does not come back as a flood.
+    """
+    decision = _by_policy(instants, now, catch_up=catch_up, grace=grace)
+    if max_fires is None or len(decision.fire) <= max_fires:
+        return decision
+    over = len(decision.fire) - max_fires
+    reason = f"more than {max_fires} instants due at once; a catch-up fires the {max_fires} most recent"
+    return Decision(fire=decision.fire[over:], skip=[*((instant, reason) for instant in decision.fire[:over]), *decision.skip])
+
+
+def _by_policy(instants: list[datetime], now: datetime, *, catch_up: CatchUp, grace: timedelta) -> Decision:
     on_time = [instant for instant in instants if now - instant <= grace]
     missed = [instant for instant in instants if now - instant > grace]
     if catch_up == "all":

@@ -38,12 +38,20 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
                 grace=timedelta(seconds=settings.misfire_grace_s),
                 max_sleep_s=settings.max_sleep_s,
                 batch_size=settings.tick_batch_size,
+                max_catch_up=settings.max_catch_up,
+                failure_backoff_max_s=settings.failure_backoff_max_s,
             )
 
             async def ticking() -> bool:
                 return ticker.running
 
-            runtime.attach(app, Check("ticker", ticking, critical=True))
+            async def schedules_firing() -> bool:
+                failing = await ticker.failing_schedules()
+                if failing:
+                    raise RuntimeError("failing schedules: " + "; ".join(failing))
+                return True
+
+            runtime.attach(app, Check("ticker", ticking, critical=True), Check("schedules", schedules_firing, critical=False))
             app.state.ticker = ticker
             ticker.start()
             try:
@@ -54,6 +62,7 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
     return create_app(
         title="Scheduler service",
         service_name=settings.service_name,
+        internal_token=settings.internal_token_value,
         routers=[router],
         lifespan=lifespan,
         description="Cron schedules in any time zone; each instant fired exactly once by any number of replicas.",

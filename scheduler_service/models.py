@@ -40,6 +40,11 @@ schedules = Table(
     Column("lookback_s", Integer, nullable=False, server_default="86400"),
     # the next instant (UTC) this schedule is due; NULL until the ticker first computes it
     Column("next_fire_at", DateTime(timezone=True)),
+    # fires in a row that failed, and why the last one did; the schedule backs off meanwhile
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("last_error", Text),
+    # why the suite disabled it (it broke a rule); cleared when an operator enables it again
+    Column("disabled_reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("catch_up IN ('skip', 'latest', 'all')", name="catch_up_known"),
@@ -58,7 +63,7 @@ schedule_runs = Table(
     Column("event_id", Uuid),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("schedule_id", "scheduled_for"),
-    CheckConstraint("status IN ('fired', 'skipped', 'manual')", name="status_known"),
+    CheckConstraint("status IN ('fired', 'skipped', 'manual', 'failed')", name="status_known"),
 )
 
 outbox = define_outbox_table(metadata)

@@ -8,11 +8,17 @@ from fastapi import APIRouter, Path, Query, Response
 
 from scheduler_service import schedules
 from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
+from scheduler_service.settings import ScheduleLimits, SchedulerSettings
 from shared.web.deps import RuntimeDep, SessionDep
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
 ScheduleName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+def _limits(runtime: RuntimeDep) -> ScheduleLimits:
+    settings = runtime.settings
+    return settings.limits() if isinstance(settings, SchedulerSettings) else ScheduleLimits()
 
 
 @router.get("", response_model=list[ScheduleOut])
@@ -21,8 +27,8 @@ async def list_schedules(session: SessionDep) -> list[ScheduleOut]:
 
 
 @router.post("", status_code=201, response_model=ScheduleOut)
-async def create(body: ScheduleIn, session: SessionDep, response: Response) -> ScheduleOut:
-    created = await schedules.create_schedule(session, body)
+async def create(body: ScheduleIn, session: SessionDep, runtime: RuntimeDep, response: Response) -> ScheduleOut:
+    created = await schedules.create_schedule(session, body, _limits(runtime))
     response.headers["Location"] = f"/schedules/{created.name}"
     return created
 
@@ -33,8 +39,8 @@ async def get(name: ScheduleName, session: SessionDep) -> ScheduleOut:
 
 
 @router.patch("/{name}", response_model=ScheduleOut)
-async def change(name: ScheduleName, patch: SchedulePatch, session: SessionDep) -> ScheduleOut:
-    return await schedules.update_schedule(session, name, patch)
+async def change(name: ScheduleName, patch: SchedulePatch, session: SessionDep, runtime: RuntimeDep) -> ScheduleOut:
+    return await schedules.update_schedule(session, name, patch, _limits(runtime))
 
 
 @router.delete("/{name}", status_code=204)

@@ -6,20 +6,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from scheduler_service import cron
-from scheduler_service.firing import build_event
+from scheduler_service import commands, cron
 from scheduler_service.models import schedule_runs, schedules
 from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
+from scheduler_service.settings import ScheduleLimits
 from scheduler_service.ticker import CHANGED_CHANNEL
 from shared.db import count_up_to
 from shared.messaging.outbox import Outbox
 from shared.web.errors import ServiceError
 
 NOTIFY_CHANGED = text(f"SELECT pg_notify('{CHANGED_CHANNEL}', '')")
+# creations take this lock, so two of them at once cannot both pass the count limit
+CREATE_LOCK = text("SELECT pg_advisory_xact_lock(7003, 0)")
 
 
 def _out(row: Any) -> ScheduleOut:
@@ -35,6 +38,9 @@ def _out(row: Any) -> ScheduleOut:
         lookback_s=row.lookback_s,
         next_fire_at=row.next_fire_at,
         next_fire_local=local,
+        failures=row.failures,
+        last_error=row.last_error,
+        disabled_reason=row.disabled_reason,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -56,14 +62,32 @@ async def get_schedule(session: AsyncSession, name: str) -> ScheduleOut:
     return _out(await _find(session, name))
 
 
-async def create_schedule(session: AsyncSession, body: ScheduleIn, *, now: datetime | None = None) -> ScheduleOut:
+def _within_limits(limits: ScheduleLimits, expression: str, timezone: str, payload: dict[str, Any], now: datetime) -> None:
+    size = len(orjson.dumps(payload))
+    if size > limits.max_payload_bytes:
+        raise ServiceError(422, f"payload: {size} bytes as JSON, more than the limit of {limits.max_payload_bytes}")
+    gap = cron.shortest_interval(expression, timezone, now)
+    if gap is not None and gap.total_seconds() < limits.min_interval_s:
+        raise ServiceError(
+            422, f"cron: fires {gap.total_seconds():g} s apart, more often than the limit of one fire every {limits.min_interval_s:g} s"
+        )
+
+
+async def create_schedule(session: AsyncSession, body: ScheduleIn, limits: ScheduleLimits, *, now: datetime | None = None) -> ScheduleOut:
     now = now or datetime.now(UTC)
+    _within_limits(limits, body.cron, body.timezone, body.payload, now)
     values = body.model_dump() | {
         "id": uuid.uuid4(),
         "next_fire_at": cron.next_after(body.cron, body.timezone, now) if body.enabled else None,
     }
     try:
         async with session.begin():
+            await session.execute(CREATE_LOCK)
+            existing = await session.scalar(select(func.count()).select_from(schedules))
+            if (existing or 0) >= limits.max_schedules:
+                raise ServiceError(
+                    409, f"the deployment has {existing} schedules, its limit (SCHEDULER_MAX_SCHEDULES)", code="schedule_limit_reached"
+                )
             row = (await session.execute(insert(schedules).values(values).returning(*schedules.c))).one()
             await session.execute(NOTIFY_CHANGED)
     except IntegrityError as exc:
@@ -71,20 +95,30 @@ async def create_schedule(session: AsyncSession, body: ScheduleIn, *, now: datet
     return _out(row)
 
 
-async def update_schedule(session: AsyncSession, name: str, patch: SchedulePatch, *, now: datetime | None = None) -> ScheduleOut:
+async def update_schedule(
+    session: AsyncSession, name: str, patch: SchedulePatch, limits: ScheduleLimits, *, now: datetime | None = None
+) -> ScheduleOut:
     now = now or datetime.now(UTC)
     changes = patch.model_dump(exclude_unset=True)
     if not changes:
         return await get_schedule(session, name)
+    nulls = sorted(field for field, value in changes.items() if value is None)
+    if nulls:
+        raise ServiceError(422, f"{', '.join(nulls)}: may be left out, not null")
     async with session.begin():
         current = await _find(session, name, lock=True)
         expression = changes.get("cron", current.cron)
         timezone = changes.get("timezone", current.timezone)
         try:
             changes["cron"] = cron.validate(expression, timezone)
-        except cron.CronError as exc:
+            commands.validate_payload(changes.get("routing_key", current.routing_key), changes.get("payload", current.payload))
+        except (cron.CronError, commands.CommandError) as exc:
             raise ServiceError(422, str(exc)) from exc
+        _within_limits(limits, changes["cron"], timezone, changes.get("payload", current.payload), now)
         enabled = changes.get("enabled", current.enabled)
+        if enabled:
+            # a schedule enabled (again) under rules it meets starts afresh
+            changes |= {"disabled_reason": None, "failures": 0, "last_error": None}
         # time moves on from now: instants missed while disabled or under the old rule are not owed
         changes["next_fire_at"] = cron.next_after(expression, timezone, now) if enabled else None
         row = (
@@ -108,7 +142,10 @@ async def trigger(session: AsyncSession, outbox: Outbox, name: str, *, now: date
     now = now or datetime.now(UTC)
     async with session.begin():
         current = await _find(session, name)
-        event = build_event(current.name, current.routing_key, current.payload, current.timezone, now)
+        try:
+            event = commands.build_event(current.name, current.routing_key, current.payload, current.timezone, now)
+        except commands.CommandError as exc:
+            raise ServiceError(422, f"schedule {name!r} cannot fire: {exc}") from exc
         row = (
             await session.execute(
                 insert(schedule_runs)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from scheduler_service import cron
+from scheduler_service import commands, cron
 
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 RoutingKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$", max_length=255)]
@@ -24,11 +24,17 @@ class ScheduleIn(BaseModel):
     name: Name = Field(description="unique, URL-safe: lower-case letters, digits, '.', '_' and '-'")
     cron: str = Field(min_length=1, max_length=255, description="5 fields, 6 with seconds first, or @daily-style alias")
     timezone: str = "UTC"
-    routing_key: RoutingKey = "report.requested"
-    payload: dict[str, Any] = Field(default_factory=dict)
+    routing_key: RoutingKey = Field(default="report.requested", description="a command of the scheduler's catalogue: report.requested")
+    payload: dict[str, Any] = Field(default_factory=dict, description='the command\'s payload; report.requested takes {"days_before": 1}')
     enabled: bool = True
     catch_up: CatchUp = "latest"
     lookback_s: int = Field(default=86_400, ge=0, le=LOOKBACK_MAX_S)
+
+    @field_validator("routing_key", mode="after")
+    @classmethod
+    def _a_command(cls, value: str) -> str:
+        commands.command(value)
+        return value
 
     @model_validator(mode="after")
     def _schedulable(self) -> ScheduleIn:
@@ -36,6 +42,7 @@ class ScheduleIn(BaseModel):
             self.cron = cron.validate(self.cron, self.timezone)
         except cron.CronError as exc:
             raise ValueError(str(exc)) from exc
+        commands.validate_payload(self.routing_key, self.payload)
         return self
 
 
@@ -50,6 +57,13 @@ class SchedulePatch(BaseModel):
     catch_up: CatchUp | None = None
     lookback_s: int | None = Field(default=None, ge=0, le=LOOKBACK_MAX_S)
 
+    @field_validator("routing_key", mode="after")
+    @classmethod
+    def _a_command(cls, value: str | None) -> str | None:
+        if value is not None:
+            commands.command(value)
+        return value
+
 
 class ScheduleOut(BaseModel):
     name: str
@@ -62,13 +76,16 @@ class ScheduleOut(BaseModel):
     lookback_s: int
     next_fire_at: datetime | None
     next_fire_local: datetime | None
+    failures: int = Field(description="fires in a row that failed (0 once one succeeds); the schedule backs off meanwhile")
+    last_error: str | None = Field(description="why the last failed fire failed")
+    disabled_reason: str | None = Field(description="why the suite disabled it (a rule it breaks); cleared when it is enabled again")
     created_at: datetime
     updated_at: datetime
 
 
 class RunOut(BaseModel):
     scheduled_for: datetime
-    status: Literal["fired", "skipped", "manual"]
+    status: Literal["fired", "skipped", "manual", "failed"]
     reason: str | None
     event_id: str | None
     recorded_at: datetime

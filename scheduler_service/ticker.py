@@ -20,7 +20,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler_service import cron
-from scheduler_service.firing import build_event, decide
+from scheduler_service.commands import build_event
+from scheduler_service.firing import decide
 from scheduler_service.models import schedule_runs, schedules
 from shared.db import SessionFactory, listen_forever
 from shared.messaging.outbox import Outbox
@@ -50,6 +51,8 @@ class Ticker:
         grace: timedelta = timedelta(seconds=60),
         max_sleep_s: float = 60.0,
         batch_size: int = 500,
+        max_catch_up: int | None = None,
+        failure_backoff_max_s: float = 300.0,
         sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self._sessions = session_factory
@@ -59,6 +62,8 @@ class Ticker:
         self._grace = grace
         self._max_sleep_s = max_sleep_s
         self._batch_size = batch_size
+        self._max_catch_up = max_catch_up
+        self._failure_backoff_max_s = failure_backoff_max_s
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -86,20 +91,41 @@ class Ticker:
             ).all()
             runs: list[dict[str, Any]] = []
             events: dict[tuple[Any, datetime], Any] = {}
-            next_fire: list[tuple[Any, datetime | None]] = []
+            # (id, next fire, failures in a row, last error): what each schedule looks like after this tick
+            planned: list[tuple[Any, datetime | None, int, str | None]] = []
             for schedule in due:
-                if schedule.next_fire_at is not None:
-                    self._plan(schedule, now, runs, events)
-                next_fire.append((schedule.id, cron.next_after(schedule.cron, schedule.timezone, now)))
+                try:
+                    # planned into lists of its own: a schedule that fails adds nothing but its failure
+                    own_runs: list[dict[str, Any]] = []
+                    own_events: dict[tuple[Any, datetime], Any] = {}
+                    if schedule.next_fire_at is not None:
+                        self._plan(schedule, now, own_runs, own_events)
+                    next_fire = cron.next_after(schedule.cron, schedule.timezone, now)
+                except Exception as exc:  # noqa: BLE001 - one schedule's failure is recorded, never the others' problem
+                    runs.append(self._failed_run(schedule, now, exc))
+                    failures = schedule.failures + 1
+                    backoff_s = min(2.0 ** (failures - 1), self._failure_backoff_max_s)
+                    planned.append((schedule.id, now + timedelta(seconds=backoff_s), failures, runs[-1]["reason"]))
+                    continue
+                runs += own_runs
+                events |= own_events
+                planned.append((schedule.id, next_fire, 0, schedule.last_error))
             fired = await self._record(session, runs, events)
-            if next_fire:
+            if planned:
                 await session.execute(
                     text(
-                        "UPDATE schedules SET next_fire_at = planned.next_fire_at "
-                        "FROM unnest(CAST(:ids AS uuid[]), CAST(:times AS timestamptz[])) AS planned(id, next_fire_at) "
+                        "UPDATE schedules SET next_fire_at = planned.next_fire_at, failures = planned.failures, "
+                        "last_error = planned.last_error "
+                        "FROM unnest(CAST(:ids AS uuid[]), CAST(:times AS timestamptz[]), CAST(:failures AS int[]), "
+                        "CAST(:errors AS text[])) AS planned(id, next_fire_at, failures, last_error) "
                         "WHERE schedules.id = planned.id"
                     ),
-                    {"ids": [schedule_id for schedule_id, _ in next_fire], "times": [at for _, at in next_fire]},
+                    {
+                        "ids": [entry[0] for entry in planned],
+                        "times": [entry[1] for entry in planned],
+                        "failures": [entry[2] for entry in planned],
+                        "errors": [entry[3] for entry in planned],
+                    },
                 )
         return len(due), fired
 
@@ -112,13 +138,31 @@ class Ticker:
             runs.append({"schedule_id": schedule.id, "scheduled_for": first, "status": "skipped", "event_id": None, "reason": reason})
             first = cron.next_after(schedule.cron, schedule.timezone, horizon - timedelta(microseconds=1)) or now
         instants = cron.instants_between(schedule.cron, schedule.timezone, first, now)
-        decision = decide(instants, now, catch_up=schedule.catch_up, grace=self._grace)
+        decision = decide(instants, now, catch_up=schedule.catch_up, grace=self._grace, max_fires=self._max_catch_up)
         for instant in decision.fire:
             event = build_event(schedule.name, schedule.routing_key, schedule.payload, schedule.timezone, instant)
             events[(schedule.id, instant)] = (event, schedule.routing_key)
             runs.append({"schedule_id": schedule.id, "scheduled_for": instant, "status": "fired", "event_id": event.id, "reason": None})
         for instant, reason in decision.skip:
             runs.append({"schedule_id": schedule.id, "scheduled_for": instant, "status": "skipped", "event_id": None, "reason": reason})
+
+    @staticmethod
+    def _failed_run(schedule: Any, now: datetime, error: BaseException) -> dict[str, Any]:
+        reason = f"{type(error).__name__}: {error}"[:1000]
+        log.warning("schedule failed to fire; backing off", extra={"schedule": schedule.name, "error": reason})
+        instant = schedule.next_fire_at if schedule.next_fire_at is not None and schedule.next_fire_at <= now else now
+        return {"schedule_id": schedule.id, "scheduled_for": instant, "status": "failed", "event_id": None, "reason": reason}
+
+    async def failing_schedules(self) -> list[str]:
+        """Enabled schedules whose last fire failed (readiness shows them as degraded)."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                select(schedules.c.name, schedules.c.last_error)
+                .where(schedules.c.enabled, schedules.c.failures > 0)
+                .order_by(schedules.c.name)
+                .limit(5)
+            )
+            return [f"{name}: {error}" for name, error in rows]
 
     async def _record(self, session: AsyncSession, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Any]) -> int:
         """Insert the runs; publish only the instants this transaction claimed."""

@@ -42,8 +42,7 @@ async def test_create_read_change_delete(scheduler_api: httpx.AsyncClient) -> No
         "name": "weekday-mornings",
         "cron": "0 9 * * MON-FRI",
         "timezone": "Europe/Moscow",
-        "routing_key": "demo.morning",
-        "payload": {"a": 1},
+        "payload": {"days_before": 2},
     }
     created = await scheduler_api.post("/schedules", json=body)
     assert created.status_code == 201, created.text
@@ -73,7 +72,7 @@ async def test_preview_shows_local_and_utc_times_and_dst_shifts(scheduler_api: h
 
 
 async def test_trigger_fires_now_and_is_recorded_as_manual(scheduler_api: httpx.AsyncClient) -> None:
-    await scheduler_api.post("/schedules", json={"name": "on-demand", "cron": "@yearly", "routing_key": "demo.now"})
+    await scheduler_api.post("/schedules", json={"name": "on-demand", "cron": "@yearly"})
     run = await scheduler_api.post("/schedules/on-demand/trigger")
     assert run.status_code == 202
     assert run.json()["status"] == "manual"
@@ -86,7 +85,7 @@ async def test_runs_are_counted_up_to_the_limit(scheduler_db: str, broker_url: s
     """Beyond SCHEDULER_LIST_COUNT_LIMIT the total is a lower bound, and says so; pages still reach every run."""
     settings = _settings(scheduler_db, broker_url, exchange_name, list_count_limit=2)
     async with serving(build_app(settings)) as base, httpx.AsyncClient(base_url=base) as client:
-        await client.post("/schedules", json={"name": "on-demand", "cron": "@yearly", "routing_key": "demo.now"})
+        await client.post("/schedules", json={"name": "on-demand", "cron": "@yearly"})
         fired = [(await client.post("/schedules/on-demand/trigger")).json()["event_id"] for _ in range(3)]
         first = (await client.get("/schedules/on-demand/runs", params={"count": 2})).json()
         last = (await client.get("/schedules/on-demand/runs", params={"page": 2, "count": 2})).json()
@@ -95,7 +94,7 @@ async def test_runs_are_counted_up_to_the_limit(scheduler_db: str, broker_url: s
 
 
 async def test_an_edit_takes_effect_without_a_restart(scheduler_api: httpx.AsyncClient) -> None:
-    await scheduler_api.post("/schedules", json={"name": "soon", "cron": "@yearly", "routing_key": "demo.soon"})
+    await scheduler_api.post("/schedules", json={"name": "soon", "cron": "@yearly"})
     await asyncio.sleep(0.3)  # the loop now sleeps for up to max_sleep_s (30 s)
     await scheduler_api.patch("/schedules/soon", json={"cron": "* * * * * *"})
 

@@ -12,6 +12,7 @@ from scheduler_service import cron
 from scheduler_service.models import outbox, schedule_runs, schedules
 from scheduler_service.schedules import create_schedule
 from scheduler_service.schemas import ScheduleIn
+from scheduler_service.settings import ScheduleLimits
 from scheduler_service.ticker import Ticker
 from shared.db import create_engine, create_session_factory
 from shared.messaging.outbox import Outbox
@@ -31,7 +32,7 @@ def _ticker(sessions: Any, **options: Any) -> Ticker:
 
 async def _create(sessions: Any, now: datetime, **fields: Any) -> None:
     async with sessions() as session:
-        await create_schedule(session, ScheduleIn(**fields), now=now)
+        await create_schedule(session, ScheduleIn(**fields), ScheduleLimits(), now=now)
 
 
 async def _runs(sessions: Any, name: str) -> list[Any]:
@@ -57,7 +58,7 @@ async def test_three_tickers_over_48_simulated_hours_fire_each_instant_exactly_o
         "every-10-seconds": ("*/10 * * * * *", "UTC"),
     }
     for name, (expression, zone) in plans.items():
-        await _create(sessions, start, name=name, cron=expression, timezone=zone, routing_key=f"demo.{name}", catch_up="all")
+        await _create(sessions, start, name=name, cron=expression, timezone=zone, catch_up="all")
     tickers = [_ticker(sessions) for _ in range(3)]
     rng = random.Random(48)
     now = start
@@ -130,7 +131,7 @@ async def test_many_due_schedules_are_handled_in_batches(sessions: Any) -> None:
                     "name": f"s{i}",
                     "cron": "* * * * *",
                     "timezone": "UTC",
-                    "routing_key": "demo.tick",
+                    "routing_key": "report.requested",
                     "payload": {},
                     "catch_up": "latest",
                     "lookback_s": 3600,
@@ -144,3 +145,43 @@ async def test_many_due_schedules_are_handled_in_batches(sessions: Any) -> None:
     async with sessions() as session:
         counts = Counter((await session.execute(select(schedule_runs.c.status))).scalars())
     assert counts == {"fired": 1200}
+
+
+async def test_a_schedule_that_cannot_fire_fails_alone_backs_off_and_the_others_fire_on_time(sessions: Any) -> None:
+    start = utc(2026, 1, 1, 0, 0, 30)
+    for name in ("broken", "healthy"):
+        await _create(sessions, start, name=name, cron="* * * * *", catch_up="all")
+    async with sessions() as session, session.begin():  # a row the API would refuse, written straight into the table
+        await session.execute(update(schedules).where(schedules.c.name == "broken").values(payload={"scheduled_for": "x"}))
+    ticker = _ticker(sessions)
+    assert await ticker.tick(utc(2026, 1, 1, 0, 1, 1)) == 1
+    assert [run.status for run in await _runs(sessions, "healthy")] == ["fired"]
+    failed = await _runs(sessions, "broken")
+    assert [run.status for run in failed] == ["failed"]
+    assert "scheduled_for" in failed[0].reason
+    assert await ticker.failing_schedules() == [f"broken: {failed[0].reason}"]
+    async with sessions() as session:
+        broken = (await session.execute(select(schedules).where(schedules.c.name == "broken"))).one()
+    assert (broken.failures, broken.next_fire_at) == (1, utc(2026, 1, 1, 0, 1, 2))  # 1 s, then 2, 4, ...
+
+    assert await ticker.tick(utc(2026, 1, 1, 0, 2, 1)) == 1
+    async with sessions() as session:
+        broken = (await session.execute(select(schedules).where(schedules.c.name == "broken"))).one()
+    assert (broken.failures, broken.next_fire_at) == (2, utc(2026, 1, 1, 0, 2, 3))
+    assert [run.status for run in await _runs(sessions, "healthy")] == ["fired", "fired"]
+
+    async with sessions() as session, session.begin():  # mended: it fires again and stops counting failures
+        await session.execute(update(schedules).where(schedules.c.name == "broken").values(payload={}))
+    await ticker.tick(utc(2026, 1, 1, 0, 3, 1))
+    assert [run.status for run in await _runs(sessions, "broken")][-1] == "fired"
+    assert await ticker.failing_schedules() == []
+
+
+async def test_one_catch_up_fires_at_most_its_limit_and_records_the_rest_skipped(sessions: Any) -> None:
+    await _create(sessions, utc(2026, 1, 1, 0, 0, 30), name="minutely", cron="* * * * *", catch_up="all")
+    await _ticker(sessions, max_catch_up=5).tick(utc(2026, 1, 1, 0, 20, 1))  # 20 instants missed
+    runs = await _runs(sessions, "minutely")
+    assert [run.scheduled_for.minute for run in runs if run.status == "fired"] == [16, 17, 18, 19, 20]
+    skipped = [run for run in runs if run.status == "skipped"]
+    assert len(skipped) == 15
+    assert all("5 most recent" in run.reason for run in skipped)

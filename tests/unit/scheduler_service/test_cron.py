@@ -5,7 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from scheduler_service import cron
-from scheduler_service.firing import build_event, decide
+from scheduler_service.commands import build_event
+from scheduler_service.firing import decide
 from shared.testing.clock import utc
 
 # (expression, zone, window start, window end, expected UTC instants)
@@ -177,5 +178,5 @@ def test_a_report_request_asks_for_the_previous_local_day() -> None:
     assert event.data.report_date.isoformat() == "2026-03-09"
     assert event.data.requested_by == "scheduler:nightly"
     assert event.data.scheduled_for == utc(2026, 3, 9, 21)
-    other = build_event("ping", "demo.tick", {"k": 1}, "UTC", utc(2026, 3, 9, 21))
-    assert other.data.model_dump() == {"k": 1, "scheduled_for": "2026-03-09T21:00:00+00:00"}
+    same_day = build_event("nightly", "report.requested", {"days_before": 0}, "Europe/Moscow", utc(2026, 3, 9, 21))
+    assert same_day.data.report_date.isoformat() == "2026-03-10"
