@@ -69,7 +69,8 @@ async def million_order_day(infrastructure: Infrastructure, orders: int = 1_000_
             await wait_for_consumer(broker_url, "reports.report.requested")
             task_id = uuid.uuid4()
             request = ReportRequested(task_id=task_id, report_date=DAY, requested_by="bench")
-            message = OutgoingMessage.from_envelope(Envelope[ReportRequested](type="report.requested", source="bench", data=request))
+            envelope = Envelope[ReportRequested](type="report.requested", source="reports_service", data=request)
+            message = OutgoingMessage.from_envelope(envelope)
             started = time.perf_counter()
             await publisher.publish(message)
 

@@ -10,11 +10,11 @@ last attempt, ends the row ``failed`` with the reason.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
 import random
-from email.header import Header
+from email import policy
+from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
@@ -29,38 +29,23 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "notifications"
 
 
-def _header(value: str) -> str:
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def _part(subtype: str, content: str) -> bytes:
-    encoded = base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
-    return f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + encoded
-
-
 def compose(row: Any, mail_from: str) -> OutgoingMail:
-    """A multipart/alternative message (plain text and HTML), assembled directly as bytes.
+    """A multipart/alternative message (plain text and HTML) built by the standard library.
 
-    The standard library's ``EmailMessage`` costs about 2 ms of CPU per message here, which
-    alone would cap a process below 500 messages/s.
+    ``EmailMessage`` under the SMTP policy encodes every header and refuses a value with CR
+    or LF in it, so no field of a notification can add a header of its own; a row that
+    cannot be a mail raises ``ValueError``.
     """
-    boundary = f"=_{row.event_id.hex}"
-    head = "\r\n".join(
-        [
-            f"From: {mail_from}",
-            f"To: {row.recipient}",
-            f"Subject: {_header(row.subject)}",
-            f"Date: {formatdate(usegmt=True)}",
-            # stable per event: a mail system that sees it twice (a crash after SMTP accepted it) can tell
-            f"Message-ID: <{row.event_id}@notifications.order-reporting>",
-            "MIME-Version: 1.0",
-            f'Content-Type: multipart/alternative; boundary="{boundary}"',
-        ]
-    ).encode()
-    separator = f"\r\n--{boundary}\r\n".encode()
-    raw = head + b"\r\n" + separator + _part("plain", row.body_text) + separator + _part("html", row.body_html)
-    raw += f"\r\n--{boundary}--\r\n".encode()
-    return OutgoingMail(sender=mail_from, recipient=row.recipient, subject=row.subject, raw=raw)
+    message = EmailMessage(policy=policy.SMTP)
+    message["From"] = mail_from
+    message["To"] = row.recipient
+    message["Subject"] = row.subject
+    message["Date"] = formatdate(usegmt=True)
+    # stable per event: a mail system that sees it twice (a crash after SMTP accepted it) can tell
+    message["Message-ID"] = f"<{row.event_id}@notifications.order-reporting>"
+    message.set_content(row.body_text)
+    message.add_alternative(row.body_html, subtype="html")
+    return OutgoingMail(sender=mail_from, recipient=row.recipient, subject=row.subject, raw=message.as_bytes())
 
 
 class Dispatcher:
@@ -104,7 +89,7 @@ class Dispatcher:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            outcomes = await asyncio.gather(*(self._sender.send(compose(row, self._mail_from)) for row in rows), return_exceptions=True)
+            outcomes = await asyncio.gather(*(self._send(row) for row in rows), return_exceptions=True)
             sent = [row.id for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
             if sent:
                 await session.execute(
@@ -117,6 +102,13 @@ class Dispatcher:
                 if outcome is not None:
                     await self._record_failure(session, row, outcome)
         return len(rows)
+
+    async def _send(self, row: Any) -> None:
+        try:
+            mail = compose(row, self._mail_from)
+        except ValueError as exc:
+            raise SendError(f"not a mail that can be sent: {exc}", permanent=True) from exc
+        await self._sender.send(mail)
 
     async def _record_failure(self, session: Any, row: Any, error: BaseException) -> None:
         if not isinstance(error, SendError):

@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from pydantic import BaseModel, ValidationError
@@ -43,12 +43,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from shared import metrics
+from shared.contracts.owners import producers_of
 from shared.correlation import correlation_id
 from shared.db import SessionFactory
 from shared.messaging.acks import AckTracker
 from shared.messaging.envelope import Envelope
 from shared.messaging.received import ReceivedMessage
-from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange
+from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange, declare_requeue_exchange
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,9 @@ class Subscription:
 
     ``alone``: each message gets a transaction of its own, never shared with a batch; for
     long handlers that take locks, so two batches can never wait on each other.
+
+    ``producers``: the envelope sources accepted; by default the routing key's producers in
+    ``shared.contracts.owners``. A message from any other source is dead-lettered unhandled.
     """
 
     routing_key: str
@@ -111,10 +115,13 @@ class Subscription:
     batch_handler: BatchHandler | None = None
     on_give_up: GiveUpHandler | None = None
     alone: bool = False
+    producers: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
             raise ValueError(f"{self.routing_key}: give exactly one of handler or batch_handler")
+        if not self.producers:
+            object.__setattr__(self, "producers", producers_of(self.routing_key))
 
     async def handle(self, events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
         if self.batch_handler is not None:
@@ -224,6 +231,7 @@ class Consumer:
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: AbstractChannel | None = None
+        self._requeue: AbstractExchange | None = None  # the live channel's <service>.requeue exchange
         self._acks: dict[object, AckTracker] = {}  # the live channel's deliveries, by its underlying channel
         self._attached = False
 
@@ -288,6 +296,7 @@ class Consumer:
             underlay = await channel.get_underlay_channel()
             self._acks = {underlay: acks}
             exchange = await declare_exchange(channel, self._exchange_name)
+            self._requeue = await declare_requeue_exchange(channel, self._service)
             consumer_tags = []
             for queue in self.queues:
                 await declare_consumer_queue(channel, exchange, queue, self._queue_type)
@@ -395,6 +404,17 @@ class Consumer:
             reason = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:10])
             await self._dead_letter(message, queue, f"invalid message: {reason}", "malformed", 0)
             return None
+        if envelope.type != subscription.routing_key:
+            await self._dead_letter(
+                message, queue, f"invalid message: type {envelope.type!r} travels as {subscription.routing_key!r}", "malformed", 0
+            )
+            return None
+        if envelope.source not in subscription.producers:
+            allowed = ", ".join(sorted(subscription.producers))
+            reason = f"{subscription.routing_key} from {envelope.source!r}: only {allowed} may publish it"
+            log.warning("message from a source that may not publish it; parking it", extra={"queue": queue.name, "reason": reason})
+            await self._dead_letter(message, queue, reason, "forbidden_source", 0)
+            return None
         return _Parsed(message, queue, subscription, envelope)
 
     async def _handle_in_one_transaction(self, items: Sequence[_Parsed]) -> None:
@@ -481,8 +501,8 @@ class Consumer:
         self, message: ReceivedMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None
     ) -> bool:
         """Copy the message to the retry or DLQ queue; True once the broker confirmed it."""
-        channel = self._channel
-        if channel is None or channel.is_closed:
+        channel, requeue = self._channel, self._requeue
+        if channel is None or channel.is_closed or requeue is None:
             return False
         merged = {**(message.headers or {}), **headers}
         merged.setdefault("x-original-routing-key", message.routing_key or queue.routing_key)
@@ -499,7 +519,7 @@ class Consumer:
             expiration=expiration_ms / 1000 if expiration_ms is not None else None,
         )
         try:
-            await channel.default_exchange.publish(copy, routing_key=target, mandatory=True, timeout=10)
+            await requeue.publish(copy, routing_key=target, mandatory=True, timeout=10)
         except Exception as exc:  # noqa: BLE001 - left unacked: the broker redelivers it later
             log.warning("could not move message; it stays unacked", extra={"target": target, "error": repr(exc)})
             return False

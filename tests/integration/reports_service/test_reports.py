@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy import func, select, text
 from reports_service.models import order_facts
 from reports_service.reports import DAY_LOCK_CLASS
 from reports_service.settings import ReportsSettings
-from shared.contracts.reports import ReportFailed
+from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.envelope import Envelope
 from shared.testing.broker import bound_queue, drain
@@ -321,3 +322,39 @@ async def test_regenerating_after_a_time_zone_change_keeps_the_report_exact(make
         rows = (await client.get("/report/", params={"report_date": DAY.isoformat()})).json()
     assert task["rows"] == 1
     assert [row["order_id"] for row in rows] == [str(noon.data.order_id)]
+
+
+async def test_an_order_event_forged_by_another_service_never_reaches_a_report(
+    reports_api: httpx.AsyncClient, publish: Any, broker_url: str
+) -> None:
+    day = datetime(2026, 3, 10, 12, tzinfo=UTC)
+    taken, forged = order_created(day, (2,)), order_created(day, (50,)).model_copy(update={"source": "scheduler_service"})
+    await publish(forged, taken)
+    async with await aio_pika.connect(broker_url) as connection:
+        dlq = await (await connection.channel()).declare_queue("reports.order.created.dlq", passive=True)
+        (parked,) = await drain(dlq, 1, timeout_s=10)
+    assert parked.message_id == str(forged.id)
+    assert parked.headers["x-error-kind"] == "forbidden_source"
+
+    task_id = (await reports_api.post("/report/generate", params={"report_date": "2026-03-10"})).json()["task_id"]
+
+    async def succeeded() -> bool:
+        return bool((await reports_api.get(f"/report/tasks/{task_id}")).json()["status"] == "succeeded")
+
+    await eventually(succeeded, what="the day's report")
+    rows = (await reports_api.get("/report/", params={"report_date": "2026-03-10"})).json()
+    assert [(row["order_id"], row["count_product"]) for row in rows] == [(str(taken.data.order_id), 2)]
+
+
+async def test_the_service_runs_under_its_own_broker_user(
+    make_settings: Callable[..., ReportsSettings], publish: Any, broker_url: str, exchange_name: str, broker_users: dict[str, str]
+) -> None:
+    """Consuming orders and requests, and publishing report.generated, all within the reports user's permissions."""
+    settings = make_settings(broker_url=broker_users["reports"])
+    async with bound_queue(broker_url, exchange_name, "report.generated") as generated, reports_client(settings) as client:
+        await publish(order_created(datetime(2026, 3, 10, 9, tzinfo=UTC), (3,)))
+        await eventually(lambda: _facts(settings.database_url.get_secret_value()), what="the order's facts")
+        task = await _generate(client, DAY)
+        (message,) = await drain(generated, 1)
+    assert task["status"] == "succeeded"
+    assert Envelope[ReportGenerated].model_validate_json(message.body).data.total_products == 3
