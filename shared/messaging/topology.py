@@ -2,8 +2,10 @@
 
 Each consumer owns ``<service>.<routing key>`` bound to the events exchange, plus
 ``<queue>.retry`` (per-message TTL, dead-letters back to the queue) and ``<queue>.dlq``
-(parking). Retry and DLQ traffic goes through the default exchange straight to the
-queue, so a retried event is not fanned out again to other services.
+(parking). Retry and DLQ traffic goes through the service's own direct exchange
+``<service>.requeue``, bound to those queues only, so a retried event is not fanned out
+again to other services, and a service's broker user needs no right to publish into any
+queue but its own (the default exchange would reach every queue by name).
 """
 
 from __future__ import annotations
@@ -45,6 +47,19 @@ class ConsumerQueue:
     def dlq_name(self) -> str:
         return f"{self.name}.dlq"
 
+    @property
+    def requeue_exchange(self) -> str:
+        return requeue_exchange_name(self.service)
+
+
+def requeue_exchange_name(service: str) -> str:
+    """The direct exchange through which a service's consumer moves messages to its retry and DLQ queues."""
+    return f"{service}.requeue"
+
+
+async def declare_requeue_exchange(channel: AbstractChannel, service: str) -> AbstractExchange:
+    return await channel.declare_exchange(requeue_exchange_name(service), aio_pika.ExchangeType.DIRECT, durable=True)
+
 
 def _type_arguments(queue_type: QueueType) -> dict[str, Any]:
     return {"x-queue-type": queue_type}
@@ -57,25 +72,34 @@ async def declare_exchange(channel: AbstractChannel, exchange_name: str) -> Abst
 async def declare_consumer_queue(
     channel: AbstractChannel, exchange: AbstractExchange, queue: ConsumerQueue, queue_type: QueueType = "quorum"
 ) -> AbstractQueue:
-    """Declare the queue, its retry and DLQ queues, and bind it; idempotent."""
-    await channel.declare_queue(queue.dlq_name, durable=True, arguments=_type_arguments(queue_type))
-    retry_arguments = {
-        **_type_arguments(queue_type),
-        "x-dead-letter-exchange": "",
-        "x-dead-letter-routing-key": queue.name,
-    }
-    if queue_type == "quorum":
-        # at-least-once dead-lettering: an expiring retry is never dropped on the way back
-        retry_arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
-    await channel.declare_queue(queue.retry_name, durable=True, arguments=retry_arguments)
+    """Declare the queue, its retry and DLQ queues, and bind them; idempotent.
+
+    Dead-lettering goes through ``<service>.requeue`` too: a queue whose dead-letter
+    exchange is the default one could only be declared by a user allowed to publish to
+    every queue. The queue a message is moved to is bound before anything can move there.
+    """
+    requeue = await declare_requeue_exchange(channel, queue.service)
+    dlq = await channel.declare_queue(queue.dlq_name, durable=True, arguments=_type_arguments(queue_type))
+    await dlq.bind(requeue, routing_key=queue.dlq_name)
     main_arguments = {
         **_type_arguments(queue_type),
-        "x-dead-letter-exchange": "",
+        "x-dead-letter-exchange": requeue.name,
         "x-dead-letter-routing-key": queue.dlq_name,
     }
     if queue_type == "quorum":
         main_arguments["x-delivery-limit"] = DELIVERY_LIMIT
     declared = await channel.declare_queue(queue.name, durable=True, arguments=main_arguments)
+    await declared.bind(requeue, routing_key=queue.name)  # where an expired retry comes back
+    retry_arguments = {
+        **_type_arguments(queue_type),
+        "x-dead-letter-exchange": requeue.name,
+        "x-dead-letter-routing-key": queue.name,
+    }
+    if queue_type == "quorum":
+        # at-least-once dead-lettering: an expiring retry is never dropped on the way back
+        retry_arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+    retry = await channel.declare_queue(queue.retry_name, durable=True, arguments=retry_arguments)
+    await retry.bind(requeue, routing_key=queue.retry_name)
     await declared.bind(exchange, routing_key=queue.routing_key)
     return declared
 

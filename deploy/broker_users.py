@@ -1,0 +1,113 @@
+"""Each service's own RabbitMQ user: permissions on its own queues, topic permissions for its own routing keys.
+
+What a service may publish comes from ``shared.contracts.owners``; what it consumes, from
+the services' subscriptions (``SUBSCRIBES``). The users are written through the management
+API, idempotently, by ``python -m deploy.broker_users`` (compose runs it once the broker is
+up and before any service starts). No service then uses the administrator account:
+
+- *configure* and *read*: the events exchange, and its own queues and ``<service>.requeue``;
+- *write*: the events exchange (topic permission: only its own routing keys), and its own
+  queues and requeue exchange (binding and moving messages to its retry and DLQ queues);
+  never the default exchange, which reaches every queue by name.
+
+Variables: ``RABBITMQ_MANAGEMENT_URL`` (default ``http://127.0.0.1:15672``),
+``RABBITMQ_ADMIN_USER`` / ``RABBITMQ_ADMIN_PASSWORD``, ``RABBITMQ_VHOST`` (default ``/``),
+``EVENTS_EXCHANGE`` (default ``events``) and one ``BROKER_<SERVICE>_PASSWORD`` per service.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from shared.contracts.owners import routing_keys_of
+from shared.messaging.topology import ORDER_CREATED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED, requeue_exchange_name
+
+# broker user (the service's name in queue names) -> the producer name its events carry
+SERVICES: Mapping[str, str] = {
+    "orders": "orders_service",
+    "reports": "reports_service",
+    "scheduler": "scheduler_service",
+    "notifications": "notifications_service",
+}
+SUBSCRIBES: Mapping[str, tuple[str, ...]] = {
+    "orders": (),
+    "reports": (ORDER_CREATED, REPORT_REQUESTED),
+    "scheduler": (),
+    "notifications": (ORDER_CREATED, REPORT_GENERATED, REPORT_FAILED),
+}
+NOTHING = "^$"
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerUser:
+    name: str
+    configure: str
+    write: str
+    read: str
+    topic_write: str  # routing keys it may publish on the events exchange
+
+
+def _any_of(names: list[str]) -> str:
+    return "^(" + "|".join(re.escape(name) for name in names) + ")$" if names else NOTHING
+
+
+def service_users(exchange: str) -> list[BrokerUser]:
+    users = []
+    for service, producer in SERVICES.items():
+        resources = f"^{re.escape(exchange)}$"
+        if SUBSCRIBES[service]:  # its queues <service>.<routing key>, .retry and .dlq, and <service>.requeue
+            resources = f"^({re.escape(exchange)}|{re.escape(requeue_exchange_name(service)).removesuffix('requeue')}.+)$"
+        users.append(
+            BrokerUser(
+                name=service,
+                configure=resources,
+                write=resources,
+                read=resources,
+                topic_write=_any_of(routing_keys_of(producer)),
+            )
+        )
+    return users
+
+
+def apply(client: httpx.Client, vhost: str, exchange: str, passwords: Mapping[str, str], *, prefix: str = "") -> list[BrokerUser]:
+    """Create or update every service's user (named ``prefix + service``) and its permissions in ``vhost``."""
+    applied = []
+    quoted_vhost = quote(vhost, safe="")
+    for user in service_users(exchange):
+        name = prefix + user.name
+        quoted = quote(name, safe="")
+        client.put(f"/api/users/{quoted}", json={"password": passwords[user.name], "tags": ""}).raise_for_status()
+        client.put(
+            f"/api/permissions/{quoted_vhost}/{quoted}", json={"configure": user.configure, "write": user.write, "read": user.read}
+        ).raise_for_status()
+        client.put(
+            f"/api/topic-permissions/{quoted_vhost}/{quoted}", json={"exchange": exchange, "write": user.topic_write, "read": ".*"}
+        ).raise_for_status()
+        applied.append(user)
+    return applied
+
+
+def main() -> None:
+    environ = os.environ
+    missing = [f"BROKER_{service.upper()}_PASSWORD" for service in SERVICES if not environ.get(f"BROKER_{service.upper()}_PASSWORD")]
+    missing += [name for name in ("RABBITMQ_ADMIN_USER", "RABBITMQ_ADMIN_PASSWORD") if not environ.get(name)]
+    if missing:
+        raise SystemExit(f"broker users: set {', '.join(missing)}")
+    passwords = {service: environ[f"BROKER_{service.upper()}_PASSWORD"] for service in SERVICES}
+    auth = (environ["RABBITMQ_ADMIN_USER"], environ["RABBITMQ_ADMIN_PASSWORD"])
+    url = environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+    vhost, exchange = environ.get("RABBITMQ_VHOST", "/"), environ.get("EVENTS_EXCHANGE", "events")
+    with httpx.Client(base_url=url, auth=auth, timeout=10) as client:
+        for user in apply(client, vhost, exchange, passwords):
+            print(f"broker user {user.name}: topic write {user.topic_write}, queues {user.read}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
