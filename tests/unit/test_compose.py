@@ -19,6 +19,11 @@ SECRETS = {
     "RABBITMQ_USER": "suite",
     "RABBITMQ_PASSWORD": "mq-secret",
     "GATEWAY_API_KEYS": "web:web-key-123",
+    "INTERNAL_TOKEN": "internal-token-of-the-test",
+    "BROKER_ORDERS_PASSWORD": "orders-secret",
+    "BROKER_REPORTS_PASSWORD": "reports-secret",
+    "BROKER_SCHEDULER_PASSWORD": "scheduler-secret",
+    "BROKER_NOTIFICATIONS_PASSWORD": "notifications-secret",
 }
 APP_SERVICES = {
     "orders_service": "ORDERS_",
@@ -98,6 +103,7 @@ def test_services_wait_for_migrations_broker_and_health(config: dict[str, Any]) 
         service = config["services"][name]
         assert service["depends_on"][name.replace("_service", "_migrate")]["condition"] == "service_completed_successfully"
         assert service["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+        assert service["depends_on"]["broker_users"]["condition"] == "service_completed_successfully"
         assert "/health/ready" in " ".join(service["healthcheck"]["test"])
     for name in APP_SERVICES:
         migrate = config["services"][name.replace("_service", "_migrate")]
@@ -125,9 +131,25 @@ def test_every_variable_a_service_needs_is_set(config: dict[str, Any]) -> None:
     for name, prefix in APP_SERVICES.items():
         environment = config["services"][name]["environment"]
         assert environment[f"{prefix}DATABASE_URL"].startswith("postgresql://postgres:pg-secret@postgres:5432/")
-        assert environment["BROKER_URL"] == "amqp://suite:mq-secret@rabbitmq:5672/"
+        user = name.removesuffix("_service")
+        assert environment["BROKER_URL"] == f"amqp://{user}:{user}-secret@rabbitmq:5672/"
         assert environment[f"{prefix}HOST"] == "0.0.0.0"
         assert environment["ENVIRONMENT"] == "production"
+        assert environment["INTERNAL_TOKEN"] == "internal-token-of-the-test"
+    assert config["services"]["gateway"]["environment"]["INTERNAL_TOKEN"] == "internal-token-of-the-test"
+
+
+def test_no_service_uses_the_broker_administrator(config: dict[str, Any]) -> None:
+    """The administrator account only makes the services' users; each service logs in as its own."""
+    for name, service in config["services"].items():
+        broker_url = service.get("environment", {}).get("BROKER_URL", "")
+        assert "suite:mq-secret" not in broker_url, name
+    setup = config["services"]["broker_users"]
+    assert setup["command"] == ["python", "-m", "deploy.broker_users"]
+    assert setup["environment"]["RABBITMQ_ADMIN_USER"] == "suite"
+    assert setup["depends_on"]["rabbitmq"]["condition"] == "service_healthy"
+    for user in ("ORDERS", "REPORTS", "SCHEDULER", "NOTIFICATIONS"):
+        assert setup["environment"][f"BROKER_{user}_PASSWORD"] == f"{user.lower()}-secret"
 
 
 def test_the_orders_outbox_is_published_by_its_own_relay(config: dict[str, Any]) -> None:
@@ -140,6 +162,8 @@ def test_the_orders_outbox_is_published_by_its_own_relay(config: dict[str, Any])
     port = int(relay["environment"]["ORDERS_PORT"]) + 1000
     assert f"127.0.0.1:{port}/health/ready" in " ".join(relay["healthcheck"]["test"])
     assert relay["depends_on"]["orders_migrate"]["condition"] == "service_completed_successfully"
+    assert relay["depends_on"]["broker_users"]["condition"] == "service_completed_successfully"
+    assert relay["environment"]["BROKER_URL"] == services["orders_service"]["environment"]["BROKER_URL"]
 
 
 def test_the_image_runs_as_a_non_root_user_and_stops_on_sigterm() -> None:
