@@ -15,7 +15,7 @@ from alembic import command
 from scheduler_service.main import MIGRATIONS, build_app
 from scheduler_service.settings import SchedulerSettings
 from shared.db import alembic_config, create_engine, drop_database, migrate
-from shared.testing.fixtures import serving
+from shared.testing.fixtures import eventually, serving
 from shared.testing.infrastructure import Infrastructure
 from tests.integration.scheduler_service.test_schedules_api import _settings
 
@@ -127,3 +127,32 @@ async def test_rows_that_break_the_rule_are_disabled_by_the_migration_with_the_r
     assert "whole number" in found["fractional"].disabled_reason
     for name in ("two-days-back", "daily-orders-report"):
         assert (found[name].enabled, found[name].disabled_reason) == (True, None), name
+
+
+async def test_readiness_is_degraded_while_a_schedule_keeps_failing(api: httpx.AsyncClient, scheduler_db: str) -> None:
+    assert (await api.post("/schedules", json={"name": "every-second", "cron": "* * * * * *"})).status_code == 201
+    engine = create_engine(scheduler_db, pool_size=1)
+    async with engine.begin() as connection:  # a row written around the API, as an old version could have
+        await connection.execute(sa.text("""UPDATE schedules SET payload = '{"scheduled_for": "x"}' WHERE name = 'every-second'"""))
+    await engine.dispose()
+
+    async def degraded() -> Any:
+        health = (await api.get("/health/ready")).json()
+        return health if health["status"] == "degraded" else None
+
+    health = await eventually(degraded, timeout_s=10, what="readiness degraded by the failing schedule")
+    assert health["checks"]["schedules"]["status"] == "down"
+    assert "every-second" in health["checks"]["schedules"]["error"]
+    schedule = (await api.get("/schedules/every-second")).json()
+    assert schedule["failures"] >= 1
+    assert "scheduled_for" in schedule["last_error"]
+    assert "failed" in {run["status"] for run in (await api.get("/schedules/every-second/runs")).json()["items"]}
+    assert (await api.post("/schedules/every-second/trigger")).status_code == 422
+
+    mended = await api.patch("/schedules/every-second", json={"payload": {}})
+    assert (mended.status_code, mended.json()["failures"]) == (200, 0)
+
+    async def healthy() -> bool:
+        return bool((await api.get("/health/ready")).json()["status"] == "healthy")
+
+    await eventually(healthy, timeout_s=10, what="readiness healthy once the schedule fires again")
