@@ -53,11 +53,16 @@ http {{
 """
 
 
+# as in production: the gateway sends it, the orders service requires it
+INTERNAL_TOKEN = "bench-internal-token-0001"
+
+
 def gateway_env(orders_url: str, api_key: str) -> dict[str, str]:
-    """The gateway in front of one orders process, one API key, no rate limit in the way."""
+    """The gateway in front of one orders process, one shop's API key, no rate limit in the way."""
     return {
         "GATEWAY_ORDERS_URLS": orders_url,
-        "GATEWAY_API_KEYS": f"bench:{api_key}",
+        "GATEWAY_API_KEYS": f"bench:{api_key}:shop",
+        "INTERNAL_TOKEN": INTERNAL_TOKEN,
         "GATEWAY_RATE_LIMIT_PER_S": "1000000",
         "GATEWAY_RATE_LIMIT_BURST": "1000000",
         "LOG_LEVEL": "WARNING",
@@ -88,7 +93,7 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
                     "orders_service.main",
                     "--port",
                     str(orders_port),
-                    env={"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"},
+                    env={"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING", "INTERNAL_TOKEN": INTERNAL_TOKEN},
                 )
             )
             await wait_until_live(f"{orders_url}/health/live", processes[-1])

@@ -42,7 +42,7 @@ import uvloop
 from sqlalchemy import func, insert, select
 
 from bench.environment import bench_infrastructure, scratch_database, scratch_vhost
-from bench.gateway import gateway_env
+from bench.gateway import INTERNAL_TOKEN, gateway_env
 from bench.http_load import start_python, stop, wait_until_live
 from bench.messaging import EXCHANGE, declare_target, sample_event
 from bench.orders_http import ORDER
@@ -188,13 +188,21 @@ async def orders_http_run(infrastructure: Infrastructure, requests: int) -> int:
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_orders", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
         port = free_port()
-        env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "OUTBOX_RELAY": "external", "LOG_LEVEL": "WARNING"}
+        env = {
+            "ORDERS_DATABASE_URL": url,
+            "BROKER_URL": broker_url,
+            "OUTBOX_RELAY": "external",
+            "LOG_LEVEL": "WARNING",
+            "INTERNAL_TOKEN": INTERNAL_TOKEN,
+        }
+        # what the gateway sends with each call of a shop
+        headers = {"X-Internal-Token": INTERNAL_TOKEN, "X-Caller-Name": "bench", "X-Caller-Roles": "shop"}
         async with counted("orders_service.main", "--port", str(port), env=env) as (process, collected):
             base_url = f"http://127.0.0.1:{port}"
             await wait_until_live(f"{base_url}/health/ready", process, timeout_s=READY_TIMEOUT_S)
-            await post_orders(base_url, CLIENTS, {})  # the first requests of a process prepare statements and warm caches
+            await post_orders(base_url, CLIENTS, headers)  # the first requests of a process prepare statements and warm caches
             await instrument(process)
-            await post_orders(base_url, requests, {})
+            await post_orders(base_url, requests, headers)
         return collected[0]
 
 
@@ -204,7 +212,7 @@ async def gateway_run(infrastructure: Infrastructure, requests: int) -> int:
         await declare_target(broker_url)
         orders_port, gateway_port = free_port(), free_port()
         orders_url = f"http://127.0.0.1:{orders_port}"
-        orders_env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"}
+        orders_env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING", "INTERNAL_TOKEN": INTERNAL_TOKEN}
         orders = await start_python("orders_service.main", "--port", str(orders_port), env=orders_env)
         try:
             await wait_until_live(f"{orders_url}/health/ready", orders)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from notifications_service import notifications
 from notifications_service.schemas import NotificationOut, NotificationPage, Status
-from shared.web.caller import CallerDep
+from shared.web.caller import current_caller
 from shared.web.deps import RuntimeDep, SessionDep
 from shared.web.errors import ServiceError
 
@@ -20,7 +20,6 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 async def search(
     session: SessionDep,
     runtime: RuntimeDep,
-    caller: CallerDep,
     recipient: Annotated[str | None, Query(max_length=320)] = None,
     order_id: uuid.UUID | None = None,
     status: Status | None = None,
@@ -35,13 +34,13 @@ async def search(
         page=page,
         count=count,
         count_limit=runtime.settings.list_count_limit,
-        owner=caller.owner,
+        owner=current_caller().owner,
     )
 
 
 @router.get("/{notification_id}", response_model=NotificationOut)
-async def get(notification_id: uuid.UUID, session: SessionDep, caller: CallerDep) -> NotificationOut:
-    found = await notifications.get(session, notification_id, owner=caller.owner)
+async def get(notification_id: uuid.UUID, session: SessionDep) -> NotificationOut:
+    found = await notifications.get(session, notification_id, owner=current_caller().owner)
     if found is None:
         raise ServiceError(404, f"notification {notification_id} not found")
     return found

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query, Response
 
 from orders_service import orders
 from orders_service.schemas import OrderIn, OrderOut, OrderPage
-from shared.web.caller import CallerDep
+from shared.web.caller import current_caller
 from shared.web.deps import RuntimeDep
 from shared.web.errors import ServiceError
 
@@ -33,8 +33,8 @@ IdempotencyKey = Annotated[
     response_model=OrderOut,
     responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}},
 )
-async def create_order(body: OrderIn, runtime: RuntimeDep, caller: CallerDep, idempotency_key: IdempotencyKey = None) -> Response:
-    order, created = await orders.place_order(runtime.driver_pool, body, idempotency_key, client=caller.name)
+async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None) -> Response:
+    order, created = await orders.place_order(runtime.driver_pool, body, idempotency_key, client=current_caller().name)
     headers = {"Location": f"/orders/{order.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -43,9 +43,9 @@ async def create_order(body: OrderIn, runtime: RuntimeDep, caller: CallerDep, id
 
 
 @router.get("/{order_id}", response_model=OrderOut)
-async def get_order(order_id: uuid.UUID, runtime: RuntimeDep, caller: CallerDep) -> Response:
+async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> Response:
     """Another client's order is 404 to a shop, exactly as an order that does not exist."""
-    order = await orders.get_order(runtime.driver_pool, order_id, owner=caller.owner)
+    order = await orders.get_order(runtime.driver_pool, order_id, owner=current_caller().owner)
     if order is None:
         raise ServiceError(404, f"order {order_id} not found")
     # serialised once here: returning the model would make FastAPI validate it a second time
@@ -62,7 +62,6 @@ def _utc(value: datetime | None) -> datetime | None:
 @router.get("", response_model=OrderPage)
 async def list_orders(
     runtime: RuntimeDep,
-    caller: CallerDep,
     created_from: Annotated[datetime | None, Query(description="inclusive, RFC 3339; UTC when no offset")] = None,
     created_to: Annotated[datetime | None, Query(description="exclusive, RFC 3339; UTC when no offset")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -81,7 +80,7 @@ async def list_orders(
         page=page,
         count=count,
         count_limit=runtime.settings.list_count_limit,
-        owner=caller.owner,
+        owner=current_caller().owner,
     )
     # serialised once here: returning the model would make FastAPI validate it a second time
     return Response(found.model_dump_json(), media_type="application/json")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from shared.web import health
-from shared.web.caller import InternalTokenMiddleware
+from shared.web.caller import CallerMiddleware
 from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware, metrics_endpoint
 from shared.web.request_id import RequestIdMiddleware
@@ -33,9 +33,8 @@ def create_app(
         app.include_router(router)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
-    # the last middleware added is the outermost: request ids wrap metrics, the token check and the app
-    if internal_token is not None:
-        app.add_middleware(InternalTokenMiddleware, token=internal_token)
+    # the last middleware added is the outermost: request ids wrap metrics, the caller (and token check) and the app
+    app.add_middleware(CallerMiddleware, token=internal_token)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

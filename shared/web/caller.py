@@ -10,11 +10,10 @@ inside (an operator's tool on the service's own port, a test) and may see everyt
 from __future__ import annotations
 
 import hmac
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated
 
 import orjson
-from fastapi import Depends, Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shared.correlation import current_correlation_id
@@ -43,45 +42,63 @@ class Caller:
 
 
 INTERNAL = Caller(None, frozenset({"operator"}))
+_caller: ContextVar[Caller] = ContextVar("caller", default=INTERNAL)
 
 
-async def get_caller(request: Request) -> Caller:
-    name = request.headers.get("x-caller-name")
-    if name is None:
-        return INTERNAL
-    roles = frozenset(role for role in request.headers.get("x-caller-roles", "").split("+") if role)
-    return Caller(name, roles)
+def current_caller() -> Caller:
+    """The caller of the request being handled (set by ``CallerMiddleware``), like the request id.
+
+    A context variable rather than a FastAPI dependency: the middleware reads the headers
+    once anyway, and resolving a dependency costs every request of the hot path (``POST
+    /orders``) a few percent of its instructions.
+    """
+    return _caller.get()
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+class CallerMiddleware:
+    """Reads who called, and with ``token`` refuses (401) a call without the gateway's token.
 
+    Health and metrics stay open to probes and scrapers.
+    """
 
-class InternalTokenMiddleware:
-    """Refuses (401) a call without the gateway's token; health and metrics stay open."""
-
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, token: str | None = None) -> None:
         self.app = app
-        self.token = token.encode()
+        self.token = token.encode() if token is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(OPEN_PATHS):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        presented = b""
-        for name, value in scope["headers"]:
-            if name == INTERNAL_TOKEN:
+        name = roles = presented = None
+        for header, value in scope["headers"]:
+            if header == CALLER_NAME:
+                name = value
+            elif header == CALLER_ROLES:
+                roles = value
+            elif header == INTERNAL_TOKEN:
                 presented = value
-                break
-        if hmac.compare_digest(presented, self.token):
+        if self.token is not None and not hmac.compare_digest(presented or b"", self.token) and not scope["path"].startswith(OPEN_PATHS):
+            await _refuse(send)
+            return
+        if name is None:
             await self.app(scope, receive, send)
             return
-        body = orjson.dumps(
-            {
-                "code": "internal_token_required",
-                "detail": "this port takes calls from the gateway only (X-Internal-Token)",
-                "request_id": current_correlation_id(),
-            }
-        )
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        role_names = frozenset(role for role in (roles or b"").decode("latin-1").split("+") if role)
+        token = _caller.set(Caller(name.decode("latin-1"), role_names))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _caller.reset(token)
+
+
+async def _refuse(send: Send) -> None:
+    body = orjson.dumps(
+        {
+            "code": "internal_token_required",
+            "detail": "this port takes calls from the gateway only (X-Internal-Token)",
+            "request_id": current_correlation_id(),
+        }
+    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 401, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -123,3 +123,8 @@ async def test_a_service_port_refuses_calls_that_do_not_come_through_the_gateway
         assert (await direct.post("/orders", json=ORDER)).status_code == 401
         assert (await direct.get("/health/ready")).status_code == 200
         assert (await direct.get("/metrics")).status_code == 200
+        assert (await direct.get("/openapi.json")).status_code == 401
+    # the gateway's own calls (health, the merged docs) carry the token
+    assert (await suite.gateway.get("/health")).json()["status"] == "healthy"
+    paths = (await suite.gateway.get("/openapi.json")).json()["paths"]
+    assert {"/orders", "/report/generate", "/schedules", "/notifications"} <= set(paths)
