@@ -14,6 +14,7 @@ import contextlib
 import logging
 import random
 from email import policy
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -29,6 +30,25 @@ log = logging.getLogger(__name__)
 NOTIFY_CHANNEL = "notifications"
 
 
+class _HeaderClasses(HeaderRegistry):
+    """The standard registry, each header's class made once: ``HeaderRegistry`` builds a new class
+    for every header it parses, about a quarter of the time a message takes to build."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
+MAIL_POLICY = policy.SMTP.clone(header_factory=_HeaderClasses())
+
+
 def compose(row: Any, mail_from: str) -> OutgoingMail:
     """A multipart/alternative message (plain text and HTML) built by the standard library.
 
@@ -36,7 +56,7 @@ def compose(row: Any, mail_from: str) -> OutgoingMail:
     or LF in it, so no field of a notification can add a header of its own; a row that
     cannot be a mail raises ``ValueError``.
     """
-    message = EmailMessage(policy=policy.SMTP)
+    message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = mail_from
     message["To"] = row.recipient
     message["Subject"] = row.subject
