@@ -93,7 +93,8 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
                     "orders_service.main",
                     "--port",
                     str(orders_port),
-                    env={"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING", "INTERNAL_TOKEN": INTERNAL_TOKEN},
+                    # no token required: the direct, nginx and bare-proxy targets call it as the gateway does, without one
+                    env={"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "LOG_LEVEL": "WARNING"},
                 )
             )
             await wait_until_live(f"{orders_url}/health/live", processes[-1])
@@ -113,7 +114,9 @@ async def through_gateway(infrastructure: Infrastructure) -> dict[str, float]:
                 for target in targets.values():
                     await wait_until_live(f"{target}/health/live")
                 async with httpx.AsyncClient() as http:
-                    created = await http.post(f"{orders_url}/orders", content=ORDER, headers={"Content-Type": "application/json"})
+                    # placed by the shop whose key the load uses, so the gateway finds it for that shop
+                    headers = {"Content-Type": "application/json", "X-API-Key": API_KEY}
+                    created = await http.post(f"{gateway_url}/orders", content=ORDER, headers=headers)
                 path = f"/orders/{created.json()['id']}"
                 results: dict[str, float] = {"connections": CONNECTIONS}
                 for name, target in targets.items():

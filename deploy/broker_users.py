@@ -13,16 +13,20 @@ up and before any service starts). No service then uses the administrator accoun
 Variables: ``RABBITMQ_MANAGEMENT_URL`` (default ``http://127.0.0.1:15672``),
 ``RABBITMQ_ADMIN_USER`` / ``RABBITMQ_ADMIN_PASSWORD``, ``RABBITMQ_VHOST`` (default ``/``),
 ``EVENTS_EXCHANGE`` (default ``events``) and one ``BROKER_<SERVICE>_PASSWORD`` per service.
+``make run`` makes users of its own for each run (``users_for_run``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -111,3 +115,39 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+@contextmanager
+def users_for_run(broker_url: str, exchange: str, management_url: str | None = None) -> Iterator[tuple[dict[str, str], str]]:
+    """Each service's own user for one ``make run``, deleted when it ends: ``({service: amqp url}, what happened)``.
+
+    The users are made with the credentials of ``broker_url`` (the development account) and
+    carry a prefix of the run's own, with random passwords. Without the management API (or
+    with an account that may not manage users) the services share ``broker_url``, as before,
+    and the second value says why.
+    """
+    parts = urlsplit(broker_url)
+    vhost = unquote(parts.path.removeprefix("/")) or "/"
+    host = parts.hostname or "127.0.0.1"
+    url = management_url or f"http://{host}:15672"
+    auth = (unquote(parts.username or "guest"), unquote(parts.password or "guest"))
+    prefix, password = f"run-{secrets.token_hex(3)}-", secrets.token_urlsafe(18)
+    try:
+        with httpx.Client(base_url=url, auth=auth, timeout=5) as client:
+            apply(client, vhost, exchange, dict.fromkeys(SERVICES, password), prefix=prefix)
+    except httpx.HTTPError as exc:
+        yield {}, f"shared by every service ({type(exc).__name__} from the management API at {url})"
+        return
+    address = parts.netloc.rsplit("@", 1)[-1]
+    try:
+        yield (
+            {
+                service: urlunsplit((parts.scheme, f"{quote(prefix + service)}:{password}@{address}", parts.path, "", ""))
+                for service in SERVICES
+            },
+            f"{prefix}<service> for each service, deleted when the suite stops",
+        )
+    finally:
+        with contextlib.suppress(httpx.HTTPError), httpx.Client(base_url=url, auth=auth, timeout=5) as client:
+            for service in SERVICES:
+                client.delete(f"/api/users/{quote(prefix + service, safe='')}")

@@ -5,6 +5,9 @@ instance ``i`` listens on the service's configured port plus ``10 * i`` (``--fre
 any free port, which the end-to-end tests use). The gateway is given every instance's URL.
 A ``<service>-relay`` line (the service's outbox relay as its own process) runs once, its
 health and metrics on the service's port plus 1000.
+Each service connects to the broker as a user of its own, made for the run with the
+development account's rights and deleted when it ends (``deploy/broker_users.py``), so
+a service that publishes a routing key it does not own is refused as in production.
 Ctrl-C sends SIGTERM to every process: consumers stop taking messages, in-flight ones
 finish or return to their queue, servers drain their requests. A process that ends on its
 own is logged and the others keep running.
@@ -26,6 +29,7 @@ from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from deploy.broker_users import users_for_run
 from gateway.settings import GatewaySettings
 from notifications_service.mail_catcher import MBOX_NAME
 from notifications_service.settings import NotificationsSettings
@@ -80,7 +84,8 @@ def parse_scale(spec: str) -> dict[str, int]:
     return scale
 
 
-def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
+def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool, broker_urls: dict[str, str] | None = None) -> Plan:
+    """What runs, where; ``broker_urls`` gives a service (and its relay) a broker login of its own."""
     processes = parse_procfile(procfile.read_text()).processes
     result = Plan()
     gateway = load_settings(GatewaySettings)
@@ -98,13 +103,14 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
         count = scale.get(name, 1)
         ports = [free_port() if free_ports else settings.port + PORT_STEP * i for i in range(count)]
         result.instances[name] = [f"http://127.0.0.1:{port}" for port in ports]
+        service_env = shared_env | ({"BROKER_URL": broker_urls[name]} if broker_urls and name in broker_urls else {})
         for index, port in enumerate(ports):
             label = name if count == 1 else f"{name}.{index + 1}"
-            result.commands[label] = (f"{processes[name]} --port {port}", shared_env)
+            result.commands[label] = (f"{processes[name]} --port {port}", service_env)
         relay = f"{name}-relay"
         if relay in processes:  # one relay serves every instance (SKIP LOCKED would allow more)
             port = free_port() if free_ports else settings.relay_port
-            result.commands[relay] = (f"{processes[relay]} --port {port}", shared_env)
+            result.commands[relay] = (f"{processes[relay]} --port {port}", service_env)
             result.relays[relay] = f"http://127.0.0.1:{port}"
     if "gateway" in processes:
         port = free_port() if free_ports else gateway.port
@@ -118,7 +124,7 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool) -> Plan:
     return result
 
 
-def banner(result: Plan) -> str:
+def banner(result: Plan, broker_users: str = "") -> str:
     broker_host = urlsplit(load_settings(OrdersSettings).broker_url.get_secret_value()).hostname or "127.0.0.1"
     width = 14
     lines = ["", "  Order-reporting suite"]
@@ -131,6 +137,7 @@ def banner(result: Plan) -> str:
         ]
     lines += [
         f"  {'RabbitMQ UI':<{width}}http://{broker_host}:15672",
+        *([f"  {'broker users':<{width}}{broker_users}"] if broker_users else []),
         f"  {'caught mail':<{width}}{Path(result.mail_dir) / MBOX_NAME}   (SMTP on 127.0.0.1:{result.smtp_port})",
         f"  {'instances':<{width}}" + " | ".join(f"{name} {', '.join(urls)}" for name, urls in result.instances.items()),
         *[f"  {name:<{width}}{url}/health/ready, {url}/metrics" for name, url in result.relays.items()],
@@ -146,15 +153,24 @@ def main() -> None:
     parser.add_argument("--free-ports", action="store_true", help="any free port for every process (tests)")
     parser.add_argument("--state-file", type=Path, help="write the planned URLs here as JSON before starting")
     arguments = parser.parse_args()
-    result = plan(arguments.procfile, parse_scale(arguments.scale), free_ports=arguments.free_ports)
-    if arguments.state_file:
-        state = {"gateway": result.gateway_url, "instances": result.instances, "mail_dir": result.mail_dir, "smtp_port": result.smtp_port}
-        arguments.state_file.write_text(json.dumps(state))
-    print(banner(result), flush=True)
-    manager = SuiteManager(Printer(sys.stdout, colour=sys.stdout.isatty()))
-    for name, (command, env) in result.commands.items():
-        manager.add_process(name, " ".join(shlex.split(command)), env=os.environ | env)
-    manager.loop()
+    shared = load_settings(OrdersSettings)
+    broker_url = shared.broker_url.get_secret_value()
+    with users_for_run(broker_url, shared.events_exchange, os.environ.get("RABBITMQ_MANAGEMENT_URL")) as (broker_urls, users):
+        result = plan(arguments.procfile, parse_scale(arguments.scale), free_ports=arguments.free_ports, broker_urls=broker_urls)
+        if arguments.state_file:
+            state = {
+                "gateway": result.gateway_url,
+                "instances": result.instances,
+                "mail_dir": result.mail_dir,
+                "smtp_port": result.smtp_port,
+                "broker_users": sorted(urlsplit(url).username or "" for url in broker_urls.values()),
+            }
+            arguments.state_file.write_text(json.dumps(state))
+        print(banner(result, users), flush=True)
+        manager = SuiteManager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+        for name, (command, env) in result.commands.items():
+            manager.add_process(name, " ".join(shlex.split(command)), env=os.environ | env)
+        manager.loop()
     sys.exit(manager.returncode)
 
 

@@ -38,6 +38,7 @@ class RunningSuite:
     exchange: str
     infrastructure: Infrastructure
     log: Path
+    broker_users: list[str]
 
     def mails(self) -> list[Message]:
         return caught_messages(self.mail_dir)
@@ -100,7 +101,9 @@ async def suite(infrastructure: Infrastructure, run_id: str, tmp_path_factory: p
                     running_suite(ROOT / "Procfile", env, workdir, scale=f"reports={REPORTS_PROCESSES}", output=output) as state,
                     httpx.AsyncClient(base_url=state["gateway"], headers={"X-API-Key": API_KEY}, timeout=30) as gateway,
                 ):
-                    yield RunningSuite(gateway, state["instances"], Path(state["mail_dir"]), vhost, exchange, infrastructure, log)
+                    yield RunningSuite(
+                        gateway, state["instances"], Path(state["mail_dir"]), vhost, exchange, infrastructure, log, state["broker_users"]
+                    )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{log.read_text()[-5000:]}") from None
         finally:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -128,3 +130,16 @@ async def test_a_service_port_refuses_calls_that_do_not_come_through_the_gateway
     assert (await suite.gateway.get("/health")).json()["status"] == "healthy"
     paths = (await suite.gateway.get("/openapi.json")).json()["paths"]
     assert {"/orders", "/report/generate", "/schedules", "/notifications"} <= set(paths)
+
+
+async def test_each_service_connects_to_the_broker_as_its_own_user(suite: RunningSuite) -> None:
+    assert [user.rsplit("-", 1)[1] for user in suite.broker_users] == ["notifications", "orders", "reports", "scheduler"]
+
+    def users_connected() -> set[str]:
+        with suite.infrastructure.management() as client:
+            connections = client.get(f"/api/vhosts/{quote(suite.vhost, safe='')}/connections").json()
+        return {connection["user"] for connection in connections}
+
+    connected = await asyncio.to_thread(users_connected)
+    assert set(suite.broker_users) <= connected
+    assert "guest" not in connected

@@ -27,3 +27,13 @@ def test_free_ports_give_the_relay_a_port_of_its_own() -> None:
     service_port = result.instances["orders"][0].rsplit(":", 1)[1]
     assert relay_port.isdigit()
     assert relay_port != service_port
+
+
+def test_each_service_and_its_relay_get_their_own_broker_login() -> None:
+    urls = {service: f"amqp://run-1-{service}:pw@127.0.0.1:5672/" for service in ("orders", "reports", "scheduler", "notifications")}
+    result = plan(ROOT / "Procfile", {"reports": 2}, free_ports=True, broker_urls=urls)
+    for label, service in [("orders", "orders"), ("orders-relay", "orders"), ("reports.1", "reports"), ("reports.2", "reports")]:
+        assert result.commands[label][1]["BROKER_URL"] == urls[service], label
+    assert result.commands["scheduler"][1]["BROKER_URL"] == urls["scheduler"]
+    assert "BROKER_URL" not in result.commands["gateway"][1]
+    assert "broker users  run-1-<service>" in banner(result, "run-1-<service>")
