@@ -10,6 +10,7 @@ last attempt, ends the row ``failed`` with the reason.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
@@ -49,13 +50,22 @@ class _HeaderClasses(HeaderRegistry):
 MAIL_POLICY = policy.SMTP.clone(header_factory=_HeaderClasses())
 
 
-def compose(row: Any, mail_from: str) -> OutgoingMail:
-    """A multipart/alternative message (plain text and HTML) built by the standard library.
+def _part(subtype: str, content: str) -> bytes:
+    encoded = base64.encodebytes(content.encode()).replace(b"\n", b"\r\n")
+    return f"Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n".encode() + encoded
 
-    ``EmailMessage`` under the SMTP policy encodes every header and refuses a value with CR
-    or LF in it, so no field of a notification can add a header of its own; a row that
-    cannot be a mail raises ``ValueError``.
+
+def compose(row: Any, mail_from: str) -> OutgoingMail:
+    """A multipart/alternative message (plain text and HTML); a row that cannot be a mail raises ``ValueError``.
+
+    Every header is set on an ``EmailMessage`` under the SMTP policy, which refuses a value
+    with CR or LF in it and encodes the rest, and is written by that policy (``fold_binary``),
+    so no field of a notification can add a header of its own. The two parts under it have
+    headers of constants and base64 bodies; letting ``EmailMessage`` build them too (its
+    content manager and generator) tripled the CPU a confirmation costs, the largest share
+    of an order's CPU in the load benchmark.
     """
+    boundary = f"=_{row.event_id.hex}"
     message = EmailMessage(policy=MAIL_POLICY)
     message["From"] = mail_from
     message["To"] = row.recipient
@@ -63,9 +73,12 @@ def compose(row: Any, mail_from: str) -> OutgoingMail:
     message["Date"] = formatdate(usegmt=True)
     # stable per event: a mail system that sees it twice (a crash after SMTP accepted it) can tell
     message["Message-ID"] = f"<{row.event_id}@notifications.order-reporting>"
-    message.set_content(row.body_text)
-    message.add_alternative(row.body_html, subtype="html")
-    return OutgoingMail(sender=mail_from, recipient=row.recipient, subject=row.subject, raw=message.as_bytes())
+    message["MIME-Version"] = "1.0"
+    message["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
+    head = b"".join(MAIL_POLICY.fold_binary(name, value) for name, value in message.items())
+    separator = f"\r\n--{boundary}\r\n".encode()
+    raw = head + separator + _part("plain", row.body_text) + separator + _part("html", row.body_html) + f"\r\n--{boundary}--\r\n".encode()
+    return OutgoingMail(sender=mail_from, recipient=row.recipient, subject=row.subject, raw=raw)
 
 
 class Dispatcher:
