@@ -20,6 +20,7 @@ from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from scheduler_service.models import outbox, schedule_runs, schedules
 from scheduler_service.ticker import CHANGED_CHANNEL
 from shared.db import create_engine
+from shared.messaging.topology import REPORT_REQUESTED
 from shared.testing.fixtures import eventually, free_port
 from shared.testing.infrastructure import Infrastructure
 
@@ -48,7 +49,7 @@ async def same_instant(infrastructure: Infrastructure, count: int = 10_000, repl
     """All schedules name one instant a few seconds ahead, written (with the API's NOTIFY) once
     the replicas run; the time until every one is claimed, counted after the instant."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "sched", SCHEDULER_MIGRATIONS) as url:
-        await declare_target(broker_url, routing_key="bench.tick")
+        await declare_target(broker_url, routing_key=REPORT_REQUESTED)
         engine = create_engine(url, pool_size=2)
         processes = await _start(url, broker_url, replicas)
         instant = (datetime.now(UTC) + timedelta(seconds=4)).replace(microsecond=0)
@@ -59,8 +60,8 @@ async def same_instant(infrastructure: Infrastructure, count: int = 10_000, repl
                 "name": f"load-{n}",
                 "cron": expression,
                 "timezone": "UTC",
-                "routing_key": "bench.tick",
-                "payload": {"n": n},
+                "routing_key": REPORT_REQUESTED,
+                "payload": {"days_before": n % 367},
                 "catch_up": "latest",
                 "lookback_s": 3600,
                 "next_fire_at": instant,
@@ -109,7 +110,7 @@ async def idle_cpu(infrastructure: Infrastructure, count: int = 100, seconds: fl
                 "name": f"idle-{n}",
                 "cron": f"{n % 60} {n % 24} * * *",
                 "timezone": "Europe/Berlin",
-                "routing_key": "bench.idle",
+                "routing_key": REPORT_REQUESTED,
                 "payload": {},
                 "catch_up": "latest",
                 "lookback_s": 3600,
@@ -119,7 +120,7 @@ async def idle_cpu(infrastructure: Infrastructure, count: int = 100, seconds: fl
         async with engine.begin() as connection:
             await connection.execute(insert(schedules), rows)
         await engine.dispose()
-        await declare_target(broker_url, routing_key="bench.idle")
+        await declare_target(broker_url, routing_key=REPORT_REQUESTED)
         (process,) = await _start(url, broker_url, 1)
         try:
             await asyncio.sleep(1)  # the first tick is not idle time
