@@ -12,6 +12,7 @@ from notifications_service.schemas import NotificationOut, NotificationPage, Sta
 from shared.web.caller import current_caller
 from shared.web.deps import RuntimeDep, SessionDep
 from shared.web.errors import ServiceError
+from shared.web.params import NO_NUL
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/notifications", tags=["notifications"])
 async def search(
     session: SessionDep,
     runtime: RuntimeDep,
-    recipient: Annotated[str | None, Query(max_length=320)] = None,
+    recipient: Annotated[str | None, Query(max_length=320, pattern=NO_NUL)] = None,
     order_id: uuid.UUID | None = None,
     status: Status | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,

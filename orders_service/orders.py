@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 SOURCE = "orders_service"
 CLOCK_SKEW = timedelta(minutes=5)
 CENT = Decimal("0.01")
+# what orders.total_amount (numeric(14, 2)) holds
+MAX_TOTAL = Decimal("999999999999.99")
 
 
 def request_fingerprint(order: OrderIn) -> str:
@@ -66,10 +68,15 @@ async def place_order(
     the first is in flight gets 409 at once, and nothing is left behind if a request dies.
     """
     now = now or datetime.now(UTC)
-    created_at = (order.created_at or now).astimezone(UTC)
+    try:
+        created_at = (order.created_at or now).astimezone(UTC)
+    except OverflowError:
+        raise ServiceError(422, "created_at: must be within the years 1 to 9999 in UTC") from None
     if created_at > now + CLOCK_SKEW:
         raise ServiceError(422, "created_at: must not be in the future")
     placed = _new_order(order, created_at, client)
+    if placed.total_amount > MAX_TOTAL:
+        raise ServiceError(422, f"items: the order's total {placed.total_amount} is more than {MAX_TOTAL:,}")
     fingerprint = request_fingerprint(order) if idempotency_key else None
     event = new_event(
         ORDER_CREATED,

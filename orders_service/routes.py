@@ -52,11 +52,14 @@ async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> Response:
     return Response(order.model_dump_json(), media_type="application/json")
 
 
-def _utc(value: datetime | None) -> datetime | None:
+def _utc(value: datetime | None, name: str) -> datetime | None:
     """Query datetimes without an offset are read as UTC."""
     if value is None:
         return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ServiceError(422, f"{name}: must be within the years 1 to 9999 in UTC") from None
 
 
 @router.get("", response_model=OrderPage)
@@ -70,7 +73,7 @@ async def list_orders(
     limit = getattr(runtime.settings, "page_size_max", 100)
     if count > limit:
         raise ServiceError(422, f"count: must be at most {limit}")
-    start, end = _utc(created_from), _utc(created_to)
+    start, end = _utc(created_from, "created_from"), _utc(created_to, "created_to")
     if start is not None and end is not None and start > end:
         raise ServiceError(422, "created_from must not be after created_to")
     found = await orders.list_orders(

@@ -13,6 +13,7 @@ from reports_service.schemas import DayTotals, ReportRow, ReportScheduled, Repor
 from reports_service.settings import ReportsSettings
 from shared.web.deps import RuntimeDep, SessionDep
 from shared.web.errors import ServiceError
+from shared.web.params import NO_NUL
 
 router = APIRouter(prefix="/report", tags=["reports"])
 
@@ -63,7 +64,7 @@ async def tasks(
     session: SessionDep,
     runtime: RuntimeDep,
     response: Response,
-    requested_by: Annotated[str | None, Query(max_length=255, description="api, or scheduler:<schedule name>")] = None,
+    requested_by: Annotated[str | None, Query(max_length=255, pattern=NO_NUL, description="api, or scheduler:<schedule name>")] = None,
     status: Annotated[Literal["scheduled", "running", "succeeded", "failed"] | None, Query()] = None,
     report_date: Annotated[date | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -99,7 +100,8 @@ async def days(
     last: Annotated[date | None, Query(alias="to", description="last day, inclusive (default: today)")] = None,
 ) -> list[DayTotals]:
     last = last or reports.local_today(_tz(runtime))
-    first = first or last - timedelta(days=30)
+    if first is None:
+        first = last - timedelta(days=30) if last > date.min + timedelta(days=30) else date.min
     if first > last:
         raise ServiceError(422, "from must not be after to")
     if (last - first).days >= MAX_DAYS:

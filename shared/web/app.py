@@ -25,7 +25,8 @@ def create_app(
     version: str = "1.0.0",
     internal_token: str | None = None,
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    # no redirects: behind the gateway, a Location built from the request would name the service's own address
+    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan, redirect_slashes=False)
     app.state.service_name = service_name
     app.state.health_checks = []
     install_error_handlers(app)

@@ -191,3 +191,10 @@ async def test_listing_counts_up_to_the_limit(
     assert (everything["total"], everything["total_exact"]) == (3, False)
     assert (len(last["items"]), last["total"], last["total_exact"]) == (1, 3, False)
     assert (one_order["total"], one_order["total_exact"], len(one_order["items"])) == (1, True, 1)
+
+
+async def test_a_nul_in_a_filter_is_422_not_500(make_settings: Callable[..., NotificationsSettings], smtp: RecordingSmtp) -> None:
+    async with notifications_client(make_settings(smtp_port=smtp.port)) as client:
+        response = await client.get("/notifications", params={"recipient": "ada\x00@example.com"})
+    assert response.status_code == 422
+    assert "recipient" in response.json()["detail"]

@@ -249,3 +249,27 @@ async def test_health_metrics_and_request_ids(orders_api: httpx.AsyncClient) -> 
     assert "outbox_backlog" in metrics
     generated = (await orders_api.get("/health/live")).headers["x-request-id"]
     assert len(generated) == 32
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (order_body(items=[{"sku": "GOLD", "quantity": 10_000, "unit_price": "9999999999.99"}] * 2), "is more than 999,999,999,999.99"),
+        (order_body(created_at="0001-01-01T00:00:00+01:00"), "created_at: must be within the years 1 to 9999"),
+    ],
+)
+async def test_values_past_what_the_database_holds_are_422_not_500(
+    orders_api: httpx.AsyncClient, body: dict[str, Any], reason: str
+) -> None:
+    response = await orders_api.post("/orders", json=body)
+    assert response.status_code == 422, response.text
+    assert reason in response.json()["detail"]
+
+
+async def test_a_range_past_the_calendar_and_a_trailing_slash_are_answered_not_500_or_redirected(orders_api: httpx.AsyncClient) -> None:
+    response = await orders_api.get("/orders", params={"created_from": "9999-12-31T23:59:59-01:00"})
+    assert response.status_code == 422
+    assert "created_from: must be within the years 1 to 9999" in response.json()["detail"]
+    slash = await orders_api.get("/orders/")
+    assert slash.status_code == 404
+    assert "location" not in slash.headers

@@ -358,3 +358,11 @@ async def test_the_service_runs_under_its_own_broker_user(
         (message,) = await drain(generated, 1)
     assert task["status"] == "succeeded"
     assert Envelope[ReportGenerated].model_validate_json(message.body).data.total_products == 3
+
+
+async def test_days_at_the_start_of_the_calendar_and_a_nul_in_a_filter_are_answered_not_500(reports_api: httpx.AsyncClient) -> None:
+    first_days = await reports_api.get("/report/days", params={"to": "0001-01-01"})
+    assert (first_days.status_code, first_days.json()) == (200, [])
+    nul = await reports_api.get("/report/tasks", params={"requested_by": "api\x00"})
+    assert nul.status_code == 422
+    assert "requested_by" in nul.json()["detail"]
