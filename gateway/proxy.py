@@ -122,9 +122,14 @@ class Gateway:
         content_type = b""
         content_length = -1
         idempotency_key = False
-        dropped_by_connection: set[bytes] = set()
+        headers = scope["headers"]
+        # headers that Connection names are the gateway's alone: removed before anything is decided on them
+        # (an Idempotency-Key named there would make a POST look safe to retry without reaching the service)
+        dropped_by_connection = {token.strip().lower() for name, value in headers if name == b"connection" for token in value.split(b",")}
         forwarded: list[tuple[str, str]] = []
-        for name, value in scope["headers"]:
+        for name, value in headers:
+            if name in dropped_by_connection:
+                continue
             if name == b"authorization":
                 if value[:7].lower() == b"bearer ":
                     presented = value[7:].strip()
@@ -136,12 +141,8 @@ class Gateway:
                 content_length = int(value) if value.isdigit() else -1
             elif name == b"idempotency-key":
                 idempotency_key = True
-            elif name == b"connection":
-                dropped_by_connection.update(token.strip().lower() for token in value.split(b","))
             if name not in NOT_FORWARDED:
                 forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
-        if dropped_by_connection:
-            forwarded = [(n, v) for n, v in forwarded if n.encode("latin-1") not in dropped_by_connection]
 
         client = self.api_keys.client_for(presented)
         if client is None:

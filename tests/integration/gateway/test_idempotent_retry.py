@@ -47,3 +47,16 @@ async def test_a_post_without_a_key_whose_response_was_dropped_is_not_sent_twice
     assert response.status_code == 502
     assert response.json()["code"] == "upstream_unavailable"
     assert listed["total"] == 1, "the order exists once; the client learns to look before sending again"
+
+
+async def test_an_idempotency_key_named_by_connection_is_dropped_first_so_the_post_is_not_retried(
+    proxy: ResponseDroppingProxy, gateway_for: GatewayFactory
+) -> None:
+    """The key never reaches the service (Connection names it hop-by-hop), so the POST is not safe to send twice."""
+    async with gateway_for(orders=[proxy.url]) as (client, _):
+        proxy.drops = 1
+        headers = {**HEADERS, "Idempotency-Key": "hop-1", "Connection": "keep-alive, Idempotency-Key"}
+        response = await client.post("/orders", json=ORDER, headers=headers)
+        listed = (await client.get("/orders", headers=HEADERS)).json()
+    assert response.status_code == 502
+    assert listed["total"] == 1, "sent once: a retry without the key would have made a second order"
