@@ -34,7 +34,7 @@ test: install lint ## Lint, then the whole test suite on real PostgreSQL and Rab
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 migrate: install ## Create the databases if missing and apply every service's migrations
-	$(BIN)/python -m shared.preflight
+	$(BIN)/python -m shared.preflight ORDERS_ REPORTS_ SCHEDULER_ NOTIFICATIONS_
 	$(BIN)/python -m orders_service.main migrate
 	$(BIN)/python -m reports_service.main migrate
 	$(BIN)/python -m scheduler_service.main migrate

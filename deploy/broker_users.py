@@ -32,6 +32,7 @@ import httpx
 
 from shared.contracts.owners import routing_keys_of
 from shared.messaging.topology import ORDER_CREATED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED, requeue_exchange_name
+from shared.settings import weak_secret
 
 # broker user (the service's name in queue names) -> the producer name its events carry
 SERVICES: Mapping[str, str] = {
@@ -100,10 +101,13 @@ def apply(client: httpx.Client, vhost: str, exchange: str, passwords: Mapping[st
 
 def main() -> None:
     environ = os.environ
-    missing = [f"BROKER_{service.upper()}_PASSWORD" for service in SERVICES if not environ.get(f"BROKER_{service.upper()}_PASSWORD")]
-    missing += [name for name in ("RABBITMQ_ADMIN_USER", "RABBITMQ_ADMIN_PASSWORD") if not environ.get(name)]
+    names = [f"BROKER_{service.upper()}_PASSWORD" for service in SERVICES] + ["RABBITMQ_ADMIN_PASSWORD"]
+    missing = [name for name in [*names, "RABBITMQ_ADMIN_USER"] if not environ.get(name)]
     if missing:
         raise SystemExit(f"broker users: set {', '.join(missing)}")
+    weak = [f"{name} ({reason})" for name in names if (reason := weak_secret(environ[name]))]
+    if weak:
+        raise SystemExit(f"broker users: choose real passwords for {', '.join(weak)}")
     passwords = {service: environ[f"BROKER_{service.upper()}_PASSWORD"] for service in SERVICES}
     auth = (environ["RABBITMQ_ADMIN_USER"], environ["RABBITMQ_ADMIN_PASSWORD"])
     url = environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")

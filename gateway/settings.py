@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from gateway.auth import ClientKey, parse_api_keys
-from shared.settings import ProcessSettings
+from shared.settings import ProcessSettings, weak_secret
 
 DEVELOPMENT_API_KEY = "dev-key-change-me"
 
@@ -87,6 +87,11 @@ class GatewaySettings(ProcessSettings):
         problems = super().production_problems()
         if DEVELOPMENT_API_KEY in self.api_keys.get_secret_value():
             problems.append("GATEWAY_API_KEYS still holds the development key; set real keys in production")
+        else:
+            for entry in self.client_keys():
+                reason = weak_secret(entry.key)
+                if reason:
+                    problems.append(f"GATEWAY_API_KEYS: the key of {entry.client.name!r} is {reason}")
         return problems
 
     def upstream_urls(self) -> dict[str, tuple[str, ...]]:

@@ -7,6 +7,7 @@ import sys
 
 import aio_pika
 import asyncpg
+from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from shared.db import asyncpg_dsn
@@ -18,15 +19,23 @@ HINTS = {
 }
 
 
-async def _check(settings: BaseServiceSettings) -> list[str]:
+def service_settings(prefix: str) -> BaseServiceSettings:
+    """The database and broker settings of the service whose variables carry ``prefix`` (``ORDERS_``)."""
+    named = type(f"{prefix.strip('_').title()}Settings", (BaseServiceSettings,), {"model_config": SettingsConfigDict(env_prefix=prefix)})
+    return load_settings(named)
+
+
+async def _check(services: list[BaseServiceSettings]) -> list[str]:
     problems = []
-    admin = make_url(settings.database_url.get_secret_value()).set(database="postgres")
-    try:
-        connection = await asyncpg.connect(asyncpg_dsn(admin.render_as_string(hide_password=False)), timeout=3)
-        await connection.close()
-    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-        problems.append(f"PostgreSQL at {admin.render_as_string(hide_password=True)} is not reachable ({exc}); {HINTS['PostgreSQL']}")
-    broker = settings.broker_url.get_secret_value() or DEFAULT_BROKER_URL
+    servers = {make_url(s.database_url.get_secret_value()).set(database="postgres").render_as_string(hide_password=False) for s in services}
+    for server in sorted(servers):
+        admin = make_url(server)
+        try:
+            connection = await asyncpg.connect(asyncpg_dsn(server), timeout=3)
+            await connection.close()
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            problems.append(f"PostgreSQL at {admin.render_as_string(hide_password=True)} is not reachable ({exc}); {HINTS['PostgreSQL']}")
+    broker = services[0].broker_url.get_secret_value() or DEFAULT_BROKER_URL
     try:
         amqp = await aio_pika.connect(broker, timeout=3)
         await amqp.close()
@@ -37,7 +46,9 @@ async def _check(settings: BaseServiceSettings) -> list[str]:
 
 
 def main() -> None:
-    problems = asyncio.run(_check(load_settings(BaseServiceSettings)))
+    """``python -m shared.preflight ORDERS_ REPORTS_ ...``: each service's own database URL (unprefixed without arguments)."""
+    prefixes = sys.argv[1:] or [""]
+    problems = asyncio.run(_check([service_settings(prefix) for prefix in prefixes]))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal, Self, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,7 +26,10 @@ class ProcessSettings(BaseSettings):
     one ``.env`` file serves every process.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8", populate_by_name=True)
+    # an empty variable means unset (NOTIFICATIONS_REPORTS_TO= is "none", not an invalid address)
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_file_encoding="utf-8", populate_by_name=True, env_ignore_empty=True
+    )
 
     service_name: str = "service"
     environment: Environment = Field(default="development", validation_alias=AliasChoices("ENVIRONMENT"))
@@ -36,11 +40,6 @@ class ProcessSettings(BaseSettings):
     # the secret the gateway sends with every call (X-Internal-Token); a service that has one refuses
     # calls without it, so the caller headers it trusts can only come from the gateway
     internal_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INTERNAL_TOKEN"))
-
-    @field_validator("internal_token", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
 
     @field_validator("internal_token", mode="after")
     @classmethod
@@ -56,7 +55,7 @@ class ProcessSettings(BaseSettings):
     def production_problems(self) -> list[str]:
         """What keeps these settings from production; a subclass adds its own to ``super()``'s."""
         token = self.internal_token_value or ""
-        return ["INTERNAL_TOKEN must be set to a secret of your own in production"] if not token or "change-me" in token else []
+        return ["INTERNAL_TOKEN must be set to a secret of your own in production"] if weak_secret(token) else []
 
     @model_validator(mode="after")
     def _ready_for_production(self) -> Self:
@@ -128,9 +127,36 @@ class BaseServiceSettings(ProcessSettings):
 
     def production_problems(self) -> list[str]:
         problems = super().production_problems()
-        if "guest:guest@" in self.broker_url.get_secret_value():
+        broker = self.broker_url.get_secret_value()
+        if "guest:guest@" in broker:
             problems.append("BROKER_URL uses the default guest credentials; set real ones in production")
+        elif weak_password(broker):
+            problems.append(f"BROKER_URL: its password is {weak_password(broker)}")
+        database = self.database_url.get_secret_value()
+        if weak_password(database):
+            prefix = str(self.model_config.get("env_prefix", ""))
+            problems.append(f"{prefix}DATABASE_URL: its password is {weak_password(database)}")
         return problems
+
+
+MIN_SECRET_LENGTH = 16
+
+
+def weak_secret(value: str) -> str | None:
+    """Why a secret is a placeholder (empty, ``change-me``, shorter than 16 characters), or None."""
+    if not value:
+        return "empty"
+    if "change-me" in value.lower() or "changeme" in value.lower():
+        return "a placeholder (change-me)"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"shorter than {MIN_SECRET_LENGTH} characters"
+    return None
+
+
+def weak_password(url: str) -> str | None:
+    """Why the password in ``url`` is a placeholder; None when it is fine or there is none (peer or certificate login)."""
+    password = urlsplit(url).password
+    return weak_secret(unquote(password)) if password else None
 
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)

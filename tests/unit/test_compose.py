@@ -33,6 +33,7 @@ APP_SERVICES = {
 }
 
 
+EXAMPLE = ROOT / ".env.example"
 EMPTY_ENV_FILE = Path(tempfile.gettempdir()) / "order-reporting-empty.env"
 
 
@@ -171,3 +172,39 @@ def test_the_image_runs_as_a_non_root_user_and_stops_on_sigterm() -> None:
     assert "USER app" in dockerfile
     assert "STOPSIGNAL SIGTERM" in dockerfile
     assert dockerfile.count("FROM ") == 2, "multi-stage build"
+
+
+def test_a_env_file_copied_from_the_example_keeps_compose_in_production() -> None:
+    """``cp .env.example .env``, as the README says, then the secrets: compose still runs production."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed")
+    clean = {key: value for key, value in os.environ.items() if key not in SECRETS and key != "ENVIRONMENT"}
+    result = subprocess.run(
+        [
+            "docker-compose",
+            "--project-directory",
+            str(ROOT),
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--env-file",
+            str(ROOT / ".env.example"),
+            "config",
+        ],
+        capture_output=True,
+        text=True,
+        env=clean | SECRETS,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+    assert {services[name]["environment"]["ENVIRONMENT"] for name in [*APP_SERVICES, "gateway"]} == {"production"}
+
+
+def test_the_example_leaves_every_secret_empty_so_compose_asks_for_it() -> None:
+    example = dict(
+        line.split("=", 1) for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line and not line.startswith("#")
+    )
+    for name in SECRETS:
+        if name not in ("RABBITMQ_USER", "GATEWAY_API_KEYS"):
+            assert example.get(name) == "", name

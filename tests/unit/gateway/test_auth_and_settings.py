@@ -71,3 +71,14 @@ def test_production_needs_an_internal_token_of_its_own(monkeypatch: pytest.Monke
     monkeypatch.setenv("INTERNAL_TOKEN", "short")
     with pytest.raises(SettingsError, match=r"INTERNAL_TOKEN: .*16 characters"):
         load_settings(GatewaySettings)
+
+
+def test_production_refuses_a_short_or_placeholder_api_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("INTERNAL_TOKEN", "a-token-of-the-deployment")
+    monkeypatch.setenv("GATEWAY_API_KEYS", "web:a-real-secret-key-1:shop,bi:change-me-later-please:analyst")
+    with pytest.raises(SettingsError, match="the key of 'bi' is a placeholder"):
+        load_settings(GatewaySettings)
+    monkeypatch.setenv("GATEWAY_API_KEYS", "web:short-key")
+    with pytest.raises(SettingsError, match="the key of 'web' is shorter than 16"):
+        load_settings(GatewaySettings)
