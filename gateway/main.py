@@ -59,6 +59,9 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
         max_body_bytes=settings.max_body_bytes,
         connections_per_instance=settings.connections_per_instance,
         internal_token=internal_token,
+        auth_failures=RateLimiter(
+            settings.auth_failures_per_s, settings.auth_failures_burst, clock=clock, max_keys=settings.auth_failure_addresses
+        ),
     )
 
     @contextlib.asynccontextmanager

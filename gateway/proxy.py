@@ -85,6 +85,7 @@ class Gateway:
         max_body_bytes: int,
         connections_per_instance: int,
         internal_token: str | None = None,
+        auth_failures: RateLimiter | None = None,
     ) -> None:
         self.routes = routes
         self.api_keys = api_keys
@@ -93,6 +94,7 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.connections_per_instance = connections_per_instance
         self._internal_token = internal_token
+        self.auth_failures = auth_failures
         self._session: aiohttp.ClientSession | None = None
         self._labels = {upstream.name: RouteLabel(upstream.route) for upstream in routes.upstreams}
 
@@ -146,6 +148,13 @@ class Gateway:
 
         client = self.api_keys.client_for(presented)
         if client is None:
+            address = scope["client"][0] if scope.get("client") else ""
+            wait_s = self.auth_failures.acquire(address) if self.auth_failures is not None else 0.0
+            if wait_s:
+                retry_after = str(max(1, math.ceil(wait_s))).encode()
+                detail = "too many calls without a valid API key from this address"
+                await _reject(send, 429, "too_many_failed_keys", detail, [(b"retry-after", retry_after)])
+                return
             detail = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
             await _reject(send, 401, "unauthorized", detail, [(b"www-authenticate", b'Bearer realm="api"')])
             return
@@ -223,14 +232,16 @@ class Gateway:
             ) as response:
                 body = await response.read()
                 outcome = UpstreamResponse(response.status, list(response.raw_headers), body)
-        except aiohttp.ConnectionTimeoutError as exc:
-            outcome = UpstreamFailure(Failure.UNREACHABLE, f"{upstream.name} did not accept a connection in time: {exc}")
-        except aiohttp.ClientConnectorError as exc:
-            outcome = UpstreamFailure(Failure.UNREACHABLE, f"{upstream.name} is unreachable: {exc.os_error.strerror or exc}")
+        # the details name the service, never its address or the client library's words (they reach the caller)
+        except aiohttp.ConnectionTimeoutError:
+            outcome = UpstreamFailure(Failure.UNREACHABLE, f"the {upstream.name} service did not accept a connection in time")
+        except aiohttp.ClientConnectorError:
+            outcome = UpstreamFailure(Failure.UNREACHABLE, f"the {upstream.name} service is unreachable")
         except TimeoutError:
-            outcome = UpstreamFailure(Failure.TIMEOUT, f"{upstream.name} did not answer within {read_s:g} s")
+            outcome = UpstreamFailure(Failure.TIMEOUT, f"the {upstream.name} service did not answer within {read_s:g} s")
         except aiohttp.ClientError as exc:
-            outcome = UpstreamFailure(Failure.DROPPED, f"{upstream.name} closed the connection: {type(exc).__name__}")
+            log.info("upstream connection lost", extra={"upstream": upstream.name, "instance": instance.base_url, "error": repr(exc)})
+            outcome = UpstreamFailure(Failure.DROPPED, f"the {upstream.name} service closed the connection")
         except BaseException:
             instance.breaker.release(permit)
             raise

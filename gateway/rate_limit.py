@@ -18,17 +18,27 @@ class _Bucket:
 
 
 class RateLimiter:
-    def __init__(self, rate_per_s: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    """``max_keys`` bounds the table (keys from outside, such as client addresses): past it, the
+    bucket made longest ago is dropped, so memory stays bounded whatever the callers send."""
+
+    def __init__(self, rate_per_s: float, burst: int, *, clock: Callable[[], float] = time.monotonic, max_keys: int | None = None) -> None:
         self.rate_per_s = rate_per_s
         self.burst = burst
+        self.max_keys = max_keys
         self._clock = clock
         self._buckets: dict[str, _Bucket] = {}
+
+    def __len__(self) -> int:
+        """How many keys it holds a bucket for."""
+        return len(self._buckets)
 
     def acquire(self, client: str) -> float:
         """Take a token: 0.0 when granted, else the seconds until one is available."""
         now = self._clock()
         bucket = self._buckets.get(client)
         if bucket is None:
+            if self.max_keys is not None and len(self._buckets) >= self.max_keys:
+                del self._buckets[next(iter(self._buckets))]
             bucket = self._buckets[client] = _Bucket(tokens=float(self.burst), updated_at=now)
         else:
             bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated_at) * self.rate_per_s)

@@ -10,8 +10,11 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from gateway.auth import Client
 from gateway.openapi import OpenApiCache
+from gateway.proxy import Gateway
 from gateway.upstreams import Instance, RouteTable
+from shared.web.errors import error_response
 from shared.web.metrics import metrics_endpoint as shared_metrics_endpoint
 
 router = APIRouter()
@@ -60,12 +63,28 @@ async def live() -> dict[str, str]:
     return {"status": "alive"}
 
 
+def _caller(request: Request) -> Client | None:
+    """The client whose key the request carries (the gateway's own endpoints are off the proxy's hot path)."""
+    authorization = request.headers.get("authorization", "")
+    presented = authorization[7:].strip() if authorization[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+    gateway: Gateway = request.app.state.gateway
+    return gateway.api_keys.client_for(presented.encode("latin-1") or None)
+
+
+def _is_operator(request: Request) -> bool:
+    client = _caller(request)
+    return client is not None and "operator" in client.roles
+
+
 @router.get("/health/ready", tags=["health"])
 @router.get("/health", tags=["health"])
 async def ready(request: Request) -> JSONResponse:
+    """The suite's readiness; each service's instances, breakers and errors only for an operator's key."""
     state = request.app.state
     status, services = await aggregate_health(state.routes, state.http, state.settings.health_timeout_s)
-    body = {"status": status, "service": "gateway", "services": services}
+    body: dict[str, Any] = {"status": status, "service": "gateway"}
+    if _is_operator(request):
+        body["services"] = services
     return JSONResponse(body, status_code=503 if status == "unhealthy" else 200)
 
 
@@ -82,6 +101,12 @@ async def docs() -> HTMLResponse:
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics_endpoint(request: Request) -> Response:
+    """Prometheus metrics, which name every instance: an operator's key (scrape with a bearer token)."""
+    client = _caller(request)
+    if client is None:
+        return error_response(401, "an operator's API key is required", headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    if "operator" not in client.roles:
+        return error_response(403, f"GET /metrics needs the operator role; client {client.name!r} has {client.roles_header}")
     routes: RouteTable = request.app.state.routes
     for upstream in routes.upstreams:
         for instance in upstream.instances:

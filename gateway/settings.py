@@ -43,6 +43,11 @@ class GatewaySettings(ProcessSettings):
     rate_limit_per_s: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    # calls without a valid key, per client address: beyond the burst they get 429 instead of 401
+    # (keys cannot be guessed at speed); the table holds at most this many addresses
+    auth_failures_per_s: float = Field(default=1.0, gt=0)
+    auth_failures_burst: int = Field(default=20, ge=1)
+    auth_failure_addresses: int = Field(default=10_000, ge=1)
 
     # retries (tenacity): attempts include the first one; the deadline bounds the whole request
     retry_attempts: int = Field(default=3, ge=1, le=10)

@@ -15,7 +15,7 @@ JSON = {**HEADERS, "Content-Type": "application/json"}
 
 async def metric(client: httpx.AsyncClient, name: str, **labels: str) -> float:
     wanted = ",".join(f'{key}="{value}"' for key, value in sorted(labels.items()))
-    for line in (await client.get("/metrics")).text.splitlines():
+    for line in (await client.get("/metrics", headers=HEADERS)).text.splitlines():
         if line.startswith(f"{name}{{") and line.split("{", 1)[1].split("}", 1)[0] == wanted:
             return float(line.rsplit(" ", 1)[1])
     return 0.0
@@ -41,6 +41,7 @@ async def test_a_post_is_not_repeated_after_a_read_timeout(upstream: UpstreamPro
         read = await client.get("/orders/1", headers=HEADERS)
     assert keyed.status_code == 504
     assert keyed.json()["code"] == "upstream_timeout"
+    assert keyed.json()["detail"] == "the orders service did not answer within 0.3 s"
     assert elapsed < 1.2
     assert read.status_code == 504
     calls = await upstream.calls()
@@ -100,7 +101,7 @@ async def test_the_breaker_opens_answers_at_once_then_probes_and_closes_when_the
         started = time.monotonic()
         refused = await client.get("/orders", headers=HEADERS)
         refused_in = time.monotonic() - started
-        health_open = (await client.get("/health")).json()["services"]["orders"]
+        health_open = (await client.get("/health", headers=HEADERS)).json()["services"]["orders"]
         state_open = await metric(client, "gateway_breaker_state", upstream="orders", instance=upstream.url)
         assert (await upstream.calls())["GET /orders"] == calls_when_opened, "an open breaker sends nothing"
 
@@ -136,4 +137,5 @@ async def test_a_restarted_upstream_is_used_again(upstream: UpstreamProcess, gat
         await upstream.start()
         up = await client.get("/orders", headers=HEADERS)
     assert down.status_code == 502
+    assert down.json()["detail"] == "the orders service is unreachable", "the service's name, not its address or the library's words"
     assert up.status_code == 200

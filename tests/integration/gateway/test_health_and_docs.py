@@ -15,9 +15,9 @@ async def test_health_is_healthy_then_degraded_while_every_service_still_has_an_
     first, second = upstreams
     both = [first.url, second.url]
     async with gateway_for(orders=both, reports=both, scheduler=[first.url], notifications=[first.url]) as (client, _):
-        healthy = await client.get("/health")
+        healthy = await client.get("/health", headers=HEADERS)
         await second.stop()
-        degraded = await client.get("/health")
+        degraded = await client.get("/health", headers=HEADERS)
         served = [(await client.get("/orders", headers=HEADERS)).status_code for _ in range(4)]
         live = await client.get("/health/live")
     assert healthy.status_code == 200
@@ -38,8 +38,8 @@ async def test_health_is_unhealthy_when_a_service_has_no_instance_left(
     first, second = upstreams
     await second.stop()
     async with gateway_for(orders=[first.url], reports=[first.url], scheduler=[first.url], notifications=[second.url]) as (client, _):
-        health = await client.get("/health")
-        ready = await client.get("/health/ready")
+        health = await client.get("/health", headers=HEADERS)
+        ready = await client.get("/health/ready", headers=HEADERS)
     assert health.status_code == 503
     assert health.json()["status"] == "unhealthy"
     assert health.json()["services"]["notifications"]["status"] == "unhealthy"
@@ -62,3 +62,18 @@ async def test_docs_merge_the_services_public_paths_with_the_key_schemes(
     assert set(document["components"]["securitySchemes"]) == {"bearerKey", "apiKeyHeader"}
     assert docs.status_code == 200
     assert "/openapi.json" in docs.text
+
+
+async def test_public_health_says_only_the_status_and_metrics_need_an_operator(
+    upstream: UpstreamProcess, gateway_for: GatewayFactory
+) -> None:
+    async with gateway_for(orders=[upstream.url]) as (client, _):
+        public = (await client.get("/health")).json()
+        detailed = (await client.get("/health", headers=HEADERS)).json()
+        anonymous_metrics = await client.get("/metrics")
+        operator_metrics = await client.get("/metrics", headers=HEADERS)
+    assert set(public) == {"status", "service"}, "no instance addresses or errors on the public port"
+    assert upstream.url in str(detailed["services"])
+    assert anonymous_metrics.status_code == 401
+    assert operator_metrics.status_code == 200
+    assert "gateway_breaker_state" in operator_metrics.text

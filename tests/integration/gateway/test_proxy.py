@@ -58,7 +58,7 @@ async def test_the_request_id_is_accepted_passed_upstream_and_returned(upstream:
     assert given.headers.get_list("x-request-id") == ["trace-42"], "one id, not the upstream's copy as well"
 
 
-async def test_keys_guard_every_route_but_health_and_metrics(
+async def test_keys_guard_every_route_but_health_and_docs(
     upstream: UpstreamProcess, gateway_for: GatewayFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -69,7 +69,7 @@ async def test_keys_guard_every_route_but_health_and_metrics(
         bearer = await client.get("/orders", headers={"Authorization": f"Bearer {KEY}"})
         header = await client.get("/orders", headers={"X-API-Key": OTHER_KEY})
         unknown = await client.get("/nowhere", headers=HEADERS)
-        open_routes = [await client.get(path) for path in ("/health/live", "/metrics", "/docs")]
+        open_routes = [await client.get(path) for path in ("/health/live", "/docs")]
     for refused in (missing, wrong, wrong_bearer):
         assert refused.status_code == 401
         assert refused.json()["code"] == "unauthorized"
@@ -78,7 +78,7 @@ async def test_keys_guard_every_route_but_health_and_metrics(
     assert header.status_code == 200
     assert unknown.status_code == 404
     assert unknown.json()["code"] == "not_found"
-    assert [r.status_code for r in open_routes] == [200, 200, 200]
+    assert [r.status_code for r in open_routes] == [200, 200]
     assert await upstream.calls() == {"GET /orders": 2}
     logged = " ".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
     assert KEY not in logged
