@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
-from deploy.broker_users import SERVICES, apply
+from deploy.broker_users import users_for_run
 from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.settings import OrdersSettings
@@ -91,18 +89,8 @@ async def publish(broker_url: str, exchange_name: str) -> AsyncIterator[Callable
 
 
 @pytest.fixture
-async def broker_users(infrastructure: Infrastructure, broker_url: str, exchange_name: str) -> AsyncIterator[dict[str, str]]:
-    """The AMQP URL of each service's own user in the test's vhost, as ``deploy.broker_users`` makes them in production.
-
-    Users belong to the whole broker, so their names carry the test's own prefix.
-    """
-    vhost = urlsplit(broker_url).path.removeprefix("/")
-    prefix, password = f"t{uuid.uuid4().hex[:8]}-", uuid.uuid4().hex
-    with infrastructure.management() as client:
-        apply(client, vhost, exchange_name, dict.fromkeys(SERVICES, password), prefix=prefix)
-    parts = urlsplit(broker_url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    yield {service: urlunsplit((parts.scheme, f"{quote(prefix + service)}:{password}@{host}", parts.path, "", "")) for service in SERVICES}
-    with infrastructure.management() as client:
-        for service in SERVICES:
-            client.delete(f"/api/users/{quote(prefix + service, safe='')}")
+def broker_users(infrastructure: Infrastructure, broker_url: str, exchange_name: str) -> Iterator[dict[str, str]]:
+    """The AMQP URL of each service's own user in the test's vhost, made (and deleted) as ``make run`` makes them."""
+    with users_for_run(broker_url, exchange_name, infrastructure.management_url) as (urls, made):
+        assert urls, f"the broker users could not be made: {made}"
+        yield urls
