@@ -33,6 +33,13 @@ class ClientKey:
     key: str
 
 
+def presented_key(authorization: bytes, api_key: bytes) -> bytes | None:
+    """The key a request carries: ``Authorization: Bearer <key>`` first, else ``X-API-Key``."""
+    if authorization[:7].lower() == b"bearer ":
+        return authorization[7:].strip() or None
+    return api_key.strip() or None
+
+
 class ApiKeys:
     def __init__(self, keys: list[ClientKey]) -> None:
         self._keys = [(entry.client, entry.key.encode()) for entry in keys]

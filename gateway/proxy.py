@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from gateway.access import refusal
-from gateway.auth import ApiKeys
+from gateway.auth import ApiKeys, presented_key
 from gateway.rate_limit import RateLimiter
 from gateway.retry import Failure, Outcome, RetryPolicy, UpstreamFailure, UpstreamResponse, call_with_retries, retry_reason
 from gateway.upstreams import RouteTable, Upstream
@@ -120,7 +120,7 @@ class Gateway:
 
     async def handle(self, upstream: Upstream, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = self._labels[upstream.name]
-        presented: bytes | None = None
+        authorization = api_key = b""
         content_type = b""
         content_length = -1
         idempotency_key = False
@@ -133,10 +133,9 @@ class Gateway:
             if name in dropped_by_connection:
                 continue
             if name == b"authorization":
-                if value[:7].lower() == b"bearer ":
-                    presented = value[7:].strip()
+                authorization = value
             elif name == b"x-api-key":
-                presented = presented or value.strip()
+                api_key = value
             elif name == b"content-type":
                 content_type = value
             elif name == b"content-length":
@@ -146,7 +145,7 @@ class Gateway:
             if name not in NOT_FORWARDED:
                 forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
 
-        client = self.api_keys.client_for(presented)
+        client = self.api_keys.client_for(presented_key(authorization, api_key))
         if client is None:
             address = scope["client"][0] if scope.get("client") else ""
             wait_s = self.auth_failures.acquire(address) if self.auth_failures is not None else 0.0

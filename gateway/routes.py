@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from gateway.auth import Client
+from gateway.auth import Client, presented_key
 from gateway.openapi import OpenApiCache
 from gateway.proxy import Gateway
 from gateway.upstreams import Instance, RouteTable
@@ -65,10 +65,10 @@ async def live() -> dict[str, str]:
 
 def _caller(request: Request) -> Client | None:
     """The client whose key the request carries (the gateway's own endpoints are off the proxy's hot path)."""
-    authorization = request.headers.get("authorization", "")
-    presented = authorization[7:].strip() if authorization[:7].lower() == "bearer " else request.headers.get("x-api-key", "")
+    headers = request.headers
     gateway: Gateway = request.app.state.gateway
-    return gateway.api_keys.client_for(presented.encode("latin-1") or None)
+    key = presented_key(headers.get("authorization", "").encode("latin-1"), headers.get("x-api-key", "").encode("latin-1"))
+    return gateway.api_keys.client_for(key)
 
 
 def _is_operator(request: Request) -> bool:
