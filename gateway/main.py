@@ -57,6 +57,8 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
             deadline_s=settings.request_deadline_s,
         ),
         max_body_bytes=settings.max_body_bytes,
+        body_timeout_s=settings.body_timeout_s,
+        max_header_bytes=settings.max_header_bytes,
         connections_per_instance=settings.connections_per_instance,
         internal_token=internal_token,
         auth_failures=RateLimiter(

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from gateway.upstreams import RouteTable, Upstream
+from shared.web.problem_docs import document_problems
 
 _REF = "#/components/schemas/"
 
@@ -22,11 +23,15 @@ SECURITY_SCHEMES = {
     "bearerKey": {"type": "http", "scheme": "bearer", "description": "API key as `Authorization: Bearer <key>`"},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "API key as `X-API-Key: <key>`"},
 }
+# what the gateway itself can answer to any proxied call, before or instead of the service
 GATEWAY_RESPONSES = {
     "401": {"description": "Missing or wrong API key"},
+    "403": {"description": "The API key's roles do not allow this call (`detail` names the role needed)"},
+    "408": {"description": "The request body did not arrive in time"},
     "413": {"description": "Request body over the gateway's limit"},
     "415": {"description": "A body that is not application/json"},
-    "429": {"description": "Rate limit of this API key exceeded; see Retry-After"},
+    "429": {"description": "Rate limit of this API key exceeded, or too many wrong keys from this address; see Retry-After"},
+    "431": {"description": "Request headers over the gateway's limit"},
     "502": {"description": "The service could not be reached"},
     "503": {"description": "The service is failing and calls are paused (circuit open); see Retry-After"},
     "504": {"description": "The service did not answer in time"},
@@ -50,8 +55,8 @@ def merge(documents: dict[str, dict[str, Any]], routes: RouteTable, *, title: st
             schemas[renames.get(schema, schema)] = content
         for path, item in document.get("paths", {}).items():
             if routes.match(path) is upstream:
-                paths[path] = _with_gateway_responses(item, name)
-    return {
+                paths[path] = _tagged(item, name)
+    merged = {
         "openapi": "3.1.0",
         "info": {
             "title": title,
@@ -62,16 +67,14 @@ def merge(documents: dict[str, dict[str, Any]], routes: RouteTable, *, title: st
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
         "security": [{"bearerKey": []}, {"apiKeyHeader": []}],
     }
+    return document_problems(merged, GATEWAY_RESPONSES)
 
 
-def _with_gateway_responses(item: dict[str, Any], tag: str) -> dict[str, Any]:
-    merged = {}
-    for method, operation in item.items():
-        if isinstance(operation, dict) and "responses" in operation:
-            operation = {**operation, "responses": {**GATEWAY_RESPONSES, **operation["responses"]}}
-            operation.setdefault("tags", [tag])
-        merged[method] = operation
-    return merged
+def _tagged(item: dict[str, Any], tag: str) -> dict[str, Any]:
+    return {
+        method: {**operation, "tags": operation.get("tags") or [tag]} if isinstance(operation, dict) else operation
+        for method, operation in item.items()
+    }
 
 
 def _rename_refs(node: Any, renames: dict[str, str]) -> Any:

@@ -15,18 +15,27 @@ import math
 from dataclasses import dataclass
 
 import aiohttp
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
 from gateway.access import refusal
 from gateway.auth import ApiKeys, presented_key
 from gateway.rate_limit import RateLimiter
-from gateway.retry import Failure, Outcome, RetryPolicy, UpstreamFailure, UpstreamResponse, call_with_retries, retry_reason
+from gateway.retry import (
+    RETRYABLE_STATUSES,
+    Failure,
+    Outcome,
+    RetryPolicy,
+    UpstreamFailure,
+    UpstreamResponse,
+    call_with_retries,
+    retry_reason,
+)
 from gateway.upstreams import RouteTable, Upstream
 from shared import metrics
 from shared.correlation import current_correlation_id
 from shared.web.caller import CALLER_NAME, CALLER_ROLES, INTERNAL_TOKEN
+from shared.web.errors import PROBLEM_MEDIA_TYPE, problem_body
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +58,10 @@ NOT_FORWARDED = HOP_BY_HOP | {
 }
 # the gateway's server adds its own date, server, length and request id
 NOT_RETURNED = HOP_BY_HOP | {b"content-length", b"date", b"server", b"x-request-id"}
+_PROBLEM = PROBLEM_MEDIA_TYPE.encode()
+# bodies up to this size are read whole (and their length set); larger or chunked ones are streamed
+BUFFERED_BODY_MAX = 256 * 1024
+STREAM_CHUNK_BYTES = 64 * 1024
 METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -66,6 +79,10 @@ class _Request:
     headers: list[tuple[str, str]]
     body: bytes | None
     deadline: float  # event-loop time after which no attempt may run
+
+
+class _BodyCutOff(Exception):
+    """An upstream body broke off after its head was passed on: the server closes the client's connection."""
 
 
 class _ClientGone(Exception):
@@ -86,6 +103,8 @@ class Gateway:
         connections_per_instance: int,
         internal_token: str | None = None,
         auth_failures: RateLimiter | None = None,
+        body_timeout_s: float = 10.0,
+        max_header_bytes: int = 16_384,
     ) -> None:
         self.routes = routes
         self.api_keys = api_keys
@@ -95,6 +114,8 @@ class Gateway:
         self.connections_per_instance = connections_per_instance
         self._internal_token = internal_token
         self.auth_failures = auth_failures
+        self.body_timeout_s = body_timeout_s
+        self.max_header_bytes = max_header_bytes
         self._session: aiohttp.ClientSession | None = None
         self._labels = {upstream.name: RouteLabel(upstream.route) for upstream in routes.upstreams}
 
@@ -129,7 +150,9 @@ class Gateway:
         # (an Idempotency-Key named there would make a POST look safe to retry without reaching the service)
         dropped_by_connection = {token.strip().lower() for name, value in headers if name == b"connection" for token in value.split(b",")}
         forwarded: list[tuple[str, str]] = []
+        header_bytes = 0
         for name, value in headers:
+            header_bytes += len(name) + len(value)
             if name in dropped_by_connection:
                 continue
             if name == b"authorization":
@@ -145,6 +168,10 @@ class Gateway:
             if name not in NOT_FORWARDED:
                 forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
 
+        if header_bytes > self.max_header_bytes:
+            detail = f"the request's headers are over {self.max_header_bytes} bytes"
+            await _reject(send, scope, 431, "headers_too_large", detail, [(b"connection", b"close")])
+            return
         client = self.api_keys.client_for(presented_key(authorization, api_key))
         if client is None:
             address = scope["client"][0] if scope.get("client") else ""
@@ -152,35 +179,42 @@ class Gateway:
             if wait_s:
                 retry_after = str(max(1, math.ceil(wait_s))).encode()
                 detail = "too many calls without a valid API key from this address"
-                await _reject(send, 429, "too_many_failed_keys", detail, [(b"retry-after", retry_after)])
+                await _reject(send, scope, 429, "too_many_failed_keys", detail, [(b"retry-after", retry_after)])
                 return
             detail = "a valid API key is required (Authorization: Bearer <key> or X-API-Key)"
-            await _reject(send, 401, "unauthorized", detail, [(b"www-authenticate", b'Bearer realm="api"')])
+            await _reject(send, scope, 401, "unauthorized", detail, [(b"www-authenticate", b'Bearer realm="api"')])
             return
         wait_s = self.limiter.acquire(client.name)
         if wait_s:
             retry_after = str(max(1, math.ceil(wait_s))).encode()
-            await _reject(send, 429, "rate_limited", f"rate limit of client {client.name!r} exceeded", [(b"retry-after", retry_after)])
+            await _reject(
+                send, scope, 429, "rate_limited", f"rate limit of client {client.name!r} exceeded", [(b"retry-after", retry_after)]
+            )
             return
         method: str = scope["method"]
         refused = refusal(client, upstream.name, method, scope["path"])
         if refused is not None:
-            await _reject(send, 403, "forbidden", refused)
+            await _reject(send, scope, 403, "forbidden", refused)
             return
 
         if content_length > self.max_body_bytes:
-            await _reject(send, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
+            await _reject(send, scope, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
             return
         try:
-            body = await _read_body(receive, self.max_body_bytes)
+            async with asyncio.timeout(self.body_timeout_s):
+                body = await _read_body(receive, self.max_body_bytes)
         except _ClientGone:
             return
+        except TimeoutError:
+            detail = f"the request body did not arrive within {self.body_timeout_s:g} s"
+            await _reject(send, scope, 408, "request_timeout", detail, [(b"connection", b"close")])
+            return
         if body is None:
-            await _reject(send, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
+            await _reject(send, scope, 413, "payload_too_large", f"request body over {self.max_body_bytes} bytes")
             return
         if body and method in METHODS_WITH_BODY and not _is_json(content_type):
             detail = f"this API takes application/json, not {content_type.decode('latin-1') or 'a body without Content-Type'}"
-            await _reject(send, 415, "unsupported_media_type", detail)
+            await _reject(send, scope, 415, "unsupported_media_type", detail)
             return
 
         client_host = scope.get("client")
@@ -206,7 +240,7 @@ class Gateway:
             has_idempotency_key=idempotency_key,
             on_retry=lambda failed: metrics.GATEWAY_RETRIES.labels(upstream.name, retry_reason(failed)).inc(),
         )
-        await self._answer(send, upstream, outcome, head=method == "HEAD")
+        await self._answer(send, scope, upstream, outcome, head=method == "HEAD")
 
     async def _attempt(self, upstream: Upstream, request: _Request) -> Outcome:
         picked = upstream.pick()
@@ -221,16 +255,19 @@ class Gateway:
             instance.breaker.release(permit)
             return UpstreamFailure(Failure.TIMEOUT, f"the request's deadline passed before {upstream.name} answered")
         try:
-            async with self._session.request(
+            response = await self._session.request(
                 request.method,
                 URL(instance.base_url + request.tail, encoded=True),
                 headers=request.headers,
                 data=request.body,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=min(connect_s + read_s, remaining_s), sock_connect=connect_s, sock_read=read_s),
-            ) as response:
-                body = await response.read()
-                outcome = UpstreamResponse(response.status, list(response.raw_headers), body)
+            )
+            try:
+                outcome = await _received(response, request.method)
+            except BaseException:
+                response.close()
+                raise
         # the details name the service, never its address or the client library's words (they reach the caller)
         except aiohttp.ConnectionTimeoutError:
             outcome = UpstreamFailure(Failure.UNREACHABLE, f"the {upstream.name} service did not accept a connection in time")
@@ -252,11 +289,14 @@ class Gateway:
             log.warning("upstream call failed", extra={"upstream": upstream.name, "instance": instance.base_url, "outcome": label})
         return outcome
 
-    async def _answer(self, send: Send, upstream: Upstream, outcome: Outcome, *, head: bool = False) -> None:
+    async def _answer(self, send: Send, scope: Scope, upstream: Upstream, outcome: Outcome, *, head: bool = False) -> None:
         if isinstance(outcome, UpstreamResponse):
             # a HEAD answer has no body but tells the length a GET would have: keep the service's
-            dropped = NOT_RETURNED - {b"content-length"} if head else NOT_RETURNED
+            dropped = NOT_RETURNED - {b"content-length"} if head or outcome.stream is not None else NOT_RETURNED
             headers = [(name.lower(), value) for name, value in outcome.headers if name.lower() not in dropped]
+            if outcome.stream is not None:
+                await _stream(send, outcome.status, headers, outcome.stream, upstream.name)
+                return
             if not head:
                 headers.append((b"content-length", str(len(outcome.body)).encode()))
             await send({"type": "http.response.start", "status": outcome.status, "headers": headers})
@@ -265,11 +305,11 @@ class Gateway:
         match outcome.kind:
             case Failure.BREAKER_OPEN:
                 retry_after = str(upstream.retry_after_s()).encode()
-                await _reject(send, 503, "circuit_open", outcome.detail, [(b"retry-after", retry_after)])
+                await _reject(send, scope, 503, "circuit_open", outcome.detail, [(b"retry-after", retry_after)])
             case Failure.TIMEOUT:
-                await _reject(send, 504, "upstream_timeout", outcome.detail)
+                await _reject(send, scope, 504, "upstream_timeout", outcome.detail)
             case Failure.UNREACHABLE | Failure.DROPPED:
-                await _reject(send, 502, "upstream_unavailable", outcome.detail)
+                await _reject(send, scope, 502, "upstream_unavailable", outcome.detail)
 
 
 class ProxyMiddleware:
@@ -286,6 +326,29 @@ class ProxyMiddleware:
                 await self.gateway.handle(upstream, scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+async def _received(response: aiohttp.ClientResponse, method: str) -> UpstreamResponse:
+    """A small body is read whole; a large or chunked one is left to stream (never a status worth retrying)."""
+    length = response.content_length
+    if method == "HEAD" or response.status in RETRYABLE_STATUSES or (length is not None and length <= BUFFERED_BODY_MAX):
+        return UpstreamResponse(response.status, list(response.raw_headers), await response.read())
+    return UpstreamResponse(response.status, list(response.raw_headers), b"", stream=response)
+
+
+async def _stream(send: Send, status: int, headers: list[tuple[bytes, bytes]], response: aiohttp.ClientResponse, service: str) -> None:
+    """Passes the body on chunk by chunk; the server's flow control holds the upstream back for a slow client."""
+    try:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        async for chunk in response.content.iter_chunked(STREAM_CHUNK_BYTES):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # the head is sent: the client learns of the cut from the connection closing before the body ends
+        log.warning("upstream body cut off", extra={"upstream": service, "error": repr(exc)})
+        raise _BodyCutOff(service) from exc
+    finally:
+        response.release()
 
 
 def _is_json(content_type: bytes) -> bool:
@@ -310,9 +373,9 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
             return b"".join(chunks)
 
 
-async def _reject(send: Send, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _reject(send: Send, scope: Scope, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     metrics.GATEWAY_REJECTED.labels(code).inc()
-    body = orjson.dumps({"code": code, "detail": detail, "request_id": current_correlation_id()})
-    response_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    body = problem_body(status, code, detail, scope["path"])
+    response_headers = [(b"content-type", _PROBLEM), (b"content-length", str(len(body)).encode()), *(headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": response_headers})
     await send({"type": "http.response.body", "body": body})

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import aiohttp
 from tenacity import AsyncRetrying, RetryCallState, retry_if_result, stop_after_attempt, stop_before_delay, wait_exponential_jitter
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -37,6 +38,7 @@ class UpstreamResponse:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    stream: aiohttp.ClientResponse | None = None  # a large body still to be read, passed on as it comes
 
 
 @dataclass(slots=True)

@@ -104,9 +104,9 @@ async def metrics_endpoint(request: Request) -> Response:
     """Prometheus metrics, which name every instance: an operator's key (scrape with a bearer token)."""
     client = _caller(request)
     if client is None:
-        return error_response(401, "an operator's API key is required", headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        return error_response(request, 401, "an operator's API key is required", headers={"WWW-Authenticate": 'Bearer realm="api"'})
     if "operator" not in client.roles:
-        return error_response(403, f"GET /metrics needs the operator role; client {client.name!r} has {client.roles_header}")
+        return error_response(request, 403, f"GET /metrics needs the operator role; client {client.name!r} has {client.roles_header}")
     routes: RouteTable = request.app.state.routes
     for upstream in routes.upstreams:
         for instance in upstream.instances:

@@ -43,6 +43,9 @@ class GatewaySettings(ProcessSettings):
     rate_limit_per_s: float = Field(default=200.0, gt=0)
     rate_limit_burst: int = Field(default=400, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1)
+    # a body must have arrived this long after the headers (408 otherwise): a trickled body holds no connection for ever
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    max_header_bytes: int = Field(default=16_384, ge=1024)
     # calls without a valid key, per client address: beyond the burst they get 429 instead of 401
     # (keys cannot be guessed at speed); the table holds at most this many addresses
     auth_failures_per_s: float = Field(default=1.0, gt=0)

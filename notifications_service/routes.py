@@ -12,7 +12,7 @@ from notifications_service.schemas import NotificationOut, NotificationPage, Sta
 from shared.web.caller import current_caller
 from shared.web.deps import RuntimeDep, SessionDep
 from shared.web.errors import ServiceError
-from shared.web.params import NO_NUL
+from shared.web.params import NO_NUL, within_depth
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -27,6 +27,7 @@ async def search(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NotificationPage:
+    within_depth(page, count, runtime.settings.list_depth_limit)
     return await notifications.search(
         session,
         recipient=recipient,
@@ -39,7 +40,9 @@ async def search(
     )
 
 
-@router.get("/{notification_id}", response_model=NotificationOut)
+@router.get(
+    "/{notification_id}", response_model=NotificationOut, responses={404: {"description": "No such notification, or another client's"}}
+)
 async def get(notification_id: uuid.UUID, session: SessionDep) -> NotificationOut:
     found = await notifications.get(session, notification_id, owner=current_caller().owner)
     if found is None:

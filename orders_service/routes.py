@@ -13,6 +13,7 @@ from orders_service.schemas import OrderIn, OrderOut, OrderPage
 from shared.web.caller import current_caller
 from shared.web.deps import RuntimeDep
 from shared.web.errors import ServiceError
+from shared.web.params import within_depth
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -42,7 +43,7 @@ async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: Idem
     return Response(order.model_dump_json(), status_code=201 if created else 200, headers=headers, media_type="application/json")
 
 
-@router.get("/{order_id}", response_model=OrderOut)
+@router.get("/{order_id}", response_model=OrderOut, responses={404: {"description": "No such order, or another client's"}})
 async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> Response:
     """Another client's order is 404 to a shop, exactly as an order that does not exist."""
     order = await orders.get_order(runtime.driver_pool, order_id, owner=current_caller().owner)
@@ -76,6 +77,7 @@ async def list_orders(
     start, end = _utc(created_from, "created_from"), _utc(created_to, "created_to")
     if start is not None and end is not None and start > end:
         raise ServiceError(422, "created_from must not be after created_to")
+    within_depth(page, count, runtime.settings.list_depth_limit)
     found = await orders.list_orders(
         runtime.driver_pool,
         created_from=start,

@@ -13,7 +13,7 @@ from reports_service.schemas import DayTotals, ReportRow, ReportScheduled, Repor
 from reports_service.settings import ReportsSettings
 from shared.web.deps import RuntimeDep, SessionDep
 from shared.web.errors import ServiceError
-from shared.web.params import NO_NUL
+from shared.web.params import NO_NUL, within_depth
 
 router = APIRouter(prefix="/report", tags=["reports"])
 
@@ -35,8 +35,33 @@ async def generate(report_date: ReportDate, session: SessionDep, runtime: Runtim
 
 
 @router.get("/", response_model=list[ReportRow])
-async def day(report_date: ReportDate, session: SessionDep) -> list[ReportRow]:
-    return await reports.day_rows(session, report_date)
+async def day(
+    report_date: ReportDate,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    response: Response,
+    count: Annotated[int | None, Query(ge=1, le=100_000, description="rows per page; left out: the whole day (up to a limit)")] = None,
+    after: Annotated[uuid.UUID | None, Query(description="the order_id of the previous page's last row (from the Link header)")] = None,
+) -> list[ReportRow]:
+    """The day's rows by order id. A day of more rows than ``REPORTS_DAY_ROW_LIMIT`` is paged:
+    ask with ``count`` and follow ``Link: <...>; rel="next"`` until an answer has none."""
+    settings = runtime.settings
+    assert isinstance(settings, ReportsSettings)
+    limit = settings.day_row_limit
+    if count is not None and count > limit:
+        raise ServiceError(422, f"count: must be at most {limit}")
+    rows = await reports.day_rows(session, report_date, after=after, limit=(count or limit) + 1)
+    if len(rows) > (count or limit):
+        if count is None:
+            raise ServiceError(
+                422,
+                f"the report of {report_date} has more than {limit} rows: page through it with count= "
+                f'(e.g. ?report_date={report_date}&count=1000) and follow each answer\'s Link header (rel="next")',
+                code="report_too_large",
+            )
+        rows = rows[:count]
+        response.headers["Link"] = f'</report/?report_date={report_date}&count={count}&after={rows[-1].order_id}>; rel="next"'
+    return rows
 
 
 def _total_headers(response: Response, total: int, exact: bool) -> None:
@@ -54,6 +79,7 @@ async def all_rows(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> list[ReportRow]:
+    within_depth(page, count, runtime.settings.list_depth_limit)
     rows, total, exact = await reports.all_rows(session, page=page, count=count, count_limit=runtime.settings.list_count_limit)
     _total_headers(response, total, exact)
     return rows
@@ -71,6 +97,7 @@ async def tasks(
     count: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> list[ReportTask]:
     """Report tasks, newest first; the total is in ``X-Total-Count`` as for ``/report/all``."""
+    within_depth(page, count, runtime.settings.list_depth_limit)
     found, total, exact = await reports.list_tasks(
         session,
         requested_by=requested_by,
@@ -84,7 +111,7 @@ async def tasks(
     return found
 
 
-@router.get("/tasks/{task_id}", response_model=ReportTask)
+@router.get("/tasks/{task_id}", response_model=ReportTask, responses={404: {"description": "No such report task"}})
 async def task(task_id: uuid.UUID, session: SessionDep) -> ReportTask:
     found = await reports.get_task(session, task_id)
     if found is None:

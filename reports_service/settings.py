@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import BaseServiceSettings
@@ -18,6 +18,8 @@ class ReportsSettings(BaseServiceSettings):
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/reports")
     # the day of an order is its created_at in this IANA zone
     timezone: str = "UTC"
+    # GET /report/?report_date= answers a whole day up to this many rows, and pages (count=, after=) beyond
+    day_row_limit: int = Field(default=10_000, ge=1, le=100_000)
 
     @field_validator("timezone")
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -10,8 +10,11 @@ from scheduler_service import schedules
 from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
 from scheduler_service.settings import ScheduleLimits, SchedulerSettings
 from shared.web.deps import RuntimeDep, SessionDep
+from shared.web.params import within_depth
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No schedule of this name"}}
 
 ScheduleName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 
@@ -26,36 +29,41 @@ async def list_schedules(session: SessionDep) -> list[ScheduleOut]:
     return await schedules.list_schedules(session)
 
 
-@router.post("", status_code=201, response_model=ScheduleOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ScheduleOut,
+    responses={409: {"description": "A schedule of this name exists, or the deployment has its most schedules"}},
+)
 async def create(body: ScheduleIn, session: SessionDep, runtime: RuntimeDep, response: Response) -> ScheduleOut:
     created = await schedules.create_schedule(session, body, _limits(runtime))
     response.headers["Location"] = f"/schedules/{created.name}"
     return created
 
 
-@router.get("/{name}", response_model=ScheduleOut)
+@router.get("/{name}", response_model=ScheduleOut, responses=NOT_FOUND)
 async def get(name: ScheduleName, session: SessionDep) -> ScheduleOut:
     return await schedules.get_schedule(session, name)
 
 
-@router.patch("/{name}", response_model=ScheduleOut)
+@router.patch("/{name}", response_model=ScheduleOut, responses=NOT_FOUND)
 async def change(name: ScheduleName, patch: SchedulePatch, session: SessionDep, runtime: RuntimeDep) -> ScheduleOut:
     return await schedules.update_schedule(session, name, patch, _limits(runtime))
 
 
-@router.delete("/{name}", status_code=204)
+@router.delete("/{name}", status_code=204, responses=NOT_FOUND)
 async def remove(name: ScheduleName, session: SessionDep) -> Response:
     await schedules.delete_schedule(session, name)
     return Response(status_code=204)
 
 
-@router.post("/{name}/trigger", status_code=202, response_model=RunOut)
+@router.post("/{name}/trigger", status_code=202, response_model=RunOut, responses=NOT_FOUND)
 async def trigger(name: ScheduleName, session: SessionDep, runtime: RuntimeDep) -> RunOut:
     assert runtime.outbox is not None
     return await schedules.trigger(session, runtime.outbox, name)
 
 
-@router.get("/{name}/runs", response_model=RunPage)
+@router.get("/{name}/runs", response_model=RunPage, responses=NOT_FOUND)
 async def runs(
     name: ScheduleName,
     session: SessionDep,
@@ -63,9 +71,10 @@ async def runs(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunPage:
+    within_depth(page, count, runtime.settings.list_depth_limit)
     return await schedules.runs(session, name, page=page, count=count, count_limit=runtime.settings.list_count_limit)
 
 
-@router.get("/{name}/preview", response_model=list[PreviewOut])
+@router.get("/{name}/preview", response_model=list[PreviewOut], responses=NOT_FOUND)
 async def preview(name: ScheduleName, session: SessionDep, count: Annotated[int, Query(ge=1, le=100)] = 10) -> list[PreviewOut]:
     return await schedules.preview(session, name, count)

@@ -70,7 +70,6 @@ def serve(
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,
-        # longer than the gateway's pooled keep-alive (15 s), so the gateway, not the
-        # service, closes idle connections and never sends a request into a closing one
-        timeout_keep_alive=30,
+        timeout_keep_alive=settings.http_keep_alive_s,
+        limit_concurrency=settings.http_limit_concurrency,
     )

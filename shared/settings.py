@@ -37,6 +37,11 @@ class ProcessSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL"))
     log_json: bool = Field(default=True, validation_alias=AliasChoices("LOG_JSON"))
+    # uvicorn: connections plus requests in progress beyond this are answered 503 at once, and a
+    # connection idle this long between requests is closed (longer than the gateway's pooled 15 s,
+    # so the gateway, not the service, closes idle connections and never sends into a closing one)
+    http_limit_concurrency: int = Field(default=2048, ge=1, validation_alias=AliasChoices("HTTP_LIMIT_CONCURRENCY"))
+    http_keep_alive_s: int = Field(default=30, ge=1, validation_alias=AliasChoices("HTTP_KEEP_ALIVE_S"))
     # the secret the gateway sends with every call (X-Internal-Token); a service that has one refuses
     # calls without it, so the caller headers it trusts can only come from the gateway
     internal_token: SecretStr | None = Field(default=None, validation_alias=AliasChoices("INTERNAL_TOKEN"))
@@ -101,6 +106,8 @@ class BaseServiceSettings(ProcessSettings):
     # a listing's total counts the matching rows up to this many (ORDERS_LIST_COUNT_LIMIT, ...): an
     # exact count reads every row it counts, so an unbounded one grows with the table
     list_count_limit: int = Field(default=1000, ge=1, le=1_000_000)
+    # pages of a listing reach this many rows deep (ORDERS_LIST_DEPTH_LIMIT, ...); a deeper page is 422
+    list_depth_limit: int = Field(default=10_000, ge=1, le=1_000_000)
 
     @property
     def relay_port(self) -> int:

@@ -7,11 +7,13 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from shared.web import health
 from shared.web.caller import CallerMiddleware
 from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware, metrics_endpoint
+from shared.web.problem_docs import document_problems
 from shared.web.request_id import RequestIdMiddleware
 
 
@@ -34,8 +36,21 @@ def create_app(
         app.include_router(router)
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    _document_errors_as_problems(app)
     # the last middleware added is the outermost: request ids wrap metrics, the caller (and token check) and the app
     app.add_middleware(CallerMiddleware, token=internal_token)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
+
+
+def _document_errors_as_problems(app: FastAPI) -> None:
+    """The document lists every error status with the shape the handlers send (FastAPI's "extending OpenAPI")."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = document_problems(document)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -13,10 +13,9 @@ import hmac
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.correlation import current_correlation_id
+from shared.web.errors import PROBLEM_MEDIA_TYPE, problem_body
 
 CALLER_NAME = b"x-caller-name"
 CALLER_ROLES = b"x-caller-roles"
@@ -78,7 +77,7 @@ class CallerMiddleware:
             elif header == INTERNAL_TOKEN:
                 presented = value
         if self.token is not None and not hmac.compare_digest(presented or b"", self.token) and not scope["path"].startswith(OPEN_PATHS):
-            await _refuse(send)
+            await _refuse(send, scope["path"])
             return
         if name is None:
             await self.app(scope, receive, send)
@@ -91,14 +90,9 @@ class CallerMiddleware:
             _caller.reset(token)
 
 
-async def _refuse(send: Send) -> None:
-    body = orjson.dumps(
-        {
-            "code": "internal_token_required",
-            "detail": "this port takes calls from the gateway only (X-Internal-Token)",
-            "request_id": current_correlation_id(),
-        }
-    )
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+async def _refuse(send: Send, path: str) -> None:
+    detail = "this port takes calls from the gateway only (X-Internal-Token)"
+    body = problem_body(401, "internal_token_required", detail, path)
+    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": 401, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -1,18 +1,30 @@
-"""One JSON error shape for every service: ``{"code", "detail", "request_id", "errors"?}``."""
+"""One error shape for every service and the gateway: RFC 9457 problem details.
+
+Every 4xx and 5xx body is ``application/problem+json`` with the standard members
+(``type``, ``title``, ``status``, ``detail``, ``instance``) and three extensions: ``code``
+(a stable name to switch on), ``request_id`` and, for a request that does not validate,
+``errors`` (one entry per field). ``type`` is ``about:blank``, so ``title`` is the status's
+phrase and ``code`` says which problem it is.
+"""
 
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 from shared.correlation import current_correlation_id
 
 log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 _CODES = {
     400: "bad_request",
@@ -20,13 +32,59 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     429: "rate_limited",
+    500: "internal_error",
+    502: "upstream_unavailable",
     503: "unavailable",
+    504: "upstream_timeout",
 }
+
+
+class FieldError(BaseModel):
+    loc: str = Field(description="where the value is, e.g. `body.items.0.price` or `query.page`")
+    msg: str
+    type: str = Field(description="the validation rule that failed, e.g. `greater_than`")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details with the suite's extensions."""
+
+    type: str = Field("about:blank", description="always `about:blank`: `code` names the problem")
+    title: str = Field(description="the status's phrase, e.g. `Not Found`")
+    status: int = Field(ge=400, le=599)
+    detail: str = Field(description="what went wrong with this request, for a person")
+    instance: str = Field(description="the path of the request")
+    code: str = Field(description="stable and machine-readable, e.g. `not_found`, `validation_error`, `rate_limited`")
+    request_id: str = Field(description="the request's X-Request-ID, also in the logs of every service it reached")
+    errors: list[FieldError] | None = Field(None, description="one entry per invalid field (400 and 422 only)")
+
+
+def problem_body(status: int, code: str, detail: str, instance: str, errors: list[dict[str, Any]] | None = None) -> bytes:
+    """The serialised problem: for pure ASGI senders (the gateway's proxy, the caller check) as for the handlers."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _title(status),
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "code": code,
+        "request_id": current_correlation_id() or "",
+    }
+    if errors:
+        body["errors"] = errors
+    return orjson.dumps(body)
+
+
+def _title(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
 
 
 class ServiceError(Exception):
@@ -41,45 +99,44 @@ class ServiceError(Exception):
 
 
 def error_response(
+    request: Request,
     status_code: int,
     detail: str,
     *,
     code: str | None = None,
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body: dict[str, Any] = {"code": code or _CODES.get(status_code, "error"), "detail": detail, "request_id": current_correlation_id()}
-    if errors:
-        body["errors"] = errors
-    return JSONResponse(body, status_code=status_code, headers=headers)
+) -> Response:
+    body = problem_body(status_code, code or _CODES.get(status_code, "error"), detail, request.url.path, errors)
+    return Response(body, status_code=status_code, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [{"loc": _location(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     if any(e["type"] == "json_invalid" for e in errors):
-        return error_response(400, "malformed JSON body", code="malformed_json", errors=errors)
+        return error_response(request, 400, "malformed JSON body", code="malformed_json", errors=errors)
     detail = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
-    return error_response(422, detail or "invalid request", errors=errors)
+    return error_response(request, 422, detail or "invalid request", errors=errors)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+    return error_response(request, exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
 
 
-async def _service_error(_: Request, exc: Exception) -> JSONResponse:
+async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    return error_response(exc.status_code, exc.detail, code=exc.code, headers=exc.headers)
+    return error_response(request, exc.status_code, exc.detail, code=exc.code, headers=exc.headers)
 
 
-async def _unexpected_error(_: Request, exc: Exception) -> JSONResponse:
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal error", code="internal_error")
+    return error_response(request, 500, "internal error", code="internal_error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

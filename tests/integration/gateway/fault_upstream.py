@@ -3,6 +3,7 @@
 Every path but the control ones echoes the request. ``POST /_fault`` sets the mode:
 ``ok``, ``slow`` (``delay_s``), ``hang``, ``flaky`` (every other call 503), ``fail`` (500).
 ``GET /_calls`` counts calls per method and path since start or ``POST /_reset``.
+``GET /_stream?chunks=N&size=B`` sends N chunks of B bytes, the last one only after ``POST /_release``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 app = FastAPI(title="Fault upstream")
 state: dict[str, Any] = {"mode": "ok", "delay_s": 0.0}
 calls: Counter[str] = Counter()
 turn = itertools.count()
+released = asyncio.Event()
 
 
 @app.get("/health/ready")
@@ -44,6 +46,25 @@ async def reset() -> dict[str, str]:
     calls.clear()
     state.update(mode="ok", delay_s=0.0)
     return {"status": "reset"}
+
+
+@app.get("/{prefix}/_stream")
+async def stream(chunks: int, size: int) -> StreamingResponse:
+    released.clear()
+
+    async def body() -> Any:
+        for _ in range(chunks - 1):
+            yield b"x" * size
+        await released.wait()
+        yield b"y" * size
+
+    return StreamingResponse(body(), media_type="application/octet-stream")
+
+
+@app.post("/_release")
+async def release() -> dict[str, str]:
+    released.set()
+    return {"status": "released"}
 
 
 @app.api_route("/{path:path}", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])

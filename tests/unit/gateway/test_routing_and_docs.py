@@ -74,10 +74,12 @@ def test_merged_docs_keep_public_paths_share_equal_schemas_and_rename_clashes() 
         version="1",
     )
     assert set(merged["paths"]) == {"/orders", "/report/all"}
-    assert set(merged["components"]["schemas"]) == {"Error", "Page", "ReportsPage"}
+    assert set(merged["components"]["schemas"]) == {"Error", "Page", "ReportsPage", "Problem", "FieldError"}
     reports_ref = merged["paths"]["/report/all"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     assert reports_ref == "#/components/schemas/ReportsPage"
     assert merged["components"]["schemas"]["ReportsPage"] == {"title": "reports page"}
-    assert "401" in merged["paths"]["/orders"]["get"]["responses"]
+    responses = merged["paths"]["/orders"]["get"]["responses"]
+    for status in ("401", "403", "408", "429", "431", "500", "502", "503", "504"):
+        assert responses[status]["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     assert merged["security"]
     assert "bearerKey" in merged["components"]["securitySchemes"]
