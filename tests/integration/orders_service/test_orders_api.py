@@ -273,3 +273,31 @@ async def test_a_range_past_the_calendar_and_a_trailing_slash_are_answered_not_5
     slash = await orders_api.get("/orders/")
     assert slash.status_code == 404
     assert "location" not in slash.headers
+
+
+async def test_a_page_past_the_depth_limit_is_refused_with_the_deepest_page(orders_api: httpx.AsyncClient) -> None:
+    deep = await orders_api.get("/orders", params={"page": 1_000_000, "count": 100})
+    deepest = await orders_api.get("/orders", params={"page": 100, "count": 100})
+    assert deep.status_code == 422
+    assert deep.headers["content-type"] == "application/problem+json"
+    problem = deep.json()
+    assert (problem["code"], problem["status"], problem["instance"]) == ("page_too_deep", 422, "/orders")
+    assert "at most 100 with count=100" in problem["detail"]
+    assert deepest.status_code == 200
+
+
+async def test_errors_are_problem_documents_and_the_document_says_so(orders_api: httpx.AsyncClient) -> None:
+    missing = await orders_api.get(f"/orders/{uuid.uuid4()}")
+    invalid = await orders_api.post("/orders", json={"customer_email": "not-an-address", "items": []})
+    document = (await orders_api.get("/openapi.json")).json()
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert {"type", "title", "status", "detail", "instance", "code", "request_id"} <= set(missing.json())
+    assert (missing.json()["title"], missing.json()["code"]) == ("Not Found", "not_found")
+    assert invalid.status_code == 422
+    assert {error["loc"] for error in invalid.json()["errors"]} >= {"body.customer_email"}
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    get_order = document["paths"]["/orders/{order_id}"]["get"]["responses"]
+    assert (get_order["404"]["content"], get_order["422"]["content"], get_order["500"]["content"]) == (problem, problem, problem)
+    assert document["paths"]["/orders"]["post"]["responses"]["400"]["content"] == problem
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Problem"]["properties"]["errors"]

@@ -366,3 +366,27 @@ async def test_days_at_the_start_of_the_calendar_and_a_nul_in_a_filter_are_answe
     nul = await reports_api.get("/report/tasks", params={"requested_by": "api\x00"})
     assert nul.status_code == 422
     assert "requested_by" in nul.json()["detail"]
+
+
+async def test_a_day_over_the_row_limit_is_paged_with_next_links(make_settings: Callable[..., ReportsSettings], publish) -> None:
+    settings = make_settings(day_row_limit=3)
+    envelopes = [order_created(datetime(2026, 3, 10, 12, minute, tzinfo=UTC), (minute + 1,)) for minute in range(5)]
+    async with reports_client(settings) as client:
+        await publish(*envelopes)
+        await eventually(lambda: _ingested(settings.database_url.get_secret_value(), len(envelopes)), what="facts ingested")
+        await _generate(client, DAY)
+        whole = await client.get("/report/", params={"report_date": DAY.isoformat()})
+        too_many = await client.get("/report/", params={"report_date": DAY.isoformat(), "count": 4})
+        pages, url = [], f"/report/?report_date={DAY.isoformat()}&count=2"
+        while url:
+            page = await client.get(url)
+            assert page.status_code == 200
+            pages.append([row["order_id"] for row in page.json()])
+            url = page.links.get("next", {}).get("url", "")
+    assert whole.status_code == 422
+    assert whole.headers["content-type"] == "application/problem+json"
+    assert whole.json()["code"] == "report_too_large"
+    assert "count=" in whole.json()["detail"]
+    assert too_many.status_code == 422
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [order_id for page in pages for order_id in page] == sorted(str(e.data.order_id) for e in envelopes)
