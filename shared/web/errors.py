@@ -68,7 +68,7 @@ def problem_body(status: int, code: str, detail: str, instance: str, errors: lis
     """The serialised problem: for pure ASGI senders (the gateway's proxy, the caller check) as for the handlers."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": _title(status),
+        "title": _TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
         "instance": instance,
@@ -80,11 +80,7 @@ def problem_body(status: int, code: str, detail: str, instance: str, errors: lis
     return orjson.dumps(body)
 
 
-def _title(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Error"
+_TITLES = {status.value: status.phrase for status in HTTPStatus if status.value >= 400}
 
 
 class ServiceError(Exception):
@@ -107,7 +103,7 @@ def error_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = problem_body(status_code, code or _CODES.get(status_code, "error"), detail, request.url.path, errors)
+    body = problem_body(status_code, code or _CODES.get(status_code, "error"), detail, request.scope["path"], errors)
     return Response(body, status_code=status_code, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
 
