@@ -35,7 +35,7 @@ from gateway.upstreams import RouteTable, Upstream
 from shared import metrics
 from shared.correlation import current_correlation_id
 from shared.web.caller import CALLER_NAME, CALLER_ROLES, INTERNAL_TOKEN
-from shared.web.errors import PROBLEM_MEDIA_TYPE, problem_body
+from shared.web.errors import send_problem
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,6 @@ NOT_FORWARDED = HOP_BY_HOP | {
 }
 # the gateway's server adds its own date, server, length and request id
 NOT_RETURNED = HOP_BY_HOP | {b"content-length", b"date", b"server", b"x-request-id"}
-_PROBLEM = PROBLEM_MEDIA_TYPE.encode()
 # bodies up to this size are read whole (and their length set); larger or chunked ones are streamed
 BUFFERED_BODY_MAX = 256 * 1024
 STREAM_CHUNK_BYTES = 64 * 1024
@@ -375,7 +374,4 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 async def _reject(send: Send, scope: Scope, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     metrics.GATEWAY_REJECTED.labels(code).inc()
-    body = problem_body(status, code, detail, scope["path"])
-    response_headers = [(b"content-type", _PROBLEM), (b"content-length", str(len(body)).encode()), *(headers or [])]
-    await send({"type": "http.response.start", "status": status, "headers": response_headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, status, code, detail, scope["path"], headers)

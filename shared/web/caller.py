@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from shared.web.errors import PROBLEM_MEDIA_TYPE, problem_body
+from shared.web.errors import send_problem
 
 CALLER_NAME = b"x-caller-name"
 CALLER_ROLES = b"x-caller-roles"
@@ -91,8 +91,4 @@ class CallerMiddleware:
 
 
 async def _refuse(send: Send, path: str) -> None:
-    detail = "this port takes calls from the gateway only (X-Internal-Token)"
-    body = problem_body(401, "internal_token_required", detail, path)
-    headers = [(b"content-type", PROBLEM_MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 401, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_problem(send, 401, "internal_token_required", "this port takes calls from the gateway only (X-Internal-Token)", path)

@@ -19,12 +19,14 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import Send
 
 from shared.correlation import current_correlation_id
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+_PROBLEM = PROBLEM_MEDIA_TYPE.encode()
 
 _CODES = {
     400: "bad_request",
@@ -81,6 +83,16 @@ def problem_body(status: int, code: str, detail: str, instance: str, errors: lis
 
 
 _TITLES = {status.value: status.phrase for status in HTTPStatus if status.value >= 400}
+
+
+async def send_problem(
+    send: Send, status: int, code: str, detail: str, path: str, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    """A problem answered straight from ASGI, for code that runs before any route (the gateway's proxy, the caller check)."""
+    body = problem_body(status, code, detail, path)
+    response_headers = [(b"content-type", _PROBLEM), (b"content-length", str(len(body)).encode()), *(headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class ServiceError(Exception):
