@@ -25,4 +25,5 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# closed before the answer is sent (scope="function"), so a database failure while closing still shapes the answer
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

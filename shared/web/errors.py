@@ -13,15 +13,18 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
 
 from shared.correlation import current_correlation_id
+from shared.db_faults import database_unavailable, network_failure
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +45,7 @@ _CODES = {
     429: "rate_limited",
     500: "internal_error",
     502: "upstream_unavailable",
-    503: "unavailable",
+    503: "dependency_unavailable",
     504: "upstream_timeout",
 }
 
@@ -66,7 +69,9 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = Field(None, description="one entry per invalid field (400 and 422 only)")
 
 
-def problem_body(status: int, code: str, detail: str, instance: str, errors: list[dict[str, Any]] | None = None) -> bytes:
+def problem_body(
+    status: int, code: str, detail: str, instance: str, errors: list[dict[str, Any]] | None = None, request_id: str | None = None
+) -> bytes:
     """The serialised problem: for pure ASGI senders (the gateway's proxy, the caller check) as for the handlers."""
     body: dict[str, Any] = {
         "type": "about:blank",
@@ -75,12 +80,15 @@ def problem_body(status: int, code: str, detail: str, instance: str, errors: lis
         "detail": detail,
         "instance": instance,
         "code": code,
-        "request_id": current_correlation_id() or "",
+        "request_id": request_id or current_correlation_id() or "",
     }
     if errors:
         body["errors"] = errors
     return orjson.dumps(body)
 
+
+# what a client waits before trying again while the service's database is out of reach
+RETRY_AFTER_S = 2
 
 _TITLES = {status.value: status.phrase for status in HTTPStatus if status.value >= 400}
 
@@ -142,13 +150,33 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, exc.detail, code=exc.code, headers=exc.headers)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """503 while the service's own database is out of reach (the client may retry); any other database error is a 500."""
+    if database_unavailable(exc) or network_failure(exc):
+        log.warning("database unavailable; answering 503", extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+        return error_response(
+            request,
+            503,
+            "the service's database is unavailable; retry later",
+            code="dependency_unavailable",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
+    return await _unexpected_error(request, exc)
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(request, 500, "internal error", code="internal_error")
+    """A 500 that still names the request: Starlette runs this outside every middleware, after
+    ``RequestIdMiddleware`` has reset the request id, which it also left in the scope."""
+    request_id = request.scope.get("request_id") or current_correlation_id() or ""
+    log.exception("unhandled error", exc_info=exc, extra={"request_id": request_id})
+    body = problem_body(500, "internal_error", "internal error", request.scope["path"], request_id=request_id)
+    return Response(body, status_code=500, headers={"X-Request-ID": request_id}, media_type=PROBLEM_MEDIA_TYPE)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ServiceError, _service_error)
+    for database_error in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -4,7 +4,7 @@ FastAPI documents only 422, with its own ``HTTPValidationError`` shape that the 
 sends. ``document_problems`` rewrites a generated document so each operation lists the
 statuses it can answer, each with the ``Problem`` schema: the ones a route declares in
 ``responses=`` (404, 409, ...), 422 (and 400 for a body that is not JSON) where the
-operation takes input, and 500.
+operation takes input, 500, and 503 while the service's database is out of reach.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ def _document_operation(operation: dict[str, Any], extra: dict[str, dict[str, An
     if operation.get("requestBody") or operation.get("parameters"):
         responses["422"] = {"description": "A value does not validate: `errors` names each field and rule"}
     responses.setdefault("500", {"description": "An unexpected failure inside the service"})
+    responses.setdefault("503", {"description": "The service's database is unavailable for the moment; see Retry-After"})
     for status, response in extra.items():
         responses.setdefault(status, dict(response))
     for status, response in responses.items():

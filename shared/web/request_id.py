@@ -34,7 +34,8 @@ class RequestIdMiddleware:
                 message["headers"] = [*message.get("headers", []), (HEADER, request_id)]
             await send(message)
 
-        token = correlation_id.set(request_id.decode())
+        decoded = scope["request_id"] = request_id.decode()  # for the 500 handler, which runs outside this middleware
+        token = correlation_id.set(decoded)
         try:
             await self.app(scope, receive, send_with_id)
         finally:
