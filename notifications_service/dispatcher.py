@@ -27,6 +27,7 @@ from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select, text, update
 from notifications_service.models import notifications
 from notifications_service.senders import OutgoingMail, Sender, SendError
 from shared.db import SessionFactory, listen_forever
+from shared.db_gate import DatabaseGate
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +131,11 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.database = DatabaseGate("notification-dispatcher", self._probe_database)
+
+    async def _probe_database(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(text("SELECT 1"))
 
     async def dispatch_once(self) -> int:
         """Send one batch of due notifications; how many were handled (sent or not)."""
@@ -195,7 +201,10 @@ class Dispatcher:
                 try:
                     handled = await self.dispatch_once()
                     backoff_s = 0.5
-                except Exception:
+                except Exception as exc:
+                    if await self.database.holds(exc):
+                        await self.database.wait_open(self._stopping)
+                        continue
                     log.exception("notification dispatch failed; retrying")
                     handled = 0
                     await self._sleep(backoff_s)
@@ -234,4 +243,5 @@ class Dispatcher:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await self.database.close()
         await self._sender.close()

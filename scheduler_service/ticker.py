@@ -24,6 +24,7 @@ from scheduler_service.commands import build_event
 from scheduler_service.firing import decide
 from scheduler_service.models import schedule_runs, schedules
 from shared.db import SessionFactory, listen_forever
+from shared.db_gate import DatabaseGate
 from shared.messaging.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ class Ticker:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.database = DatabaseGate("scheduler-ticker", self._probe_database)
+
+    async def _probe_database(self) -> None:
+        async with self._sessions() as session:
+            await session.execute(text("SELECT 1"))
 
     async def tick(self, now: datetime | None = None) -> int:
         """Handle every schedule due at ``now``; the number of instants fired."""
@@ -200,7 +206,10 @@ class Ticker:
                     if fired:
                         log.info("fired scheduled instants", extra={"count": fired})
                     due = await self.next_due()
-                except Exception:
+                except Exception as exc:
+                    if await self.database.holds(exc):
+                        await self.database.wait_open(self._stopping)
+                        continue
                     log.exception("scheduler tick failed; retrying")
                     due = None
                 now = self._clock.now()
@@ -232,3 +241,4 @@ class Ticker:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await self.database.close()

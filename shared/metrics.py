@@ -16,6 +16,7 @@ EVENTS_PUBLISH_FAILED = Counter("events_publish_failed_total", "Outbox publish a
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
 EVENTS_CONSUMED = Counter("events_consumed_total", "Consumed messages by outcome", ["queue", "outcome"])
 CONSUMER_ATTACHED = Gauge("consumer_attached", "1 while the consumer is subscribed to its queues")
+DATABASE_PAUSED = Gauge("database_paused", "1 while a background worker waits for its database to answer", ["worker"])
 
 # gateway
 GATEWAY_UPSTREAM_CALLS = Counter(

@@ -113,9 +113,14 @@ class ServiceRuntime:
         elif self._outbox_table is not None:
             checks.append(Check("outbox", self._outbox_flowing, critical=False))
         if self.consumer is not None:
-            consumer = self.consumer
-            checks.append(Check("consumers", lambda: _as_awaitable(consumer.attached), critical=False))
+            checks.append(Check("consumers", self._consumer_ok, critical=False))
         return checks
+
+    async def _consumer_ok(self) -> bool:
+        assert self.consumer is not None
+        if self.consumer.paused:
+            raise RuntimeError("paused: waiting for the database to answer")
+        return self.consumer.attached
 
     async def _database_ok(self) -> bool:
         async with self.engine.connect() as connection:
@@ -159,7 +164,3 @@ class ServiceRuntime:
         if self._driver_pool is not None:
             await self._driver_pool.close()
         await self.engine.dispose()
-
-
-async def _as_awaitable(value: bool) -> bool:
-    return value

@@ -12,6 +12,9 @@ Acknowledgement policy
   that grows exponentially and the attempt count in the ``x-attempts`` header; after
   ``max_attempts`` it goes to ``<queue>.dlq`` with the error and count. Only after the
   broker confirms that copy is the original acked.
+* The database is out of reach (``shared.db_gate``): nothing is decided and no attempt is
+  spent. The consumer pauses: every worker waits, the messages it holds stay unacked, and
+  once a probe finds the database answering they are handled again.
 * Nothing is decided (process dies, broker connection lost): the broker redelivers;
   quorum queues park a message after ``DELIVERY_LIMIT`` such redeliveries.
 
@@ -37,7 +40,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import ARRAY, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, bindparam, func, select
+from sqlalchemy import ARRAY, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
@@ -46,6 +49,7 @@ from shared import metrics
 from shared.contracts.owners import producers_of
 from shared.correlation import correlation_id
 from shared.db import SessionFactory
+from shared.db_gate import DatabaseGate
 from shared.messaging.acks import AckTracker
 from shared.messaging.envelope import Envelope
 from shared.messaging.received import ReceivedMessage
@@ -234,6 +238,7 @@ class Consumer:
         self._requeue: AbstractExchange | None = None  # the live channel's <service>.requeue exchange
         self._acks: dict[object, AckTracker] = {}  # the live channel's deliveries, by its underlying channel
         self._attached = False
+        self.database = DatabaseGate(f"{service}-consumer", self._probe_database)
 
     @property
     def queues(self) -> list[ConsumerQueue]:
@@ -243,6 +248,15 @@ class Consumer:
     def attached(self) -> bool:
         """True while subscribed on a live channel (readiness)."""
         return self._attached and self._channel is not None and not self._channel.is_closed
+
+    @property
+    def paused(self) -> bool:
+        """True while the workers wait for the database (readiness)."""
+        return self.database.paused
+
+    async def _probe_database(self) -> None:
+        async with self._session_factory() as session:
+            await session.execute(text("SELECT 1"))
 
     # lifecycle -----------------------------------------------------------------
 
@@ -262,6 +276,7 @@ class Consumer:
             task.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
         await asyncio.gather(supervisor, return_exceptions=True)
+        await self.database.close()
 
     async def _supervise(self) -> None:
         backoff_s = 0.5
@@ -380,17 +395,32 @@ class Consumer:
                 await self._handle_group([item])
 
     async def _handle_group(self, parsed: Sequence[_Parsed]) -> None:
-        try:
-            await self._handle_in_one_transaction(parsed)
-        except Exception as exc:  # noqa: BLE001 - whatever a handler raises decides the message's fate below
-            if len(parsed) == 1:
-                await self._on_failure(parsed[0], exc)
-                return
-            for item in parsed:
-                try:
-                    await self._handle_in_one_transaction([item])
-                except Exception as single_exc:  # noqa: BLE001 - the handler's failure is the message's fate
-                    await self._on_failure(item, single_exc)
+        error = await self._attempt(parsed)
+        if error is None:
+            return
+        if len(parsed) == 1:
+            await self._on_failure(parsed[0], error)
+            return
+        for item in parsed:
+            single_error = await self._attempt([item])
+            if single_error is not None:
+                await self._on_failure(item, single_error)
+
+    async def _attempt(self, items: Sequence[_Parsed]) -> Exception | None:
+        """Handle ``items`` in one transaction: None when done, else the handler's failure.
+
+        A failure of the database itself is not returned: the gate pauses every worker until
+        the database answers, and the same items are handled again.
+        """
+        while True:
+            if self.database.paused:
+                await self.database.wait_open()
+            try:
+                await self._handle_in_one_transaction(items)
+                return None
+            except Exception as exc:  # noqa: BLE001 - whatever a handler raises decides the message's fate
+                if not await self.database.holds(exc):
+                    return exc
 
     async def _parse(self, message: ReceivedMessage, queue: ConsumerQueue) -> _Parsed | None:
         routing_key = (message.headers or {}).get("x-original-routing-key") or message.routing_key or ""
@@ -412,7 +442,6 @@ class Consumer:
         if envelope.source not in subscription.producers:
             allowed = ", ".join(sorted(subscription.producers))
             reason = f"{subscription.routing_key} from {envelope.source!r}: only {allowed} may publish it"
-            log.warning("message from a source that may not publish it; parking it", extra={"queue": queue.name, "reason": reason})
             await self._dead_letter(message, queue, reason, "forbidden_source", 0)
             return None
         return _Parsed(message, queue, subscription, envelope)
@@ -451,10 +480,6 @@ class Consumer:
         description = f"{type(error).__name__}: {error}"[:1000]
         if failed_attempts >= self._retry.max_attempts:
             await self._give_up(item, description)
-            log.error(
-                "handler failed; parking message",
-                extra={"queue": item.queue.name, "event_id": str(item.envelope.id), "attempts": failed_attempts, "error": description},
-            )
             await self._dead_letter(item.message, item.queue, description, "handler_failed", failed_attempts)
             return
         delay_ms = self._retry.delay_ms(failed_attempts)
@@ -496,6 +521,17 @@ class Consumer:
         if await self._republish(message, queue, queue.dlq_name, headers):
             await self._ack([message])
             metrics.EVENTS_CONSUMED.labels(queue=queue.name, outcome="dead_lettered").inc()
+            log.error(
+                "message parked",
+                extra={
+                    "queue": queue.name,
+                    "dlq": queue.dlq_name,
+                    "message_id": message.message_id,
+                    "kind": kind,
+                    "attempts": attempts,
+                    "reason": reason[:300],
+                },
+            )
 
     async def _republish(
         self, message: ReceivedMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None

@@ -47,6 +47,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from shared import metrics
 from shared.correlation import current_correlation_id
 from shared.db import driver_connection, listen_forever
+from shared.db_gate import DatabaseGate
 from shared.messaging.envelope import Envelope
 from shared.messaging.publisher import BrokerUnavailable, OutgoingMessage, Publisher
 
@@ -146,6 +147,11 @@ class OutboxRelay:
         self._registered = False
         self._listener: asyncpg.Connection | None = None
         self._listener_lock = asyncio.Lock()
+        self.database = DatabaseGate(f"{table.name}-relay", self._probe_database)
+
+    async def _probe_database(self) -> None:
+        async with self._engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
 
     async def relay_once(self) -> int:
         """Publish one batch; the number of rows confirmed and marked sent.
@@ -224,15 +230,18 @@ class OutboxRelay:
             try:
                 published = await self.relay_once()
                 backoff_s = 0.1
-            except (TimeoutError, BrokerUnavailable, OSError) as exc:
+            except Exception as exc:
+                if await self.database.holds(exc):
+                    await self.database.wait_open(self._stopping)
+                    continue
+                if not isinstance(exc, TimeoutError | BrokerUnavailable | OSError):
+                    log.exception("outbox relay failed; retrying")
+                    await self._sleep(backoff_s)
+                    backoff_s = min(backoff_s * 2, self._max_backoff_s)
+                    continue
                 metrics.EVENTS_PUBLISH_FAILED.labels(reason="broker_unavailable").inc()
                 log.warning("outbox relay cannot publish; retrying", extra={"error": str(exc), "retry_in_s": backoff_s})
                 await self._sleep(backoff_s * (0.5 + random.random()))
-                backoff_s = min(backoff_s * 2, self._max_backoff_s)
-                continue
-            except Exception:
-                log.exception("outbox relay failed; retrying")
-                await self._sleep(backoff_s)
                 backoff_s = min(backoff_s * 2, self._max_backoff_s)
                 continue
             now = time.monotonic()
@@ -351,3 +360,4 @@ class OutboxRelay:
         self._wake.set()
         if self._task is not None:
             await self._task
+        await self.database.close()

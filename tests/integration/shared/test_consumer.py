@@ -20,6 +20,7 @@ from shared.messaging.topology import ConsumerQueue
 from shared.testing.broker import drain, queue_depth
 from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
+from shared.testing.tcp_proxy import TcpProxy
 from tests.unit.shared.test_envelope import _order_created
 
 metadata = MetaData()
@@ -257,6 +258,27 @@ async def test_the_consumer_resumes_after_a_broker_restart(
         after = _event()
         await harness.send(after)
         await eventually(lambda: _effects_are(harness, after.id, 1), what="event after restart handled")
+
+
+async def test_a_database_outage_spends_no_attempt_and_parks_nothing(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    """With the database cut off the consumer pauses and holds its messages; none is retried or parked, and all
+    are handled once the database answers (the retry policy here would park a failing message within 0.4 s)."""
+    async with TcpProxy.in_front_of(consumer_db) as proxy, Harness(proxy.url_for(consumer_db), broker_url, exchange_name) as harness:
+        proxy.cut()
+        events = [_event() for _ in range(30)]
+        for event in events:
+            await harness.send(event)
+        await eventually(lambda: _true(harness.consumer.paused), what="consumer paused")
+        await asyncio.sleep(2)
+        assert await queue_depth(broker_url, QUEUE.dlq_name) == 0
+        assert harness.consumer.paused
+        proxy.restore()
+        for event in events:
+            await eventually(lambda event=event: _effects_are(harness, event.id, 1), what=f"event {event.id} handled")
+        assert not harness.consumer.paused
+        assert await queue_depth(broker_url, QUEUE.dlq_name) == 0
+        assert await queue_depth(broker_url, QUEUE.retry_name) == 0
+        assert all(harness.calls[event.id] == 1 for event in events)
 
 
 async def _depth_is(broker_url: str, name: str, depth: int) -> bool:
