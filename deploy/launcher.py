@@ -8,14 +8,17 @@ health and metrics on the service's port plus 1000.
 Each service connects to the broker as a user of its own, made for the run with the
 development account's rights and deleted when it ends (``deploy/broker_users.py``), so
 a service that publishes a routing key it does not own is refused as in production.
-Ctrl-C sends SIGTERM to every process: consumers stop taking messages, in-flight ones
-finish or return to their queue, servers drain their requests. A process that ends on its
-own is logged and the others keep running.
+A process that ends on its own (a crash, a ``kill -9``) is started again with backoff, and
+one that crashes at start in a loop is given up, the others running on
+(``deploy/supervisor.py``). Ctrl-C sends SIGTERM to every process: consumers stop taking
+messages, in-flight ones finish or return to their queue, servers drain their requests;
+what still runs 20 s later is killed.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import secrets
@@ -26,10 +29,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from honcho.environ import parse_procfile
-from honcho.manager import Manager
 from honcho.printer import Printer
 
 from deploy.broker_users import users_for_run
+from deploy.supervisor import Supervisor
 from gateway.settings import GatewaySettings
 from notifications_service.mail_catcher import MBOX_NAME
 from notifications_service.settings import NotificationsSettings
@@ -59,18 +62,6 @@ class Plan:
     api_key: str = ""
     mail_dir: str = ""
     smtp_port: int = 0
-
-
-class SuiteManager(Manager):  # type: ignore[misc]
-    """honcho's manager, except that one process ending does not stop the others.
-
-    Replicas are independent: a reports instance that crashes or is stopped leaves the
-    gateway with the other two, as in compose. Ctrl-C (or SIGTERM) still stops everything;
-    the run ends when every process has ended. (honcho 2.0's ``_any_stopped`` is the hook.)
-    """
-
-    def _any_stopped(self) -> bool:
-        return False
 
 
 def parse_scale(spec: str) -> dict[str, int]:
@@ -167,11 +158,12 @@ def main() -> None:
             }
             arguments.state_file.write_text(json.dumps(state))
         print(banner(result, users), flush=True)
-        manager = SuiteManager(Printer(sys.stdout, colour=sys.stdout.isatty()))
+        width = max(len(name) for name in [*result.commands, "supervisor"])
+        supervisor = Supervisor(Printer(sys.stdout, width=width, colour=sys.stdout.isatty()))
         for name, (command, env) in result.commands.items():
-            manager.add_process(name, " ".join(shlex.split(command)), env=os.environ | env)
-        manager.loop()
-    sys.exit(manager.returncode)
+            supervisor.add(name, " ".join(shlex.split(command)), dict(os.environ) | env)
+        returncode = asyncio.run(supervisor.run())
+    sys.exit(returncode)
 
 
 if __name__ == "__main__":
