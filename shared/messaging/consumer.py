@@ -2,8 +2,9 @@
 
 Acknowledgement policy
 ----------------------
-* The message cannot be parsed or fails its schema: published to ``<queue>.dlq`` with
-  the reason, then acked. It is never retried.
+* The message cannot be parsed, fails its schema, carries a version newer than its
+  subscription knows, or is larger than ``max_message_bytes``: published to
+  ``<queue>.dlq`` with the reason, then acked. It is never retried.
 * The event id is already in ``processed_events`` for this consumer: acked, no effect.
 * The handler succeeds: its transaction (which also records the event id) commits,
   then the message is acked. A crash between commit and ack only causes a duplicate,
@@ -58,6 +59,7 @@ from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer
 log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-attempts"
+MAX_MESSAGE_BYTES = 1 << 20  # far above any event of the suite; a larger body is parked unread
 Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope[Any]], AsyncSession], Awaitable[None]]
 GiveUpHandler = Callable[[Envelope[Any], str, AsyncSession], Awaitable[None]]
@@ -111,6 +113,9 @@ class Subscription:
 
     ``producers``: the envelope sources accepted; by default the routing key's producers in
     ``shared.contracts.owners``. A message from any other source is dead-lettered unhandled.
+
+    ``max_version``: the newest envelope ``version`` the handler understands; a message of a
+    later version (a breaking change this consumer predates) is dead-lettered unhandled.
     """
 
     routing_key: str
@@ -120,6 +125,7 @@ class Subscription:
     on_give_up: GiveUpHandler | None = None
     alone: bool = False
     producers: frozenset[str] = frozenset()
+    max_version: int = 1
 
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
@@ -211,8 +217,10 @@ class Consumer:
         concurrency: int = 4,
         retry: RetryPolicy | None = None,
         batch_linger_s: float = 0.05,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self._service = service
+        self._max_message_bytes = max_message_bytes
         self._broker_url = broker_url
         self._exchange_name = exchange_name
         self._session_factory = session_factory
@@ -428,6 +436,10 @@ class Consumer:
         if subscription is None:
             await self._dead_letter(message, queue, f"no handler for routing key {routing_key!r}", "unroutable", 0)
             return None
+        if len(message.body) > self._max_message_bytes:
+            reason = f"message of {len(message.body)} bytes is larger than the limit of {self._max_message_bytes}"
+            await self._dead_letter(message, queue, reason, "oversized", 0)
+            return None
         try:
             envelope = self._envelope_models[subscription.routing_key].model_validate_json(message.body)
         except ValidationError as exc:
@@ -438,6 +450,10 @@ class Consumer:
             await self._dead_letter(
                 message, queue, f"invalid message: type {envelope.type!r} travels as {subscription.routing_key!r}", "malformed", 0
             )
+            return None
+        if envelope.version > subscription.max_version:
+            reason = f"{subscription.routing_key} version {envelope.version}: this consumer knows up to version {subscription.max_version}"
+            await self._dead_letter(message, queue, reason, "unsupported_version", 0)
             return None
         if envelope.source not in subscription.producers:
             allowed = ", ".join(sorted(subscription.producers))

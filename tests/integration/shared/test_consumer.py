@@ -151,6 +151,29 @@ async def test_a_malformed_message_goes_straight_to_the_dlq(consumer_db: str, br
     assert "invalid message" in str(parked.headers["x-error"])
 
 
+async def test_a_message_of_an_unknown_version_or_over_the_size_limit_is_parked_unread(
+    consumer_db: str, broker_url: str, exchange_name: str
+) -> None:
+    newer = _event().model_copy(update={"version": 2})
+    oversized = b'{"padding": "' + b"x" * (1 << 20) + b'"}'
+    async with Harness(consumer_db, broker_url, exchange_name) as harness:
+        async with await aio_pika.connect(broker_url) as connection:
+            exchange = await (await connection.channel()).get_exchange(exchange_name)
+            await exchange.publish(aio_pika.Message(newer.to_json(), message_id=str(newer.id)), routing_key="order.created")
+            await exchange.publish(aio_pika.Message(oversized, message_id="big-1"), routing_key="order.created")
+        connection = await aio_pika.connect(broker_url)
+        try:
+            queue = await (await connection.channel()).declare_queue(QUEUE.dlq_name, passive=True)
+            parked = {message.message_id: message for message in await drain(queue, 2, timeout_s=20)}
+        finally:
+            await connection.close()
+        assert not harness.calls
+    assert parked[str(newer.id)].headers["x-error-kind"] == "unsupported_version"
+    assert "knows up to version 1" in str(parked[str(newer.id)].headers["x-error"])
+    assert parked["big-1"].headers["x-error-kind"] == "oversized"
+    assert parked["big-1"].body == oversized
+
+
 async def test_one_failing_event_does_not_hold_back_its_batch(consumer_db: str, broker_url: str, exchange_name: str) -> None:
     async with Harness(consumer_db, broker_url, exchange_name) as harness:
         events = [_event() for _ in range(40)]
@@ -274,7 +297,7 @@ async def test_a_database_outage_spends_no_attempt_and_parks_nothing(consumer_db
         assert harness.consumer.paused
         proxy.restore()
         for event in events:
-            await eventually(lambda event=event: _effects_are(harness, event.id, 1), what=f"event {event.id} handled")
+            await eventually(partial(_effects_are, harness, event.id, 1), what=f"event {event.id} handled")
         assert not harness.consumer.paused
         assert await queue_depth(broker_url, QUEUE.dlq_name) == 0
         assert await queue_depth(broker_url, QUEUE.retry_name) == 0

@@ -32,13 +32,9 @@ def test_failures_of_the_database_itself_are_recognised(error: BaseException) ->
 
 
 def test_a_failure_raised_from_a_database_failure_is_recognised() -> None:
-    try:
-        try:
-            raise asyncpg.AdminShutdownError("terminating connection")
-        except asyncpg.AdminShutdownError as cause:
-            raise RuntimeError("could not record the event") from cause
-    except RuntimeError as error:
-        assert database_unavailable(error)
+    error = RuntimeError("could not record the event")
+    error.__cause__ = asyncpg.AdminShutdownError("terminating connection")
+    assert database_unavailable(error)
 
 
 @pytest.mark.parametrize(
@@ -81,7 +77,8 @@ async def test_the_gate_closes_on_a_database_failure_and_opens_when_the_probe_an
     assert await gate.holds(asyncpg.AdminShutdownError("terminating connection"))
     assert gate.paused
     await asyncio.sleep(0.1)
-    assert gate.paused and database.probes >= 2
+    assert gate.paused
+    assert database.probes >= 2
     database.up = True
     async with asyncio.timeout(2):
         await gate.wait_open()
