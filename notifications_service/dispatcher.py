@@ -4,7 +4,9 @@ Like the outbox relay: rows are locked with ``FOR UPDATE SKIP LOCKED`` (replicas
 send the same row at once), the loop wakes on ``NOTIFY notifications`` and polls as a
 fallback, and lingers after a wake-up so a burst of commits is sent in one pass. A
 transient failure sets ``next_attempt_at`` further out each time; a permanent one, or the
-last attempt, ends the row ``failed`` with the reason.
+last attempt, ends the row ``failed`` with the reason. While the mail server cannot be
+reached at all, or the database is out of reach, the loop pauses instead: no row spends
+an attempt on an outage, and the rows go out as soon as the server answers.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from typing import Any
 from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select, text, update
 
 from notifications_service.models import notifications
-from notifications_service.senders import OutgoingMail, Sender, SendError
+from notifications_service.senders import OutgoingMail, Sender, SendError, ServerUnreachable
 from shared.db import SessionFactory, listen_forever
 from shared.db_gate import DatabaseGate
 
 log = logging.getLogger(__name__)
 
 NOTIFY_CHANNEL = "notifications"
+# while the mail server cannot be reached: the pause between tries, doubling up to the second
+SERVER_FIRST_WAIT_S = 0.25
+SERVER_MAX_WAIT_S = 5.0
 
 
 class _HeaderClasses(HeaderRegistry):
@@ -158,9 +163,12 @@ class Dispatcher:
                     .where(notifications.c.id == any_(bindparam("sent", sent, type_=ARRAY(Uuid))))
                     .values(status="sent", sent_at=func.clock_timestamp(), attempts=notifications.c.attempts + 1, last_error=None)
                 )
+            unreachable = [outcome for outcome in outcomes if isinstance(outcome, ServerUnreachable)]
             for row, outcome in zip(rows, outcomes, strict=True):
-                if outcome is not None:
+                if outcome is not None and not isinstance(outcome, ServerUnreachable):
                     await self._record_failure(session, row, outcome)
+        if unreachable:
+            raise unreachable[0]  # the rows it held stay pending, their attempts untouched
         return len(rows)
 
     async def _send(self, row: Any) -> None:
@@ -195,12 +203,22 @@ class Dispatcher:
     async def run(self) -> None:
         listener = asyncio.create_task(self._listen())
         backoff_s = 0.5
+        server_wait_s = SERVER_FIRST_WAIT_S
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
                 try:
                     handled = await self.dispatch_once()
                     backoff_s = 0.5
+                    if server_wait_s > SERVER_FIRST_WAIT_S:
+                        log.info("the mail server answers again; sending")
+                    server_wait_s = SERVER_FIRST_WAIT_S
+                except ServerUnreachable as exc:
+                    if server_wait_s == SERVER_FIRST_WAIT_S:
+                        log.warning("mail server unreachable; holding notifications until it answers", extra={"error": str(exc)})
+                    await self._sleep(server_wait_s * random.uniform(0.8, 1.2))
+                    server_wait_s = min(server_wait_s * 2, SERVER_MAX_WAIT_S)
+                    continue
                 except Exception as exc:
                     if await self.database.holds(exc):
                         await self.database.wait_open(self._stopping)

@@ -2,7 +2,9 @@
 
 Every failure is classified once, here: connection errors, timeouts and 4xx replies are
 transient (retried later); 5xx replies are permanent (the notification ends ``failed``
-with the server's reply).
+with the server's reply). A server that cannot be reached at all is ``ServerUnreachable``:
+the failure is the server's, not the message's, so the dispatcher waits for it without
+spending the message's attempts.
 """
 
 from __future__ import annotations
@@ -24,6 +26,16 @@ class SendError(Exception):
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)
         self.permanent = permanent
+
+
+class ServerUnreachable(SendError):
+    """No connection to the mail server could be opened (refused, timed out, dropped at the greeting)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, permanent=False)
+
+
+_UNREACHABLE = (OSError, TimeoutError, aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPServerDisconnected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +89,11 @@ class SmtpSender:
             client = self._idle.pop() if self._idle else None
             try:
                 if client is None or not client.is_connected:
-                    client = await self._connect()
+                    client = None
+                    try:
+                        client = await self._connect()
+                    except _UNREACHABLE as exc:
+                        raise ServerUnreachable(f"the SMTP server is unreachable: {type(exc).__name__}: {exc}") from exc
                 await client.sendmail(mail.sender, [mail.recipient], mail.raw)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 if client is not None:

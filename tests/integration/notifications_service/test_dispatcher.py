@@ -5,7 +5,7 @@ from sqlalchemy import func, select, text
 
 from notifications_service import models, notifications
 from notifications_service.dispatcher import Dispatcher
-from notifications_service.senders import OutgoingMail
+from notifications_service.senders import OutgoingMail, ServerUnreachable
 from notifications_service.templates import Mail
 from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.testing.fixtures import eventually
@@ -93,3 +93,51 @@ async def test_batches_of_any_size_are_marked_sent_with_one_prepared_statement(n
         assert len(prepared) == 1, prepared
     finally:
         await engine.dispose()
+
+
+class UnreachableServer:
+    """A mail server that cannot be reached until ``reachable`` is set."""
+
+    def __init__(self) -> None:
+        self.reachable = False
+        self.tries = 0
+        self.sent: list[OutgoingMail] = []
+
+    async def send(self, mail: OutgoingMail) -> None:
+        self.tries += 1
+        if not self.reachable:
+            raise ServerUnreachable("the SMTP server is unreachable: ConnectionRefusedError")
+        self.sent.append(mail)
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_an_unreachable_mail_server_spends_no_attempt_and_mail_goes_out_once_it_answers(notifications_db: str) -> None:
+    engine = create_engine(notifications_db)
+    sessions = create_session_factory(engine)
+    server = UnreachableServer()
+    dispatcher = Dispatcher(sessions, server, mail_from="shop@example.com", poll_interval_s=0.1, max_attempts=2, retry_base_s=0.01)
+    async with sessions() as session, session.begin():
+        mail = Mail(subject="Order", text="thanks", html="<p>thanks</p>")
+        await notifications.record(
+            session, [notifications.row(uuid.uuid4(), "order_confirmation", f"c{i}@example.com", mail) for i in range(5)]
+        )
+    dispatcher.start()
+    try:
+        await eventually(lambda: _true(server.tries >= 15), what="several tries while the server is away")
+        async with sessions() as session:
+            rows = (await session.execute(select(models.notifications.c.status, models.notifications.c.attempts))).all()
+        assert rows == [("pending", 0)] * 5, "an outage of the server is no attempt of the message (max_attempts 2 would fail them)"
+        server.reachable = True
+        await eventually(lambda: _true(len(server.sent) == 5), timeout_s=10, what="every mail sent once the server answers")
+        async with sessions() as session:
+            rows = (await session.execute(select(models.notifications.c.status, models.notifications.c.attempts))).all()
+        assert rows == [("sent", 1)] * 5
+    finally:
+        await dispatcher.stop()
+        await engine.dispose()
+
+
+async def _true(value: bool) -> bool:
+    return value
