@@ -146,7 +146,7 @@ def users_for_run(broker_url: str, exchange: str, management_url: str | None = N
     try:
         yield (
             {
-                service: urlunsplit((parts.scheme, f"{quote(prefix + service)}:{password}@{address}", parts.path, "", ""))
+                service: urlunsplit((parts.scheme, f"{quote(prefix + service)}:{password}@{address}", parts.path, parts.query, ""))
                 for service in SERVICES
             },
             f"{prefix}<service> for each service, deleted when the suite stops",

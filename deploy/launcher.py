@@ -152,6 +152,7 @@ def main() -> None:
             state = {
                 "gateway": result.gateway_url,
                 "instances": result.instances,
+                "relays": result.relays,
                 "mail_dir": result.mail_dir,
                 "smtp_port": result.smtp_port,
                 "broker_users": sorted(urlsplit(url).username or "" for url in broker_urls.values()),
