@@ -312,11 +312,18 @@ class OutboxRelay:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _housekeeping(self) -> None:
-        """Backlog gauge and pruning of old sent rows, at most every few seconds."""
+        """Backlog gauge, pruning of old sent rows and a broker connection, at most every few seconds.
+
+        An idle relay connects again after the broker went away, not at its next publish:
+        readiness reports the connection, and would say ``degraded`` until then.
+        """
         now = time.monotonic()
         if now - self._last_housekeeping < self._housekeeping_every_s:
             return
         self._last_housekeeping = now
+        if not self._publisher.connected:
+            with contextlib.suppress(BrokerUnavailable):
+                await self._publisher.connect()
         table = self._table
         try:
             async with self._engine.begin() as connection:

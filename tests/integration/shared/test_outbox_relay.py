@@ -15,6 +15,7 @@ from shared.messaging.relay_thread import RelayParts, RelayThread
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
+from shared.testing.tcp_proxy import TcpProxy
 from tests.unit.shared.test_envelope import _order_created
 
 
@@ -285,3 +286,46 @@ async def test_old_sent_rows_are_pruned_while_events_keep_flowing(orders_db: str
         await publisher.close()
         await writer.close()
         await admin.close()
+
+
+async def test_an_idle_relay_connects_again_after_it_lost_the_broker(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    """Readiness reads the relay's connection: with nothing to publish it must still come back by itself."""
+    async with TcpProxy.in_front_of(broker_url) as proxy:
+        publisher = Publisher(proxy.url_for(broker_url), exchange_name)
+        relay = OutboxRelay(create_engine(orders_db), outbox_table, publisher, poll_interval_s=0.2, housekeeping_every_s=0.2)
+        relay.start()
+        try:
+            await eventually(lambda: _true(publisher.connected), what="the idle relay connected")
+            proxy.cut()
+            await eventually(lambda: _true(not publisher.connected), what="the connection lost")
+            proxy.restore()
+            await eventually(lambda: _true(publisher.connected), timeout_s=20, what="connected again with nothing to publish")
+        finally:
+            await relay.stop()
+            await publisher.close()
+
+
+async def test_a_database_outage_pauses_the_relay_and_spends_no_attempt(orders_db: str, broker_url: str, exchange_name: str) -> None:
+    async with (
+        bound_queue(broker_url, exchange_name, "order.created") as queue,
+        TcpProxy.in_front_of(orders_db) as proxy,
+    ):
+        publisher = Publisher(broker_url, exchange_name)
+        relay = OutboxRelay(create_engine(proxy.url_for(orders_db)), outbox_table, publisher, poll_interval_s=0.2)
+        relay.start()
+        try:
+            proxy.cut()
+            expected = await _insert_events(orders_db, 20)  # written straight to the database, past the proxy
+            await eventually(lambda: _true(relay.database.paused), what="the relay paused")
+            proxy.restore()
+            received = await drain(queue, 20, timeout_s=30)
+        finally:
+            await relay.stop()
+            await publisher.close()
+    assert {message.message_id for message in received} == expected
+    assert not relay.database.paused
+    engine = create_engine(orders_db)
+    async with engine.connect() as connection:
+        attempts = await connection.scalar(select(func.max(outbox_table.c.attempts)))
+    await engine.dispose()
+    assert attempts == 0
