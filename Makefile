@@ -33,6 +33,9 @@ lint: install ## ruff (lint + format check) and mypy
 test: install lint ## Lint, then the whole test suite on real PostgreSQL and RabbitMQ
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+test-faults: install ## The fault suite (tests/faults): broker, PostgreSQL, processes and SMTP faults under load; rewrites README's Faults table
+	FAULT_SUITE=1 FAULTS_README=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
+
 migrate: install ## Create the databases if missing and apply every service's migrations
 	$(BIN)/python -m shared.preflight ORDERS_ REPORTS_ SCHEDULER_ NOTIFICATIONS_
 	$(BIN)/python -m orders_service.main migrate
@@ -66,4 +69,4 @@ bench-instructions: $(STAMP) ## Instructions per event (relay, consumer) and per
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install lock lint test migrate run bench bench-instructions clean
+.PHONY: help install lock lint test test-faults migrate run bench bench-instructions clean
