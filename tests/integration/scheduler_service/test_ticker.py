@@ -2,7 +2,7 @@ import asyncio
 import random
 import uuid
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +17,8 @@ from scheduler_service.ticker import Ticker
 from shared.db import create_engine, create_session_factory
 from shared.messaging.outbox import Outbox
 from shared.testing.clock import utc
+from shared.testing.fixtures import eventually
+from shared.testing.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -185,3 +187,31 @@ async def test_one_catch_up_fires_at_most_its_limit_and_records_the_rest_skipped
     skipped = [run for run in runs if run.status == "skipped"]
     assert len(skipped) == 15
     assert all("5 most recent" in run.reason for run in skipped)
+
+
+async def test_the_ticker_pauses_while_its_database_is_cut_off_and_fires_after(scheduler_db: str) -> None:
+    async with TcpProxy.in_front_of(scheduler_db) as proxy:
+        engine = create_engine(proxy.url_for(scheduler_db))
+        sessions = create_session_factory(engine)
+        start = datetime.now(UTC)
+        await _create(sessions, start - timedelta(seconds=5), name="every-second", cron="* * * * * *", catch_up="skip")
+        ticker = _ticker(sessions, max_sleep_s=0.2)
+        ticker.start()
+        try:
+            proxy.cut()
+            await eventually(lambda: _true(ticker.database.paused), what="the ticker paused")
+            assert ticker.running
+            proxy.restore()
+            await eventually(lambda: _true(not ticker.database.paused), timeout_s=10, what="the ticker resumed")
+            await eventually(lambda: _fired_since(sessions, "every-second", start), timeout_s=10, what="an instant fired after the outage")
+        finally:
+            await ticker.stop()
+            await engine.dispose()
+
+
+async def _fired_since(sessions: Any, name: str, since: datetime) -> bool:
+    return any(run.status == "fired" and run.scheduled_for >= since for run in await _runs(sessions, name))
+
+
+async def _true(value: bool) -> bool:
+    return value
