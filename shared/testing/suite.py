@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -15,6 +15,23 @@ from typing import IO, Any
 import httpx
 
 from shared.testing.fixtures import eventually
+
+
+def suite_environment(*, broker_url: str, exchange: str, databases: Mapping[str, str], mail_dir: Path, api_keys: str) -> dict[str, str]:
+    """What every run of the whole suite under test sets: a broker vhost, exchange and databases of its own,
+    caught mail, reports in UTC, the given API keys and no rate limit worth the name."""
+    return {
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "BROKER_URL": broker_url,
+        "EVENTS_EXCHANGE": exchange,
+        **{f"{service.upper()}_DATABASE_URL": url for service, url in databases.items()},
+        "NOTIFICATIONS_MAIL_CATCHER_DIR": str(mail_dir),
+        "REPORTS_TIMEZONE": "UTC",
+        "GATEWAY_API_KEYS": api_keys,
+        "GATEWAY_RATE_LIMIT_PER_S": "100000",
+        "GATEWAY_RATE_LIMIT_BURST": "100000",
+    }
 
 
 @asynccontextmanager

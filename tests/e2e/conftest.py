@@ -20,7 +20,7 @@ from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from shared.testing.fixtures import migrated_database
 from shared.testing.infrastructure import Infrastructure
-from shared.testing.suite import running_suite
+from shared.testing.suite import running_suite, suite_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "e2e-key-0001"
@@ -74,26 +74,11 @@ async def suite(infrastructure: Infrastructure, run_id: str, tmp_path_factory: p
         migrated_database(infrastructure, f"e2e_scheduler_{run_id}", SCHEDULER_MIGRATIONS) as scheduler_db,
         migrated_database(infrastructure, f"e2e_notifications_{run_id}", NOTIFICATIONS_MIGRATIONS) as notifications_db,
     ):
-        env = {
-            "ENVIRONMENT": "test",
-            "LOG_LEVEL": "WARNING",
-            "BROKER_URL": infrastructure.vhost_url(vhost),
-            "EVENTS_EXCHANGE": exchange,
-            "ORDERS_DATABASE_URL": orders_db,
-            "REPORTS_DATABASE_URL": reports_db,
-            "SCHEDULER_DATABASE_URL": scheduler_db,
-            "NOTIFICATIONS_DATABASE_URL": notifications_db,
-            "NOTIFICATIONS_MAIL_CATCHER_DIR": str(workdir / "mail"),
-            "NOTIFICATIONS_REPORTS_TO": "ops@example.com",
-            "REPORTS_TIMEZONE": "UTC",
-            "GATEWAY_API_KEYS": ",".join(
-                [f"e2e:{API_KEY}:operator", *(f"{name}:{key}:{role}" for name, (key, role) in CLIENT_KEYS.items())]
-            ),
-            "GATEWAY_RATE_LIMIT_PER_S": "100000",
-            "GATEWAY_RATE_LIMIT_BURST": "100000",
-            "OUTBOX_POLL_INTERVAL_S": "0.5",
-            "RETRY_BASE_DELAY_MS": "200",
-        }
+        databases = {"orders": orders_db, "reports": reports_db, "scheduler": scheduler_db, "notifications": notifications_db}
+        keys = ",".join([f"e2e:{API_KEY}:operator", *(f"{name}:{key}:{role}" for name, (key, role) in CLIENT_KEYS.items())])
+        env = suite_environment(
+            broker_url=infrastructure.vhost_url(vhost), exchange=exchange, databases=databases, mail_dir=workdir / "mail", api_keys=keys
+        ) | {"NOTIFICATIONS_REPORTS_TO": "ops@example.com", "OUTBOX_POLL_INTERVAL_S": "0.5", "RETRY_BASE_DELAY_MS": "200"}
         log = workdir / "suite.log"
         try:
             with log.open("wb") as output:

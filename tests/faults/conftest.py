@@ -27,7 +27,7 @@ from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from shared.testing.fixtures import free_port, migrated_database
 from shared.testing.infrastructure import Infrastructure
-from shared.testing.suite import running_suite
+from shared.testing.suite import running_suite, suite_environment
 from shared.testing.tcp_proxy import TcpProxy
 from tests.faults.checker import FaultResult, SuiteView
 
@@ -95,22 +95,13 @@ async def fault_suite(infrastructure: Infrastructure, run_id: str, tmp_path_fact
         migrated_database(infrastructure, f"faults_notifications_{run_id}", NOTIFICATIONS_MIGRATIONS) as notifications_db,
     ):
         databases = {"orders": orders_db, "reports": reports_db, "scheduler": scheduler_db, "notifications": notifications_db}
-        env = {
-            "ENVIRONMENT": "test",
-            "LOG_LEVEL": "WARNING",
-            "BROKER_URL": f"{broker_proxy.url_for(broker_url)}?heartbeat={HEARTBEAT_S}",
-            "RABBITMQ_MANAGEMENT_URL": infrastructure.management_url,
-            "EVENTS_EXCHANGE": exchange,
-            "ORDERS_DATABASE_URL": orders_db,
-            "REPORTS_DATABASE_URL": reports_db,
-            "SCHEDULER_DATABASE_URL": scheduler_db,
-            "NOTIFICATIONS_DATABASE_URL": notifications_db,
-            "NOTIFICATIONS_MAIL_CATCHER_DIR": str(workdir / "mail"),
-            "REPORTS_TIMEZONE": "UTC",
-            "GATEWAY_API_KEYS": f"faults:{API_KEY}:operator",
-            "GATEWAY_RATE_LIMIT_PER_S": "100000",
-            "GATEWAY_RATE_LIMIT_BURST": "100000",
-        }
+        env = suite_environment(
+            broker_url=f"{broker_proxy.url_for(broker_url)}?heartbeat={HEARTBEAT_S}",
+            exchange=exchange,
+            databases=databases,
+            mail_dir=workdir / "mail",
+            api_keys=f"faults:{API_KEY}:operator",
+        ) | {"RABBITMQ_MANAGEMENT_URL": infrastructure.management_url}
         log = workdir / "suite.log"
         try:
             with log.open("wb") as output:
@@ -162,7 +153,7 @@ def table() -> str:
     return "\n".join(lines)
 
 
-README_TABLE = re.compile(r"(<!-- faults:start -->\n).*?(\n<!-- faults:end -->)", re.S)
+README_TABLE = re.compile(r"(<!-- faults:start -->\n).*?(<!-- faults:end -->)", re.S)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -174,5 +165,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         readme = ROOT / "README.md"
         text = readme.read_text()
         if README_TABLE.search(text):
-            readme.write_text(README_TABLE.sub(lambda match: match.group(1) + table() + match.group(2), text))
+            readme.write_text(README_TABLE.sub(lambda match: match.group(1) + table() + "\n" + match.group(2), text))
             terminalreporter.write_line("README.md: the Faults table is rewritten")

@@ -10,6 +10,7 @@ import asyncio
 import signal
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -53,75 +54,99 @@ def _load(suite: FaultSuite, number: int, **options: Any) -> OrderLoad:
     return OrderLoad(suite.gateway, f"fault{number}-{int(time.time())}", _day(number), **options)
 
 
-async def test_1_broker_stopped_30_s_under_load(fault_suite: FaultSuite) -> None:
-    load = _load(fault_suite, 1)
+async def _under_load(
+    suite: FaultSuite,
+    number: int,
+    *,
+    fault: str,
+    injected: str,
+    begin: Callable[[], Awaitable[object]],
+    end: Callable[[], Awaitable[object]],
+    lasting_s: float,
+) -> FaultResult:
+    """Orders flowing, the fault begun, held ``lasting_s``, ended; then the checker's figures."""
+    load = _load(suite, number)
     load.start()
     await asyncio.sleep(3)
-    await asyncio.to_thread(fault_suite.infrastructure.stop_broker)
-    await asyncio.sleep(30)
-    await asyncio.to_thread(fault_suite.infrastructure.start_broker)
+    await begin()
+    await asyncio.sleep(lasting_s)
+    await end()
     ended = time.monotonic()
     await asyncio.sleep(3)
     await load.stop()
-    record(
-        await check(fault_suite.view, load, fault="broker stopped 30 s", injected="`rabbitmqctl stop_app` under load", fault_ended=ended)
+    return await check(suite.view, load, fault=fault, injected=injected, fault_ended=ended)
+
+
+def _in_thread(action: Callable[..., object], *arguments: object) -> Callable[[], Awaitable[object]]:
+    return partial(asyncio.to_thread, action, *arguments)
+
+
+def _on_loop(action: Callable[[], object]) -> Callable[[], Awaitable[object]]:
+    """For the proxies, which live on the test's event loop."""
+
+    async def run() -> object:
+        return action()
+
+    return run
+
+
+async def test_1_broker_stopped_30_s_under_load(fault_suite: FaultSuite) -> None:
+    broker = fault_suite.infrastructure
+    result = await _under_load(
+        fault_suite,
+        1,
+        fault="broker stopped 30 s",
+        injected="`rabbitmqctl stop_app` under load",
+        begin=_in_thread(broker.stop_broker),
+        end=_in_thread(broker.start_broker),
+        lasting_s=30,
     )
+    record(result)
 
 
 async def test_2_broker_killed_and_restarted(fault_suite: FaultSuite) -> None:
-    load = _load(fault_suite, 2)
-    load.start()
-    await asyncio.sleep(3)
-    killed = await asyncio.to_thread(machine.kill_broker)
-    assert killed, "no RabbitMQ VM (beam.smp) found to kill"
-    await asyncio.sleep(2)
-    await asyncio.to_thread(machine.restart_broker, fault_suite.infrastructure)
-    ended = time.monotonic()
-    await asyncio.sleep(3)
-    await load.stop()
-    record(
-        await check(
-            fault_suite.view, load, fault="broker killed", injected="`kill -9` of the Erlang VM, then started again", fault_ended=ended
-        )
+    async def kill() -> None:
+        assert await asyncio.to_thread(machine.kill_broker), "no RabbitMQ VM (beam.smp) found to kill"
+
+    result = await _under_load(
+        fault_suite,
+        2,
+        fault="broker killed",
+        injected="`kill -9` of the Erlang VM, then started again",
+        begin=kill,
+        end=_in_thread(machine.restart_broker, fault_suite.infrastructure),
+        lasting_s=2,
     )
+    record(result)
 
 
 async def test_3_broker_link_blackholed(fault_suite: FaultSuite) -> None:
-    load = _load(fault_suite, 3)
-    load.start()
-    await asyncio.sleep(3)
-    fault_suite.broker_proxy.blackhole()
-    await asyncio.sleep(20)
-    fault_suite.broker_proxy.restore()
-    ended = time.monotonic()
-    await asyncio.sleep(3)
-    await load.stop()
-    record(
-        await check(
-            fault_suite.view,
-            load,
-            fault="broker link blackholed 20 s",
-            injected="a TCP proxy before RabbitMQ forwards nothing and closes nothing (heartbeat 5 s)",
-            fault_ended=ended,
-        )
+    proxy = fault_suite.broker_proxy
+    result = await _under_load(
+        fault_suite,
+        3,
+        fault="broker link blackholed 20 s",
+        injected="a TCP proxy before RabbitMQ forwards nothing and closes nothing (heartbeat 5 s)",
+        begin=_on_loop(proxy.blackhole),
+        end=_on_loop(proxy.restore),
+        lasting_s=20,
     )
+    record(result)
 
 
 async def test_4_postgresql_stopped_15_s_under_load(fault_suite: FaultSuite) -> None:
     version = machine.postgres_cluster()
     if version is None:
         skip_fault("PostgreSQL stopped 15 s", "`pg_ctlcluster stop -m immediate`", "needs root and Debian's pg_ctlcluster")
-    load = _load(fault_suite, 4)
-    load.start()
-    await asyncio.sleep(3)
-    await asyncio.to_thread(machine.stop_postgres_immediately, version)  # type: ignore[arg-type]
-    await asyncio.sleep(15)
-    await asyncio.to_thread(machine.start_postgres, version)  # type: ignore[arg-type]
-    ended = time.monotonic()
-    await asyncio.sleep(3)
-    await load.stop()
-    result = await check(
-        fault_suite.view, load, fault="PostgreSQL stopped 15 s", injected="`pg_ctlcluster stop -m immediate` under load", fault_ended=ended
+        return
+    result = await _under_load(
+        fault_suite,
+        4,
+        fault="PostgreSQL stopped 15 s",
+        injected="`pg_ctlcluster stop -m immediate` under load",
+        begin=_in_thread(machine.stop_postgres_immediately, version),
+        end=_in_thread(machine.start_postgres, version),
+        lasting_s=15,
     )
     result.seen = f"; clients saw {result.statuses.get('503', 0)} answers 503 (retried), no 500"
     record(result)
@@ -221,24 +246,17 @@ async def _processed_events(suite: FaultSuite) -> int:
 
 
 async def test_8_smtp_refusing_30_s(fault_suite: FaultSuite) -> None:
-    load = _load(fault_suite, 8)
-    load.start()
-    await asyncio.sleep(2)
-    fault_suite.smtp_proxy.cut()
-    await asyncio.sleep(30)
-    fault_suite.smtp_proxy.restore()
-    ended = time.monotonic()
-    await asyncio.sleep(2)
-    await load.stop()
-    record(
-        await check(
-            fault_suite.view,
-            load,
-            fault="SMTP refusing 30 s",
-            injected="every connection to the SMTP server refused, then accepted",
-            fault_ended=ended,
-        )
+    proxy = fault_suite.smtp_proxy
+    result = await _under_load(
+        fault_suite,
+        8,
+        fault="SMTP refusing 30 s",
+        injected="every connection to the SMTP server refused, then accepted",
+        begin=_on_loop(proxy.cut),
+        end=_on_loop(proxy.restore),
+        lasting_s=30,
     )
+    record(result)
 
 
 async def test_9_an_upstream_hanging_behind_the_gateway(fault_suite: FaultSuite) -> None:
