@@ -59,6 +59,8 @@ from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer
 log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "x-attempts"
+# between tries to reach the broker again, doubling from 0.5 s; aio-pika's robust connection waits 5 s
+RECONNECT_MAX_WAIT_S = 5.0
 MAX_MESSAGE_BYTES = 1 << 20  # far above any event of the suite; a larger body is parked unread
 Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope[Any]], AsyncSession], Awaitable[None]]
@@ -301,7 +303,7 @@ class Consumer:
                 break
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), backoff_s * random.uniform(0.5, 1.5))
-            backoff_s = min(backoff_s * 2, 15.0)
+            backoff_s = min(backoff_s * 2, RECONNECT_MAX_WAIT_S)
 
     async def _consume_until_closed(self) -> None:
         """Connect, declare, subscribe, and return when the connection closes or we stop.

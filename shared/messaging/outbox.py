@@ -123,7 +123,7 @@ class OutboxRelay:
         batch_size: int = 1_000,
         poll_interval_s: float = 1.0,
         retention_hours: int = 72,
-        max_backoff_s: float = 30.0,
+        max_backoff_s: float = 5.0,
         lanes: int = 2,
         linger_s: float = 0.05,
         housekeeping_every_s: float = 5.0,
