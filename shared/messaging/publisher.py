@@ -123,10 +123,13 @@ class Publisher:
                 return self._exchange
             await self._close_quietly()
             try:
-                self._connection = await aio_pika.connect(self._broker_url, timeout=self._connect_timeout_s)
-                self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-                self._exchange = await declare_exchange(self._channel, self._exchange_name)
-            except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+                # one deadline for the whole handshake: a broker still booting can accept the
+                # connection and then leave the channel or the declare unanswered
+                async with asyncio.timeout(self._connect_timeout_s):
+                    self._connection = await aio_pika.connect(self._broker_url, timeout=self._connect_timeout_s)
+                    self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+                    self._exchange = await declare_exchange(self._channel, self._exchange_name)
+            except (TimeoutError, OSError, StopAsyncIteration, aio_pika.exceptions.AMQPError) as exc:
                 await self._close_quietly()
                 raise BrokerUnavailable(f"broker unreachable: {exc!r}") from exc
             log.info("publisher connected", extra={"exchange": self._exchange_name})
@@ -148,9 +151,14 @@ class Publisher:
         if not messages:
             return []
         try:
-            confirmations = await self._write_batch(channel, exchange.name, messages)
-        except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError) as exc:
+            # the channel lock and the write queue wait on a connection that may be dead already
+            async with asyncio.timeout(self._confirm_timeout_s):
+                confirmations = await self._write_batch(channel, exchange.name, messages)
+        except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, TimeoutError) as exc:
             log.warning("publisher lost its connection; reconnecting on next publish", extra={"error": repr(exc)})
+            if isinstance(exc, TimeoutError):
+                async with self._lock:
+                    await self._close_quietly()
             return [exc] * len(messages)
         try:
             _, waiting = await asyncio.wait([confirmation.future for confirmation in confirmations], timeout=self._confirm_timeout_s)
@@ -223,7 +231,8 @@ class Publisher:
         connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
         if connection is not None and not connection.is_closed:
             try:
-                await connection.close()
+                async with asyncio.timeout(self._connect_timeout_s):
+                    await connection.close()
             except Exception:
                 log.debug("error while closing publisher connection", exc_info=True)
 

@@ -1,3 +1,5 @@
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -7,8 +9,9 @@ from aiormq.exceptions import PublishError
 
 from shared.contracts.orders import OrderCreated
 from shared.messaging.envelope import Envelope
-from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.messaging.publisher import BrokerUnavailable, OutgoingMessage, Publisher
 from shared.testing.broker import bound_queue, drain
+from shared.testing.tcp_proxy import TcpProxy
 from tests.unit.shared.test_envelope import _order_created
 
 
@@ -97,3 +100,23 @@ async def test_batches_back_to_back_leave_no_bookkeeping_behind(broker_url: str,
     assert channel.delivery_tag == 4_500, "one delivery tag per message, none skipped or reused"
     assert channel.message_id_delivery_tag == {}, "returns no longer need the message ids of confirmed publishes"
     await publisher.close()
+
+
+async def test_a_broker_that_stops_answering_fails_a_publish_in_bounded_time(broker_url: str, exchange_name: str) -> None:
+    """Neither the handshake nor a publish may wait for ever on a link that carries nothing (a relay would hold
+    its locked outbox rows as long)."""
+    async with TcpProxy.in_front_of(broker_url) as proxy:
+        publisher = Publisher(proxy.url_for(broker_url), exchange_name, connect_timeout_s=1, confirm_timeout_s=1)
+        try:
+            await publisher.connect()
+            proxy.blackhole()
+            started = time.monotonic()
+            outcomes = await publisher.publish_many([_message("order.created")])
+            assert outcomes[0] is not None
+            await publisher.close()
+            with pytest.raises(BrokerUnavailable):
+                await publisher.connect()
+            assert time.monotonic() - started < 8
+        finally:
+            proxy.restore()
+            await asyncio.wait_for(publisher.close(), 5)
