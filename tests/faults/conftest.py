@@ -146,11 +146,17 @@ def table() -> str:
     for result in RESULTS:
         lines.append(
             f"| {result.fault} | {result.injected} | {result.accepted} | {result.lost} | {result.duplicated} "
-            f"| {result.parked}{' (the poison)' if result.parked else ''} | {result.recovery_s:.1f} s{result.seen} |"
+            f"| {result.parked}{' (the poison)' if result.parked else ''} | {result.recovery_s:.1f} s{result.seen}{_redelivered(result)} |"
         )
     for fault, injected, reason in SKIPPED:
         lines.append(f"| {fault} | {injected} | - | - | - | - | not run: {reason} |")
     return "\n".join(lines)
+
+
+def _redelivered(result: FaultResult) -> str:
+    if not result.redelivered:
+        return ""
+    return f"; {result.redelivered} mail sent again under its own Message-ID (SMTP accepted it, the database died before the commit)"
 
 
 README_TABLE = re.compile(r"(<!-- faults:start -->\n).*?(<!-- faults:end -->)", re.S)
