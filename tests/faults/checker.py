@@ -227,7 +227,11 @@ async def check(
     recovery_s = time.monotonic() - fault_ended
     await asyncio.sleep(1)  # a late duplicate has a moment to show
     rows = await _report_rows(view.gateway, load.day)
-    caught = [mail for mail in await asyncio.to_thread(view.mails) if mail["Subject"].startswith("Order confirmation")]
+    caught = [
+        mail
+        for mail in await asyncio.to_thread(view.mails)
+        if mail["Subject"].startswith("Order confirmation") and mail["To"] in recipients
+    ]
     # a message SMTP accepted just before the database went away is sent again, under the same
     # Message-ID (derived from the event): one confirmation, delivered twice, which mail systems collapse
     distinct = {(mail["To"], str(mail["Message-ID"]).strip()) for mail in caught}

@@ -349,6 +349,8 @@ async def test_11_clock_jumped_forward_an_hour_under_three_scheduler_replicas(in
         sessions = create_session_factory(engine)
         start = datetime.now(UTC).replace(microsecond=0)
         try:
+            async with sessions.begin() as session:
+                await session.execute(schedules.delete())  # the migration's seeded schedules would fire at midnight too
             for name, policy in (("every-minute-all", "all"), ("every-minute-latest", "latest")):
                 async with sessions() as session:
                     await create_schedule(session, ScheduleIn(name=name, cron="* * * * *", catch_up=policy), ScheduleLimits(), now=start)
