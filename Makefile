@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP) ## Create .venv and install the pinned dependencies (plain pip works too: see README)
 
-lock: ## Re-resolve requirements.lock (dev tools), requirements-runtime.lock (images) and requirements-bench.lock (make bench) from pyproject.toml
-	@$(BIN)/uv pip compile pyproject.toml --extra dev -o requirements.lock --python 3.11 --no-header --annotation-style line -q
+lock: ## Re-resolve requirements.lock (dev tools and make run), requirements-runtime.lock (images) and requirements-bench.lock (make bench) from pyproject.toml
+	@$(BIN)/uv pip compile pyproject.toml --extra dev --extra run -o requirements.lock --python 3.11 --no-header --annotation-style line -q
 	@$(BIN)/uv pip compile pyproject.toml -o requirements-runtime.lock --python 3.11 --no-header --annotation-style line -q
-	@$(BIN)/uv pip compile pyproject.toml --extra dev --extra bench -o requirements-bench.lock --python 3.11 --no-header --annotation-style line -q
+	@$(BIN)/uv pip compile pyproject.toml --extra dev --extra run --extra bench -o requirements-bench.lock --python 3.11 --no-header --annotation-style line -q
 
 lint: install ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
