@@ -17,7 +17,6 @@ from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from orders_service.models import outbox as outbox_table
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.db import asyncpg_dsn, create_engine, create_session_factory
-from shared.messaging import write_batching
 from shared.messaging.consumer import Consumer, Subscription, define_processed_events_table
 from shared.messaging.envelope import Envelope, utcnow
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
@@ -89,8 +88,7 @@ async def relay_rate(infrastructure: Infrastructure, events: int = 10_000, *, la
             for start in range(0, events, 5_000):
                 await connection.execute(insert(outbox_table), rows[start : start + 5_000])
         publisher = Publisher(broker_url, EXCHANGE)
-        with write_batching.installed():  # as ServiceRuntime runs it; the bare baseline stays plain aio-pika
-            await publisher.connect()
+        await publisher.connect()
         relay = OutboxRelay(
             engine, outbox_table, publisher, listen_dsn=asyncpg_dsn(url), batch_size=batch_size, poll_interval_s=0.05, lanes=lanes
         )
@@ -172,9 +170,8 @@ async def consumer_rate(infrastructure: Infrastructure, events: int = 10_000, *,
             subscriptions=[subscription],
         )
         started = time.perf_counter()
-        with write_batching.installed():  # as ServiceRuntime runs it, for the connection the consumer opens now
-            consumer.start()
-            await eventually(lambda: _attached(consumer), timeout_s=WAIT_S, what="the consumer attached")
+        consumer.start()
+        await eventually(lambda: _attached(consumer), timeout_s=WAIT_S, what="the consumer attached")
         await eventually(lambda: _stored(engine, effects, events), timeout_s=WAIT_S, what=f"{events:,} events handled")
         elapsed = time.perf_counter() - started
         await consumer.stop()

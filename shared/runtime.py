@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from sqlalchemy import Table, text
 
 from shared.db import SessionFactory, asyncpg_dsn, create_driver_pool, create_engine, create_session_factory
-from shared.messaging import write_batching
 from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
 from shared.messaging.outbox import Outbox, OutboxRelay
 from shared.messaging.publisher import Publisher
@@ -59,7 +58,7 @@ class ServiceRuntime:
                 # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
                 # for connections must not starve publishing, or the outbox grows without bound
                 engine = create_engine(database_url, pool_size=RELAY_LANES + 1, max_overflow=0)
-                publisher = Publisher(broker_url, settings.events_exchange)
+                publisher = Publisher(broker_url, settings.events_exchange, batched=settings.publish_batched)
                 relay = OutboxRelay(
                     engine,
                     table,
@@ -147,7 +146,6 @@ class ServiceRuntime:
         return True
 
     async def __aenter__(self) -> ServiceRuntime:
-        write_batching.install()  # before the relay and consumers open their AMQP connections
         # connections are opened on first use (min_size=0): start-up does not wait for the database
         self._driver_pool = await create_driver_pool(self._database_url, max_size=self.settings.database_pool_size)
         if self.relay is not None:

@@ -17,7 +17,6 @@ from shared.db import migrate
 from shared.logging import configure_logging
 from shared.relay_app import build_relay_app
 from shared.settings import BaseServiceSettings, ProcessSettings, load_settings
-from shared.web.one_write import OneWriteHttpToolsProtocol
 
 SettingsT = TypeVar("SettingsT", bound=ProcessSettings)
 
@@ -66,7 +65,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http=OneWriteHttpToolsProtocol,  # httptools, each response in one socket write
+        http="httptools",
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=20,

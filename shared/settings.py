@@ -102,6 +102,9 @@ class BaseServiceSettings(ProcessSettings):
     # a separate `python -m <service>.main relay` process does, and the service only writes rows
     outbox_relay: Literal["embedded", "external"] = Field(default="embedded", validation_alias=AliasChoices("OUTBOX_RELAY"))
     outbox_stale_after_s: float = Field(default=30.0, gt=0, validation_alias=AliasChoices("OUTBOX_STALE_AFTER_S"))
+    # on: the relay hands each batch to aiormq's channel at once (shared/messaging/batch_publish.py);
+    # off: one aio-pika Exchange.publish per event, public API only
+    publish_batched: bool = Field(default=True, validation_alias=AliasChoices("PUBLISH_BATCHED"))
 
     # a listing's total counts the matching rows up to this many (ORDERS_LIST_COUNT_LIMIT, ...): an
     # exact count reads every row it counts, so an unbounded one grows with the table

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.contracts.orders import OrderCreated
 from shared.db import create_engine, create_session_factory
-from shared.messaging import write_batching
 from shared.messaging.consumer import Consumer, Subscription, define_processed_events_table
 from shared.messaging.envelope import Envelope
 
@@ -46,7 +45,6 @@ async def record_all(events: Sequence[Envelope[Any]], session: AsyncSession) -> 
 
 
 async def main() -> None:
-    write_batching.install()  # as ServiceRuntime does for the suite's services
     engine = create_engine(os.environ["PEER_DATABASE_URL"], pool_size=10)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)

@@ -17,13 +17,10 @@ from typing import Any
 
 import aio_pika
 import aiormq
-import pamqp.frame
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from aiormq import spec
-from aiormq.abc import ChannelFrame
-from pamqp.body import ContentBody
-from pamqp.header import ContentHeader
 
+from shared.messaging.batch_publish import BatchWriter, forget
 from shared.messaging.envelope import CONTENT_TYPE, Envelope
 from shared.messaging.topology import declare_exchange
 
@@ -82,25 +79,20 @@ class OutgoingMessage:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _Confirmation:
-    """The broker's answer to one publish, by its delivery tag on the channel."""
-
-    future: asyncio.Future[Any]
-    tag: int
-
-
-def _outcome(confirmation: _Confirmation) -> BaseException | None:
-    future = confirmation.future
-    if future.cancelled():
-        return TimeoutError("no confirm from the broker in time")
-    return future.exception()
-
-
 class Publisher:
     """Publishes to the events exchange; one connection and confirm channel per process."""
 
-    def __init__(self, broker_url: str, exchange_name: str, *, confirm_timeout_s: float = 10.0, connect_timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        broker_url: str,
+        exchange_name: str,
+        *,
+        confirm_timeout_s: float = 10.0,
+        connect_timeout_s: float = 5.0,
+        batched: bool = True,
+    ) -> None:
+        """``batched``: a batch leaves through ``shared.messaging.batch_publish`` (one lock, one write);
+        off, each message is an aio-pika ``Exchange.publish`` of its own, all awaited together."""
         self._broker_url = broker_url
         self._exchange_name = exchange_name
         self._confirm_timeout_s = confirm_timeout_s
@@ -109,7 +101,7 @@ class Publisher:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._lock = asyncio.Lock()
-        self._method_frames: dict[tuple[int, str, str], bytes] = {}
+        self._batch_writer = BatchWriter() if batched else None
 
     @property
     def connected(self) -> bool:
@@ -145,15 +137,36 @@ class Publisher:
         Raises ``BrokerUnavailable`` only when no message could be attempted.
         """
         exchange = await self._ensure_exchange()
+        if not messages:
+            return []
+        if self._batch_writer is None:
+            results = await self._publish_each(exchange, messages)
+        else:
+            results = await self._publish_batch(exchange, messages, self._batch_writer)
+        if any(result is not None for result in results) and not self.connected:
+            log.warning("publisher lost its connection; reconnecting on next publish")
+        return results
+
+    async def _publish_each(self, exchange: AbstractExchange, messages: Sequence[OutgoingMessage]) -> list[BaseException | None]:
+        outcomes = await asyncio.gather(
+            *(exchange.publish(m.to_amqp(), m.routing_key, mandatory=True, timeout=self._confirm_timeout_s) for m in messages),
+            return_exceptions=True,
+        )
+        if any(isinstance(outcome, TimeoutError) for outcome in outcomes):
+            async with self._lock:
+                await self._close_quietly()  # a broker that stops confirming is reconnected to
+        return [outcome if isinstance(outcome, BaseException) else None for outcome in outcomes]
+
+    async def _publish_batch(
+        self, exchange: AbstractExchange, messages: Sequence[OutgoingMessage], writer: BatchWriter
+    ) -> list[BaseException | None]:
         assert self._channel is not None
         channel = await self._channel.get_underlay_channel()
         assert isinstance(channel, aiormq.Channel)
-        if not messages:
-            return []
         try:
             # the channel lock and the write queue wait on a connection that may be dead already
             async with asyncio.timeout(self._confirm_timeout_s):
-                confirmations = await self._write_batch(channel, exchange.name, messages)
+                confirmations = await writer.write(channel, exchange.name, messages)
         except (aiormq.exceptions.AMQPError, aiormq.exceptions.ChannelInvalidStateError, ConnectionError, TimeoutError) as exc:
             log.warning("publisher lost its connection; reconnecting on next publish", extra={"error": repr(exc)})
             if isinstance(exc, TimeoutError):
@@ -164,63 +177,10 @@ class Publisher:
             _, waiting = await asyncio.wait([confirmation.future for confirmation in confirmations], timeout=self._confirm_timeout_s)
         finally:
             for message, confirmation in zip(messages, confirmations, strict=True):
-                if channel.message_id_delivery_tag.get(message.message_id) == confirmation.tag:
-                    del channel.message_id_delivery_tag[message.message_id]
+                forget(channel, message, confirmation)
         for future in waiting:
             future.cancel()  # aiormq ignores a confirm that comes later
-        results = [_outcome(confirmation) for confirmation in confirmations]
-        if any(result is not None for result in results) and not self.connected:
-            log.warning("publisher lost its connection; reconnecting on next publish")
-        return results
-
-    async def _write_batch(self, channel: aiormq.Channel, exchange: str, messages: Sequence[OutgoingMessage]) -> list[_Confirmation]:
-        """Register a confirm for each message and hand all their frames to the connection at once.
-
-        aiormq's ``basic_publish`` takes the channel lock, a timeout scope and a write-queue slot
-        per message, and the caller a task per message: most of a relay's CPU per event. Here the
-        batch takes the lock once and leaves as one write; the bookkeeping is aiormq's own
-        (``delivery_tag``, ``confirmations``, ``message_id_delivery_tag``), so its reader settles
-        acks, nacks and returns as for any publish, and a closing channel fails the futures.
-        """
-        async with channel.lock:
-            first_tag = channel.delivery_tag + 1
-            confirmations: list[_Confirmation] = []
-            frames: list[bytes] = []
-            try:
-                for offset, message in enumerate(messages):
-                    tag = first_tag + offset
-                    confirmation = _Confirmation(channel.create_future(), tag)
-                    channel.confirmations[tag] = confirmation.future
-                    channel.message_id_delivery_tag[message.message_id] = tag
-                    confirmations.append(confirmation)
-                    frames.append(self._frames(channel, exchange, message))
-                channel.delivery_tag = first_tag + len(messages) - 1
-                await channel.write_queue.put(ChannelFrame(payload=b"".join(frames), should_close=False))
-            except BaseException:
-                # nothing reached the broker: give the tags back while the lock is still held
-                channel.delivery_tag = first_tag - 1
-                for confirmation, message in zip(confirmations, messages, strict=False):
-                    channel.confirmations.pop(confirmation.tag, None)
-                    if channel.message_id_delivery_tag.get(message.message_id) == confirmation.tag:
-                        del channel.message_id_delivery_tag[message.message_id]
-                    confirmation.future.cancel()
-                raise
-        return confirmations
-
-    def _frames(self, channel: aiormq.Channel, exchange: str, message: OutgoingMessage) -> bytes:
-        """The method, header and body frames of one publish, marshalled by pamqp; the method frame
-        is the same for every message to one routing key, so it is marshalled once."""
-        key = (channel.number, exchange, message.routing_key)
-        method = self._method_frames.get(key)
-        if method is None:
-            publish = spec.Basic.Publish(exchange=exchange, routing_key=message.routing_key, mandatory=True)
-            method = self._method_frames[key] = pamqp.frame.marshal(publish, channel.number)
-        header = ContentHeader(properties=message.properties(), body_size=len(message.body))
-        parts = [method, pamqp.frame.marshal(header, channel.number)]
-        body = message.body
-        for start in range(0, len(body), channel.max_content_size):
-            parts.append(pamqp.frame.marshal(ContentBody(body[start : start + channel.max_content_size]), channel.number))
-        return b"".join(parts)
+        return [confirmation.outcome() for confirmation in confirmations]
 
     async def publish(self, message: OutgoingMessage) -> None:
         (outcome,) = await self.publish_many([message])

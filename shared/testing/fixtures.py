@@ -19,7 +19,6 @@ from sqlalchemy import text
 
 from shared.db import create_engine, drop_database, migrate
 from shared.testing.infrastructure import Infrastructure, provide_infrastructure
-from shared.web.one_write import OneWriteHttpToolsProtocol
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +116,7 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serving(app: FastAPI, port: int | None = None, *, http: type[asyncio.Protocol] = OneWriteHttpToolsProtocol) -> AsyncIterator[str]:
+async def serving(app: FastAPI, port: int | None = None, *, http: str = "httptools") -> AsyncIterator[str]:
     """Run the app on a real socket in this event loop (lifespan included); yields its base URL.
 
     ``http``: the HTTP protocol, by default the one the services run with (``shared.serve``)."""

@@ -15,8 +15,14 @@ from shared.testing.tcp_proxy import TcpProxy
 from tests.unit.shared.test_envelope import _order_created
 
 
-async def test_published_envelope_arrives_persistent_with_its_properties(broker_url: str, exchange_name: str) -> None:
-    publisher = Publisher(broker_url, exchange_name)
+@pytest.fixture(params=[True, False], ids=["batched", "aio-pika-publish"])
+def batched(request: pytest.FixtureRequest) -> bool:
+    """Every publisher test runs with the batched publish (shared/messaging/batch_publish.py) and without it."""
+    return bool(request.param)
+
+
+async def test_published_envelope_arrives_persistent_with_its_properties(broker_url: str, exchange_name: str, batched: bool) -> None:
+    publisher = Publisher(broker_url, exchange_name, batched=batched)
     envelope = Envelope[OrderCreated](type="order.created", source="orders_service", data=_order_created(), correlation_id="req-7")
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
         await publisher.publish(OutgoingMessage.from_envelope(envelope))
@@ -29,8 +35,8 @@ async def test_published_envelope_arrives_persistent_with_its_properties(broker_
     assert message.type == "order.created"
 
 
-async def test_unroutable_message_is_an_error_not_a_silent_loss(broker_url: str, exchange_name: str) -> None:
-    publisher = Publisher(broker_url, exchange_name)
+async def test_unroutable_message_is_an_error_not_a_silent_loss(broker_url: str, exchange_name: str, batched: bool) -> None:
+    publisher = Publisher(broker_url, exchange_name, batched=batched)
     envelope = Envelope[OrderCreated](type="order.created", source="s", data=_order_created())
     with pytest.raises(PublishError):
         await publisher.publish(OutgoingMessage.from_envelope(envelope, routing_key=f"nobody.{uuid.uuid4().hex}"))
@@ -52,8 +58,10 @@ def _message(routing_key: str, body: bytes = b"{}", **fields: object) -> Outgoin
     )
 
 
-async def test_a_batch_has_one_outcome_per_message_in_order_and_arrives_in_order(broker_url: str, exchange_name: str) -> None:
-    publisher = Publisher(broker_url, exchange_name)
+async def test_a_batch_has_one_outcome_per_message_in_order_and_arrives_in_order(
+    broker_url: str, exchange_name: str, batched: bool
+) -> None:
+    publisher = Publisher(broker_url, exchange_name, batched=batched)
     nobody = f"nobody.{uuid.uuid4().hex}"
     batch = [_message("order.created" if index % 3 else nobody, body=str(index).encode()) for index in range(30)]
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
@@ -67,8 +75,8 @@ async def test_a_batch_has_one_outcome_per_message_in_order_and_arrives_in_order
     assert [message.body for message in arrived] == [str(index).encode() for index in range(30) if index % 3]
 
 
-async def test_properties_headers_and_a_body_larger_than_a_frame_arrive_whole(broker_url: str, exchange_name: str) -> None:
-    publisher = Publisher(broker_url, exchange_name)
+async def test_properties_headers_and_a_body_larger_than_a_frame_arrive_whole(broker_url: str, exchange_name: str, batched: bool) -> None:
+    publisher = Publisher(broker_url, exchange_name, batched=batched)
     large = bytes(range(256)) * 2_000  # 512 kB: four body frames at RabbitMQ's 128 kB frame_max
     sent = [
         _message("order.created", body=large, correlation_id="req-9", headers={"x-attempts": 2, "traceparent": "00-ab-cd-01"}),
@@ -88,8 +96,8 @@ async def test_properties_headers_and_a_body_larger_than_a_frame_arrive_whole(br
     assert first.content_type == "application/json"
 
 
-async def test_batches_back_to_back_leave_no_bookkeeping_behind(broker_url: str, exchange_name: str) -> None:
-    publisher = Publisher(broker_url, exchange_name)
+async def test_batches_back_to_back_leave_no_bookkeeping_behind(broker_url: str, exchange_name: str, batched: bool) -> None:
+    publisher = Publisher(broker_url, exchange_name, batched=batched)
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
         for _ in range(3):
             assert await publisher.publish_many([_message("order.created") for _ in range(1_500)]) == [None] * 1_500
@@ -102,11 +110,11 @@ async def test_batches_back_to_back_leave_no_bookkeeping_behind(broker_url: str,
     await publisher.close()
 
 
-async def test_a_broker_that_stops_answering_fails_a_publish_in_bounded_time(broker_url: str, exchange_name: str) -> None:
+async def test_a_broker_that_stops_answering_fails_a_publish_in_bounded_time(broker_url: str, exchange_name: str, batched: bool) -> None:
     """Neither the handshake nor a publish may wait for ever on a link that carries nothing (a relay would hold
     its locked outbox rows as long)."""
     async with TcpProxy.in_front_of(broker_url) as proxy:
-        publisher = Publisher(proxy.url_for(broker_url), exchange_name, connect_timeout_s=1, confirm_timeout_s=1)
+        publisher = Publisher(proxy.url_for(broker_url), exchange_name, connect_timeout_s=1, confirm_timeout_s=1, batched=batched)
         try:
             await publisher.connect()
             proxy.blackhole()
