@@ -18,9 +18,9 @@ from orders_service.models import idempotency_keys
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut, OrderPage
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.db import SessionFactory
+from shared.domain_errors import Conflict, InvalidRequest
 from shared.messaging.outbox import new_event
 from shared.messaging.topology import ORDER_CREATED
-from shared.web.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,12 @@ async def place_order(
     try:
         created_at = (order.created_at or now).astimezone(UTC)
     except OverflowError:
-        raise ServiceError(422, "created_at: must be within the years 1 to 9999 in UTC") from None
+        raise InvalidRequest("created_at: must be within the years 1 to 9999 in UTC") from None
     if created_at > now + CLOCK_SKEW:
-        raise ServiceError(422, "created_at: must not be in the future")
+        raise InvalidRequest("created_at: must not be in the future")
     placed = _new_order(order, created_at, client)
     if placed.total_amount > MAX_TOTAL:
-        raise ServiceError(422, f"items: the order's total {placed.total_amount} is more than {MAX_TOTAL:,}")
+        raise InvalidRequest(f"items: the order's total {placed.total_amount} is more than {MAX_TOTAL:,}")
     fingerprint = request_fingerprint(order) if idempotency_key else None
     event = new_event(
         ORDER_CREATED,
@@ -144,17 +144,14 @@ def _new_order(order: OrderIn, created_at: datetime, client: str | None) -> Orde
 async def _claim_key(connection: asyncpg.Connection, client: str, key: str, fingerprint: str) -> uuid.UUID | None:
     """The order id a finished request of this client with this key created, or None to go ahead."""
     if not await connection.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\n' || $2, 0))", client, key):
-        raise ServiceError(
-            409,
-            "a request with this Idempotency-Key is still in progress; retry later",
-            code="idempotency_in_progress",
-            headers={"Retry-After": "1"},
+        raise Conflict(
+            "a request with this Idempotency-Key is still in progress; retry later", code="idempotency_in_progress", retry_after_s=1
         )
     existing = await connection.fetchrow("SELECT request_hash, order_id FROM idempotency_keys WHERE client = $1 AND key = $2", client, key)
     if existing is None:
         return None
     if existing["request_hash"] != fingerprint:
-        raise ServiceError(422, "this Idempotency-Key was already used with a different request body", code="idempotency_key_reused")
+        raise InvalidRequest("this Idempotency-Key was already used with a different request body", code="idempotency_key_reused")
     order_id: uuid.UUID = existing["order_id"]
     return order_id
 

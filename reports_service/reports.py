@@ -23,10 +23,10 @@ from reports_service.schemas import DayTotals, ReportRow, ReportTask
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated, ReportRequested
 from shared.db import SessionFactory, count_up_to
+from shared.domain_errors import InvalidRequest
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox, new_event
 from shared.messaging.topology import REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
-from shared.web.errors import ServiceError
 
 SOURCE = "reports_service"
 DAY_LOCK_CLASS = 7001  # advisory lock namespace: (DAY_LOCK_CLASS, days since 1970-01-01)
@@ -129,7 +129,7 @@ async def request_report(session: AsyncSession, outbox: Outbox, report_date: dat
     """Record a ``scheduled`` task and its ``report.requested`` event in one transaction."""
     today = local_today(tz, now)
     if report_date > today:
-        raise ServiceError(422, f"report_date: {report_date} is in the future (today is {today} in {tz})")
+        raise InvalidRequest(f"report_date: {report_date} is in the future (today is {today} in {tz})")
     task_id = uuid.uuid4()
     async with session.begin():
         await session.execute(insert(report_tasks).values(id=task_id, report_date=report_date, status="scheduled", requested_by="api"))

@@ -17,8 +17,8 @@ from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, S
 from scheduler_service.settings import ScheduleLimits
 from scheduler_service.ticker import CHANGED_CHANNEL
 from shared.db import count_up_to
+from shared.domain_errors import Conflict, InvalidRequest, NotFound
 from shared.messaging.outbox import Outbox
-from shared.web.errors import ServiceError
 
 NOTIFY_CHANGED = text(f"SELECT pg_notify('{CHANGED_CHANNEL}', '')")
 # creations take this lock, so two of them at once cannot both pass the count limit
@@ -50,7 +50,7 @@ async def _find(session: AsyncSession, name: str, *, lock: bool = False) -> Any:
     query = select(schedules).where(schedules.c.name == name)
     row = (await session.execute(query.with_for_update() if lock else query)).first()
     if row is None:
-        raise ServiceError(404, f"schedule {name!r} not found")
+        raise NotFound(f"schedule {name!r} not found")
     return row
 
 
@@ -65,11 +65,11 @@ async def get_schedule(session: AsyncSession, name: str) -> ScheduleOut:
 def _within_limits(limits: ScheduleLimits, expression: str, timezone: str, payload: dict[str, Any], now: datetime) -> None:
     size = len(orjson.dumps(payload))
     if size > limits.max_payload_bytes:
-        raise ServiceError(422, f"payload: {size} bytes as JSON, more than the limit of {limits.max_payload_bytes}")
+        raise InvalidRequest(f"payload: {size} bytes as JSON, more than the limit of {limits.max_payload_bytes}")
     gap = cron.shortest_interval(expression, timezone, now)
     if gap is not None and gap.total_seconds() < limits.min_interval_s:
-        raise ServiceError(
-            422, f"cron: fires {gap.total_seconds():g} s apart, more often than the limit of one fire every {limits.min_interval_s:g} s"
+        raise InvalidRequest(
+            f"cron: fires {gap.total_seconds():g} s apart, more often than the limit of one fire every {limits.min_interval_s:g} s"
         )
 
 
@@ -85,13 +85,13 @@ async def create_schedule(session: AsyncSession, body: ScheduleIn, limits: Sched
             await session.execute(CREATE_LOCK)
             existing = await session.scalar(select(func.count()).select_from(schedules))
             if (existing or 0) >= limits.max_schedules:
-                raise ServiceError(
-                    409, f"the deployment has {existing} schedules, its limit (SCHEDULER_MAX_SCHEDULES)", code="schedule_limit_reached"
+                raise Conflict(
+                    f"the deployment has {existing} schedules, its limit (SCHEDULER_MAX_SCHEDULES)", code="schedule_limit_reached"
                 )
             row = (await session.execute(insert(schedules).values(values).returning(*schedules.c))).one()
             await session.execute(NOTIFY_CHANGED)
     except IntegrityError as exc:
-        raise ServiceError(409, f"a schedule named {body.name!r} exists already", code="schedule_exists") from exc
+        raise Conflict(f"a schedule named {body.name!r} exists already", code="schedule_exists") from exc
     return _out(row)
 
 
@@ -104,7 +104,7 @@ async def update_schedule(
         return await get_schedule(session, name)
     nulls = sorted(field for field, value in changes.items() if value is None)
     if nulls:
-        raise ServiceError(422, f"{', '.join(nulls)}: may be left out, not null")
+        raise InvalidRequest(f"{', '.join(nulls)}: may be left out, not null")
     async with session.begin():
         current = await _find(session, name, lock=True)
         expression = changes.get("cron", current.cron)
@@ -113,7 +113,7 @@ async def update_schedule(
             changes["cron"] = cron.validate(expression, timezone)
             commands.validate_payload(changes.get("routing_key", current.routing_key), changes.get("payload", current.payload))
         except (cron.CronError, commands.CommandError) as exc:
-            raise ServiceError(422, str(exc)) from exc
+            raise InvalidRequest(str(exc)) from exc
         _within_limits(limits, changes["cron"], timezone, changes.get("payload", current.payload), now)
         enabled = changes.get("enabled", current.enabled)
         if enabled:
@@ -145,7 +145,7 @@ async def trigger(session: AsyncSession, outbox: Outbox, name: str, *, now: date
         try:
             event = commands.build_event(current.name, current.routing_key, current.payload, current.timezone, now)
         except commands.CommandError as exc:
-            raise ServiceError(422, f"schedule {name!r} cannot fire: {exc}") from exc
+            raise InvalidRequest(f"schedule {name!r} cannot fire: {exc}") from exc
         row = (
             await session.execute(
                 insert(schedule_runs)

@@ -25,6 +25,7 @@ from starlette.types import Send
 
 from shared.correlation import current_correlation_id
 from shared.db_faults import database_unavailable, network_failure
+from shared.domain_errors import Conflict, DomainError, InvalidRequest, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +151,17 @@ async def _service_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, exc.detail, code=exc.code, headers=exc.headers)
 
 
+# the status of each kind of domain failure; a kind not listed is a 422
+_DOMAIN_STATUS: dict[type[DomainError], int] = {InvalidRequest: 422, NotFound: 404, Conflict: 409}
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    status = next((code for kind, code in _DOMAIN_STATUS.items() if isinstance(exc, kind)), 422)
+    headers = {"Retry-After": str(exc.retry_after_s)} if exc.retry_after_s is not None else None
+    return error_response(request, status, exc.detail, code=exc.code, headers=headers)
+
+
 async def _database_error(request: Request, exc: Exception) -> Response:
     """503 while the service's own database is out of reach (the client may retry); any other database error is a 500."""
     if database_unavailable(exc) or network_failure(exc):
@@ -177,6 +189,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(DomainError, _domain_error)
     for database_error in (SQLAlchemyError, asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
         app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,5 +1,5 @@
-"""Error answers of a service built by ``create_app``: a failure the database causes is a 503, any other a 500
-that still names the request."""
+"""Error answers of a service built by ``create_app``: a domain failure is its 4xx, a failure the database causes
+is a 503, any other a 500 that still names the request."""
 
 import contextlib
 from collections.abc import AsyncIterator
@@ -9,6 +9,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
+from shared.domain_errors import Conflict, DomainError, InvalidRequest, NotFound
 from shared.web.app import create_app
 
 router = APIRouter()
@@ -32,6 +33,19 @@ async def refused() -> None:
 @router.get("/constraint")
 async def constraint() -> None:
     raise asyncpg.UniqueViolationError("duplicate key value violates unique constraint")
+
+
+DOMAIN_FAILURES: dict[str, DomainError] = {
+    "invalid": InvalidRequest("created_at: must not be in the future"),
+    "missing": NotFound("schedule 'nightly' not found"),
+    "taken": Conflict("a schedule named 'nightly' exists already", code="schedule_exists"),
+    "busy": Conflict("a request with this Idempotency-Key is still in progress", code="idempotency_in_progress", retry_after_s=1),
+}
+
+
+@router.get("/domain/{kind}")
+async def domain_failure(kind: str) -> None:
+    raise DOMAIN_FAILURES[kind]
 
 
 @contextlib.asynccontextmanager
@@ -69,3 +83,23 @@ async def test_a_database_error_of_the_request_itself_stays_a_500(client: httpx.
     answer = await client.get("/constraint")
     assert answer.status_code == 500
     assert answer.json()["request_id"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code", "retry_after"),
+    [
+        ("invalid", 422, "validation_error", None),
+        ("missing", 404, "not_found", None),
+        ("taken", 409, "schedule_exists", None),
+        ("busy", 409, "idempotency_in_progress", "1"),
+    ],
+)
+async def test_a_domain_failure_is_the_4xx_of_its_kind_with_its_reason(
+    client: httpx.AsyncClient, kind: str, status: int, code: str, retry_after: str | None
+) -> None:
+    answer = await client.get(f"/domain/{kind}")
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == code
+    assert answer.json()["detail"] == DOMAIN_FAILURES[kind].detail
+    assert answer.headers.get("retry-after") == retry_after
