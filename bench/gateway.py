@@ -19,7 +19,7 @@ from bench.http_load import require_wrk, run_wrk, start_python, stop, wait_until
 from bench.messaging import declare_target
 from bench.orders_http import ORDER
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
-from shared.testing.fixtures import free_port
+from shared.ports import free_port
 from shared.testing.infrastructure import Infrastructure
 
 API_KEY = "bench-key-0001"

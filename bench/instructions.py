@@ -52,7 +52,8 @@ from orders_service.models import outbox as outbox_table
 from shared.db import create_engine
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import OutgoingMessage, Publisher
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 CLIENTS = 8  # requests in flight at once in the HTTP measures

@@ -18,7 +18,8 @@ from notifications_service.main import build_app
 from notifications_service.models import notifications
 from notifications_service.settings import NotificationsSettings
 from shared.db import create_engine
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure, reachable
 
 EXCHANGE = "events"

@@ -15,7 +15,8 @@ from bench.http_load import require_wrk, rss_mb, run_wrk, start_python, stop, wa
 from bench.messaging import WAIT_S, declare_target, outbox_drained
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from shared.db import create_engine
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 ORDER = (

@@ -27,7 +27,8 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.messaging.topology import REPORT_GENERATED
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 DAY = date(2026, 3, 10)

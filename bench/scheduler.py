@@ -21,7 +21,8 @@ from scheduler_service.models import outbox, schedule_runs, schedules
 from scheduler_service.ticker import CHANGED_CHANNEL
 from shared.db import create_engine
 from shared.messaging.topology import REPORT_REQUESTED
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 

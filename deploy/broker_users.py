@@ -3,7 +3,10 @@
 What a service may publish comes from ``shared.contracts.owners``; what it consumes, from
 the services' subscriptions (``SUBSCRIBES``). The users are written through the management
 API, idempotently, by ``python -m deploy.broker_users`` (compose runs it once the broker is
-up and before any service starts). No service then uses the administrator account:
+up and before any service starts), which then declares the events exchange and every
+consumer queue with the administrator account over AMQP (``RABBITMQ_AMQP_PORT``, default
+5672, on the management URL's host; ``QUEUE_TYPE``), so an event published before its
+consumers first attach is routed, not returned. No service then uses the administrator account:
 
 - *configure* and *read*: the events exchange, and its own queues and ``<service>.requeue``;
 - *write*: the events exchange (topic permission: only its own routing keys), and its own
@@ -18,6 +21,7 @@ Variables: ``RABBITMQ_MANAGEMENT_URL`` (default ``http://127.0.0.1:15672``),
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -31,7 +35,16 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 import httpx
 
 from shared.contracts.owners import routing_keys_of
-from shared.messaging.topology import ORDER_CREATED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED, requeue_exchange_name
+from shared.messaging.topology import (
+    ORDER_CREATED,
+    REPORT_FAILED,
+    REPORT_GENERATED,
+    REPORT_REQUESTED,
+    ConsumerQueue,
+    QueueType,
+    declare_topology,
+    requeue_exchange_name,
+)
 from shared.settings import weak_secret
 
 # broker user (the service's name in queue names) -> the producer name its events carry
@@ -99,6 +112,23 @@ def apply(client: httpx.Client, vhost: str, exchange: str, passwords: Mapping[st
     return applied
 
 
+def consumer_queues() -> list[ConsumerQueue]:
+    """Every queue a service consumes from, as its consumer declares it when it attaches."""
+    return [ConsumerQueue(service, routing_key) for service, routing_keys in SUBSCRIBES.items() for routing_key in routing_keys]
+
+
+async def declare_queues(broker_url: str, exchange: str, queue_type: QueueType) -> None:
+    """The exchange and every consumer queue, declared before any service starts: an event published before
+    its consumers first attach is routed to their queues, not returned to the relay as unroutable."""
+    await declare_topology(broker_url, exchange, consumer_queues(), queue_type)
+
+
+def _queue_type(value: str) -> QueueType:
+    if value not in ("quorum", "classic"):
+        raise SystemExit(f"broker users: QUEUE_TYPE must be quorum or classic, not {value!r}")
+    return "quorum" if value == "quorum" else "classic"
+
+
 def main() -> None:
     environ = os.environ
     names = [f"BROKER_{service.upper()}_PASSWORD" for service in SERVICES] + ["RABBITMQ_ADMIN_PASSWORD"]
@@ -115,6 +145,11 @@ def main() -> None:
     with httpx.Client(base_url=url, auth=auth, timeout=10) as client:
         for user in apply(client, vhost, exchange, passwords):
             print(f"broker user {user.name}: topic write {user.topic_write}, queues {user.read}", file=sys.stderr)
+    credentials = f"{quote(auth[0], safe='')}:{quote(auth[1], safe='')}"
+    address = f"{urlsplit(url).hostname or '127.0.0.1'}:{environ.get('RABBITMQ_AMQP_PORT', '5672')}"
+    amqp_url = urlunsplit(("amqp", f"{credentials}@{address}", "/" + quote(vhost, safe=""), "", ""))
+    asyncio.run(declare_queues(amqp_url, exchange, _queue_type(environ.get("QUEUE_TYPE", "quorum"))))
+    print(f"declared {len(consumer_queues())} consumer queues on {exchange!r}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from honcho.environ import parse_procfile
 from honcho.printer import Printer
 
-from deploy.broker_users import users_for_run
+from deploy.broker_users import declare_queues, users_for_run
 from deploy.supervisor import Supervisor
 from gateway.settings import GatewaySettings
 from notifications_service.mail_catcher import MBOX_NAME
@@ -39,8 +39,8 @@ from notifications_service.settings import NotificationsSettings
 from orders_service.settings import OrdersSettings
 from reports_service.settings import ReportsSettings
 from scheduler_service.settings import SchedulerSettings
+from shared.ports import free_port
 from shared.settings import BaseServiceSettings, load_settings
-from shared.testing.fixtures import free_port
 
 SERVICES: dict[str, type[BaseServiceSettings]] = {
     "orders": OrdersSettings,
@@ -146,6 +146,10 @@ def main() -> None:
     arguments = parser.parse_args()
     shared = load_settings(OrdersSettings)
     broker_url = shared.broker_url.get_secret_value()
+    try:
+        asyncio.run(declare_queues(broker_url, shared.events_exchange, shared.queue_type))
+    except Exception as exc:  # noqa: BLE001 - the consumers declare their own queues when the broker comes
+        print(f"consumer queues not declared up front ({type(exc).__name__}: {exc}); each consumer declares its own", file=sys.stderr)
     with users_for_run(broker_url, shared.events_exchange, os.environ.get("RABBITMQ_MANAGEMENT_URL")) as (broker_urls, users):
         result = plan(arguments.procfile, parse_scale(arguments.scale), free_ports=arguments.free_ports, broker_urls=broker_urls)
         if arguments.state_file:

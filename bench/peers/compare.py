@@ -41,7 +41,8 @@ from orders_service.models import outbox as outbox_table
 from shared.db import create_driver_pool, create_engine
 from shared.messaging.outbox import Outbox
 from shared.messaging.topology import QueueType
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
 
 EVENTS = 10_000

@@ -226,7 +226,6 @@ class Consumer:
         self._broker_url = broker_url
         self._exchange_name = exchange_name
         self._session_factory = session_factory
-        self._processed = processed_events
         self._subscriptions = {subscription.routing_key: subscription for subscription in subscriptions}
         self._envelope_models: dict[str, type[Envelope[Any]]] = {
             subscription.routing_key: Envelope[subscription.data_model]  # type: ignore[name-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -41,19 +41,3 @@ class Envelope(BaseModel, Generic[DataT]):
 
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
-
-    def amqp_properties(self) -> dict[str, Any]:
-        """Keyword arguments for ``aio_pika.Message`` mirroring the envelope."""
-        return {
-            "message_id": str(self.id),
-            "type": self.type,
-            "content_type": CONTENT_TYPE,
-            "timestamp": self.occurred_at,
-            "correlation_id": self.correlation_id,
-        }
-
-
-class RawData(BaseModel):
-    """Data of an event whose schema the reader does not care about (relay, tooling)."""
-
-    model_config = ConfigDict(extra="allow")

@@ -105,7 +105,7 @@ async def declare_consumer_queue(
 
 
 async def declare_topology(broker_url: str, exchange_name: str, queues: list[ConsumerQueue], queue_type: QueueType = "quorum") -> None:
-    """Declare everything up front (``make run``, compose init) so no early event is unroutable."""
+    """Declare everything up front (``deploy.broker_users``: ``make run`` and compose) so no early event is unroutable."""
     connection = await aio_pika.connect(broker_url)
     try:
         channel = await connection.channel()

@@ -25,7 +25,8 @@ from notifications_service.main import MIGRATIONS as NOTIFICATIONS_MIGRATIONS
 from orders_service.main import MIGRATIONS as ORDERS_MIGRATIONS
 from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
-from shared.testing.fixtures import free_port, migrated_database
+from shared.ports import free_port
+from shared.testing.fixtures import migrated_database
 from shared.testing.infrastructure import Infrastructure
 from shared.testing.suite import running_suite, suite_environment
 from shared.testing.tcp_proxy import TcpProxy

@@ -8,6 +8,9 @@ import aio_pika
 import aiormq.exceptions
 import pytest
 
+from deploy.broker_users import SUBSCRIBES, consumer_queues, declare_queues
+from notifications_service.handlers import build_subscriptions as notifications_subscriptions
+from reports_service.handlers import build_subscriptions as reports_subscriptions
 from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
 
 
@@ -67,3 +70,32 @@ async def test_a_consumer_reaches_its_own_queues_and_no_other_services(users: di
             await queue.consume(_ignore)
     finally:
         await connection.close()
+
+
+async def test_queues_declared_up_front_route_the_first_events_and_agree_with_what_each_consumer_declares(
+    broker_url: str, exchange_name: str
+) -> None:
+    """An order placed before any consumer ever attached still reaches every consuming queue, and the consumer's
+    own declaration later finds the queue as it left it (same arguments, no PRECONDITION_FAILED)."""
+    await declare_queues(broker_url, exchange_name, "quorum")
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+        exchange = await declare_exchange(channel, exchange_name)
+        await exchange.publish(aio_pika.Message(b"{}", message_id="first"), routing_key="order.created", mandatory=True, timeout=5)
+        for queue in consumer_queues():
+            declared = await declare_consumer_queue(channel, exchange, queue, "quorum")
+            if queue.routing_key == "order.created":
+                assert declared.declaration_result.message_count == 1, queue.name
+    finally:
+        await connection.close()
+
+
+def test_the_queues_declared_up_front_are_the_ones_the_services_subscribe_to() -> None:
+    subscribed = {
+        "reports": [subscription.routing_key for subscription in reports_subscriptions(session_factory=None, outbox=None, tz="UTC")],  # type: ignore[arg-type]
+        "notifications": [subscription.routing_key for subscription in notifications_subscriptions(reports_to=None)],
+    }
+    assert {service: sorted(keys) for service, keys in subscribed.items()} == {
+        service: sorted(keys) for service, keys in SUBSCRIBES.items() if keys
+    }

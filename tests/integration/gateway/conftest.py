@@ -13,7 +13,8 @@ from pydantic import SecretStr
 
 from gateway.main import build_app
 from gateway.settings import GatewaySettings
-from shared.testing.fixtures import free_port, serving
+from shared.ports import free_port
+from shared.testing.fixtures import serving
 from tests.integration.gateway.faults import UpstreamProcess
 
 KEY = "test-key-123"

@@ -8,7 +8,8 @@ from typing import Any
 
 import httpx
 
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 
 
 class UpstreamProcess:

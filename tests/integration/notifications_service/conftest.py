@@ -11,7 +11,8 @@ from aiosmtpd.controller import Controller
 
 from notifications_service.main import build_app
 from notifications_service.settings import NotificationsSettings
-from shared.testing.fixtures import free_port, serving, wait_until_consuming
+from shared.ports import free_port
+from shared.testing.fixtures import serving, wait_until_consuming
 
 
 class RecordingSmtp:

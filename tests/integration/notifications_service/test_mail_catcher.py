@@ -6,7 +6,8 @@ from pathlib import Path
 import aiosmtplib
 
 from notifications_service.mail_catcher import MBOX_NAME, caught_messages, mbox_entry
-from shared.testing.fixtures import eventually, free_port
+from shared.ports import free_port
+from shared.testing.fixtures import eventually
 
 
 async def test_the_catcher_appends_each_message_to_one_mbox(tmp_path: Path) -> None:

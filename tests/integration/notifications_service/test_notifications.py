@@ -11,8 +11,9 @@ import httpx
 from notifications_service.settings import NotificationsSettings
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.messaging.envelope import Envelope
+from shared.ports import free_port
 from shared.testing.broker import drain
-from shared.testing.fixtures import eventually, free_port
+from shared.testing.fixtures import eventually
 from tests.integration.notifications_service.conftest import RecordingSmtp, notifications_client
 from tests.integration.reports_service.conftest import order_created
 

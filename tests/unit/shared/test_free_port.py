@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.testing.fixtures import _ephemeral_ports_start, free_port
+from shared.ports import _ephemeral_ports_start, free_port
 
 
 def test_ports_are_distinct_below_the_ephemeral_range_and_bindable() -> None:

@@ -2,7 +2,7 @@ import socket
 
 import pytest
 
-from shared.testing.fixtures import free_port
+from shared.ports import free_port
 from shared.testing.infrastructure import Infrastructure
 
 
