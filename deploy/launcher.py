@@ -42,6 +42,8 @@ from scheduler_service.settings import SchedulerSettings
 from shared.ports import free_port
 from shared.settings import BaseServiceSettings, load_settings
 
+DECLARE_TIMEOUT_S = 10  # a broker that accepts and never answers does not hold the start
+
 SERVICES: dict[str, type[BaseServiceSettings]] = {
     "orders": OrdersSettings,
     "reports": ReportsSettings,
@@ -147,7 +149,7 @@ def main() -> None:
     shared = load_settings(OrdersSettings)
     broker_url = shared.broker_url.get_secret_value()
     try:
-        asyncio.run(declare_queues(broker_url, shared.events_exchange, shared.queue_type))
+        asyncio.run(asyncio.wait_for(declare_queues(broker_url, shared.events_exchange, shared.queue_type), DECLARE_TIMEOUT_S))
     except Exception as exc:  # noqa: BLE001 - the consumers declare their own queues when the broker comes
         print(f"consumer queues not declared up front ({type(exc).__name__}: {exc}); each consumer declares its own", file=sys.stderr)
     with users_for_run(broker_url, shared.events_exchange, os.environ.get("RABBITMQ_MANAGEMENT_URL")) as (broker_urls, users):

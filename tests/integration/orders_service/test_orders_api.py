@@ -9,11 +9,13 @@ import pytest
 from sqlalchemy import func, select
 
 from orders_service.main import build_app
+from orders_service.models import idempotency_keys
 from orders_service.models import orders as orders_table
 from orders_service.models import outbox as outbox_table
+from orders_service.orders import purge_expired_keys
 from orders_service.settings import OrdersSettings
 from shared.contracts.orders import OrderCreated
-from shared.db import asyncpg_dsn, create_engine
+from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.envelope import Envelope
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import serving
@@ -301,3 +303,31 @@ async def test_errors_are_problem_documents_and_the_document_says_so(orders_api:
     assert document["paths"]["/orders"]["post"]["responses"]["400"]["content"] == problem
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert document["components"]["schemas"]["Problem"]["properties"]["errors"]
+
+
+async def test_expired_idempotency_keys_are_purged_and_their_orders_stay(orders_api: httpx.AsyncClient, orders_settings) -> None:
+    """A key past its TTL is forgotten (the same key may place a new order), a fresh one still replays, and no
+    order is deleted with its key."""
+    old = await orders_api.post("/orders", json=order_body(), headers={"Idempotency-Key": "old-key"})
+    fresh = await orders_api.post("/orders", json=order_body(), headers={"Idempotency-Key": "fresh-key"})
+    url = orders_settings.database_url.get_secret_value()
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                idempotency_keys.update().where(idempotency_keys.c.key == "old-key").values(created_at=func.now() - timedelta(hours=25))
+            )
+        async with create_session_factory(engine)() as session:
+            assert await purge_expired_keys(session, timedelta(hours=24)) == 1
+        async with engine.connect() as connection:
+            kept = (await connection.execute(select(idempotency_keys.c.key))).scalars().all()
+    finally:
+        await engine.dispose()
+    assert kept == ["fresh-key"]
+    assert await _count(url, orders_table) == 2, "purging a key never deletes its order"
+    assert (await orders_api.get(f"/orders/{old.json()['id']}")).status_code == 200
+    again = await orders_api.post("/orders", json=order_body(), headers={"Idempotency-Key": "old-key"})
+    assert again.status_code == 201
+    assert again.json()["id"] != old.json()["id"], "a forgotten key places a new order"
+    replay = await orders_api.post("/orders", json=order_body(), headers={"Idempotency-Key": "fresh-key"})
+    assert (replay.status_code, replay.json()["id"]) == (200, fresh.json()["id"])

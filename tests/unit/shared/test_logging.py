@@ -1,0 +1,49 @@
+"""One JSON object per log line, with the fields a log pipeline indexes on."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from shared.correlation import correlation_id
+from shared.logging import configure_logging
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_json_line_names_the_service_the_level_the_logger_and_the_correlation_id(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("reports_service", "INFO", json=True)
+    token = correlation_id.set("req-42")
+    try:
+        logging.getLogger("reports_service.handlers").warning("report generated", extra={"report_date": "2026-03-11"})
+    finally:
+        correlation_id.reset(token)
+    (line,) = capsys.readouterr().out.splitlines()
+    record = json.loads(line)
+    assert record["service"] == "reports_service"
+    assert record["level"] == "WARNING"
+    assert record["logger"] == "reports_service.handlers"
+    assert record["message"] == "report generated"
+    assert record["correlation_id"] == "req-42"
+    assert record["report_date"] == "2026-03-11"
+    assert record["time"]
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_below_the_level_nothing_is_written_and_the_plain_format_stays_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("orders_service", "WARNING", json=False)
+    logging.getLogger("orders_service").info("not shown")
+    logging.getLogger("orders_service").error("shown")
+    (line,) = capsys.readouterr().out.splitlines()
+    assert "ERROR [orders_service None] orders_service: shown" in line
