@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,11 +11,10 @@ from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.messaging.consumer import Subscription
 from shared.messaging.envelope import Envelope
-from shared.messaging.topology import ORDER_CREATED, REPORT_FAILED, REPORT_GENERATED
 
 
 def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
-    async def confirm_orders(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+    async def confirm_orders(events: Sequence[Envelope[OrderCreated]], session: AsyncSession) -> None:
         await notifications.record(
             session,
             [
@@ -27,20 +25,20 @@ def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
             ],
         )
 
-    async def report_ready(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+    async def report_ready(events: Sequence[Envelope[ReportGenerated]], session: AsyncSession) -> None:
         if reports_to:
             await notifications.record(
                 session, [notifications.row(e.id, "report_generated", reports_to, templates.report_generated(e.data)) for e in events]
             )
 
-    async def report_failed(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+    async def report_failed(events: Sequence[Envelope[ReportFailed]], session: AsyncSession) -> None:
         if reports_to:
             await notifications.record(
                 session, [notifications.row(e.id, "report_failed", reports_to, templates.report_failed(e.data)) for e in events]
             )
 
     return [
-        Subscription(ORDER_CREATED, OrderCreated, batch_handler=confirm_orders),
-        Subscription(REPORT_GENERATED, ReportGenerated, batch_handler=report_ready),
-        Subscription(REPORT_FAILED, ReportFailed, batch_handler=report_failed),
+        Subscription.to(OrderCreated, batch_handler=confirm_orders),
+        Subscription.to(ReportGenerated, batch_handler=report_ready),
+        Subscription.to(ReportFailed, batch_handler=report_failed),
     ]

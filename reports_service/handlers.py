@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,22 +13,20 @@ from shared.db import SessionFactory
 from shared.messaging.consumer import Subscription
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
-from shared.messaging.topology import ORDER_CREATED, REPORT_REQUESTED
 
 
 def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: str) -> list[Subscription]:
-    async def store_order_facts(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+    async def store_order_facts(events: Sequence[Envelope[OrderCreated]], session: AsyncSession) -> None:
         await reports.ingest_orders(events, session, tz=tz)
 
-    async def generate(event: Envelope[Any], session: AsyncSession) -> None:
-        request: ReportRequested = event.data
-        await reports.mark_running(session_factory, request)
-        await reports.generate_report(session, outbox, request, tz=tz)
+    async def generate(event: Envelope[ReportRequested], session: AsyncSession) -> None:
+        await reports.mark_running(session_factory, event.data)
+        await reports.generate_report(session, outbox, event.data, tz=tz)
 
-    async def record_failure(event: Envelope[Any], error: str, session: AsyncSession) -> None:
+    async def record_failure(event: Envelope[ReportRequested], error: str, session: AsyncSession) -> None:
         await reports.record_failure(session, outbox, event.data, error)
 
     return [
-        Subscription(ORDER_CREATED, OrderCreated, batch_handler=store_order_facts),
-        Subscription(REPORT_REQUESTED, ReportRequested, handler=generate, on_give_up=record_failure, alone=True),
+        Subscription.to(OrderCreated, batch_handler=store_order_facts),
+        Subscription.to(ReportRequested, handler=generate, on_give_up=record_failure, alone=True),
     ]

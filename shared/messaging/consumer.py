@@ -129,6 +129,31 @@ class Subscription:
     producers: frozenset[str] = frozenset()
     max_version: int = 1
 
+    @classmethod
+    def to(
+        cls,
+        contract: type[BaseModel],
+        *,
+        handler: Handler | None = None,
+        batch_handler: BatchHandler | None = None,
+        on_give_up: GiveUpHandler | None = None,
+        alone: bool = False,
+        max_version: int = 1,
+    ) -> Subscription:
+        """A subscription to the event a contract class carries: the routing key is the contract's ``event_type``."""
+        routing_key = getattr(contract, "event_type", None)
+        if not isinstance(routing_key, str):
+            raise TypeError(f"{contract.__name__} has no event_type: it is not an event contract of shared.contracts")
+        return cls(
+            routing_key,
+            contract,
+            handler=handler,
+            batch_handler=batch_handler,
+            on_give_up=on_give_up,
+            alone=alone,
+            max_version=max_version,
+        )
+
     def __post_init__(self) -> None:
         if (self.handler is None) == (self.batch_handler is None):
             raise ValueError(f"{self.routing_key}: give exactly one of handler or batch_handler")
