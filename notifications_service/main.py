@@ -28,7 +28,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build_app(settings: NotificationsSettings | None = None) -> FastAPI:
     settings = settings or load_settings(NotificationsSettings)
 
-    def subscribe(_: ServiceRuntime) -> list[Subscription]:
+    def subscribe(_: ServiceRuntime[NotificationsSettings]) -> list[Subscription]:
         return build_subscriptions(reports_to=str(settings.reports_to) if settings.reports_to else None)
 
     @contextlib.asynccontextmanager

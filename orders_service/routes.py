@@ -6,16 +6,19 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from orders_service import orders
 from orders_service.schemas import OrderIn, OrderOut, OrderPage
+from orders_service.settings import OrdersSettings
+from shared.runtime import ServiceRuntime
 from shared.web.caller import current_caller
-from shared.web.deps import RuntimeDep
+from shared.web.deps import get_runtime
 from shared.web.errors import ServiceError
 from shared.web.params import within_depth
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+RuntimeDep = Annotated[ServiceRuntime[OrdersSettings], Depends(get_runtime)]
 
 IdempotencyKey = Annotated[
     str | None,
@@ -71,7 +74,7 @@ async def list_orders(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> Response:
-    limit = getattr(runtime.settings, "page_size_max", 100)
+    limit = runtime.settings.page_size_max
     if count > limit:
         raise ServiceError(422, f"count: must be at most {limit}")
     start, end = _utc(created_from, "created_from"), _utc(created_to, "created_to")

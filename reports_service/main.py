@@ -24,7 +24,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build_app(settings: ReportsSettings | None = None) -> FastAPI:
     settings = settings or load_settings(ReportsSettings)
 
-    def subscribe(runtime: ServiceRuntime) -> list[Subscription]:
+    def subscribe(runtime: ServiceRuntime[ReportsSettings]) -> list[Subscription]:
         assert runtime.outbox is not None
         return build_subscriptions(session_factory=runtime.session_factory, outbox=runtime.outbox, tz=settings.timezone)
 

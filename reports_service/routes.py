@@ -6,12 +6,13 @@ import uuid
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from reports_service import reports
 from reports_service.schemas import DayTotals, ReportRow, ReportScheduled, ReportTask
 from reports_service.settings import ReportsSettings
-from shared.web.deps import RuntimeDep, SessionDep
+from shared.runtime import ServiceRuntime
+from shared.web.deps import SessionDep, get_runtime
 from shared.web.errors import ServiceError
 from shared.web.params import NO_NUL, within_depth
 
@@ -19,12 +20,11 @@ router = APIRouter(prefix="/report", tags=["reports"])
 
 ReportDate = Annotated[date, Query(description="YYYY-MM-DD, a day in the reports time zone")]
 MAX_DAYS = 366
+RuntimeDep = Annotated[ServiceRuntime[ReportsSettings], Depends(get_runtime)]
 
 
 def _tz(runtime: RuntimeDep) -> str:
-    settings = runtime.settings
-    assert isinstance(settings, ReportsSettings)
-    return settings.timezone
+    return runtime.settings.timezone
 
 
 @router.post("/generate", status_code=202, response_model=ReportScheduled)
@@ -45,9 +45,7 @@ async def day(
 ) -> list[ReportRow]:
     """The day's rows by order id. A day of more rows than ``REPORTS_DAY_ROW_LIMIT`` is paged:
     ask with ``count`` and follow ``Link: <...>; rel="next"`` until an answer has none."""
-    settings = runtime.settings
-    assert isinstance(settings, ReportsSettings)
-    limit = settings.day_row_limit
+    limit = runtime.settings.day_row_limit
     if count is not None and count > limit:
         raise ServiceError(422, f"count: must be at most {limit}")
     rows = await reports.day_rows(session, report_date, after=after, limit=(count or limit) + 1)

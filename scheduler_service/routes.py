@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from scheduler_service import schedules
 from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
 from scheduler_service.settings import ScheduleLimits, SchedulerSettings
-from shared.web.deps import RuntimeDep, SessionDep
+from shared.runtime import ServiceRuntime
+from shared.web.deps import SessionDep, get_runtime
 from shared.web.params import within_depth
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
@@ -19,9 +20,11 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No schedule 
 ScheduleName = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 
 
+RuntimeDep = Annotated[ServiceRuntime[SchedulerSettings], Depends(get_runtime)]
+
+
 def _limits(runtime: RuntimeDep) -> ScheduleLimits:
-    settings = runtime.settings
-    return settings.limits() if isinstance(settings, SchedulerSettings) else ScheduleLimits()
+    return runtime.settings.limits()
 
 
 @router.get("", response_model=list[ScheduleOut])

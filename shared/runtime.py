@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import Generic, TypeVar
 
 import asyncpg
 from fastapi import FastAPI
@@ -28,15 +29,19 @@ log = logging.getLogger(__name__)
 
 RELAY_LANES = 2
 
+SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
 
-class ServiceRuntime:
+
+class ServiceRuntime(Generic[SettingsT]):
+    """Typed by the service's settings class, so a route reads ``runtime.settings.timezone`` checked by mypy."""
+
     def __init__(
         self,
-        settings: BaseServiceSettings,
+        settings: SettingsT,
         *,
         outbox_table: Table | None = None,
         processed_events_table: Table | None = None,
-        subscribe: Callable[[ServiceRuntime], Sequence[Subscription]] | None = None,
+        subscribe: Callable[[ServiceRuntime[SettingsT]], Sequence[Subscription]] | None = None,
         run_relay: bool | None = None,
     ) -> None:
         self.settings = settings
@@ -145,7 +150,7 @@ class ServiceRuntime:
             raise RuntimeError(f"events have waited more than {self.settings.outbox_stale_after_s:g} s for the outbox relay")
         return True
 
-    async def __aenter__(self) -> ServiceRuntime:
+    async def __aenter__(self) -> ServiceRuntime[SettingsT]:
         # connections are opened on first use (min_size=0): start-up does not wait for the database
         self._driver_pool = await create_driver_pool(self._database_url, max_size=self.settings.database_pool_size)
         if self.relay is not None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,13 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.runtime import ServiceRuntime
 
 
-async def get_runtime(request: Request) -> ServiceRuntime:
+async def get_runtime(request: Request) -> ServiceRuntime[Any]:
     """Async on purpose: FastAPI runs plain ``def`` dependencies in a thread pool."""
-    runtime: ServiceRuntime = request.app.state.runtime
+    runtime: ServiceRuntime[Any] = request.app.state.runtime
     return runtime
 
 
-RuntimeDep = Annotated[ServiceRuntime, Depends(get_runtime)]
+# a service types its own: ``Annotated[ServiceRuntime[ReportsSettings], Depends(get_runtime)]``
+RuntimeDep = Annotated[ServiceRuntime[Any], Depends(get_runtime)]
 
 
 async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
