@@ -130,9 +130,16 @@ async def test_a_seconds_level_schedule_fires_and_produces_a_report(suite: Runni
 async def test_three_reports_processes_compete_on_one_queue_and_every_event_has_one_effect(suite: RunningSuite) -> None:
     assert len(suite.instances["reports"]) == REPORTS_PROCESSES
     queue = f"/api/queues/{quote(suite.vhost, safe='')}/reports.order.created"
-    details = (await asyncio.to_thread(suite.infrastructure.management().get, queue)).json()
-    connections = {consumer["channel_details"]["connection_name"] for consumer in details["consumer_details"]}
-    assert len(details["consumer_details"]) == REPORTS_PROCESSES
+
+    async def consumers_listed() -> list[dict[str, Any]] | None:
+        # The management API lists a queue's consumers from statistics it emits every few seconds.
+        details = (await asyncio.to_thread(suite.infrastructure.management().get, queue)).json()
+        listed = list(details.get("consumer_details") or [])
+        return listed if len(listed) >= REPORTS_PROCESSES else None
+
+    consumers = await eventually(consumers_listed, timeout_s=30, interval_s=0.5, what="the reports consumers listed")
+    connections = {consumer["channel_details"]["connection_name"] for consumer in consumers}
+    assert len(consumers) == REPORTS_PROCESSES
     assert len(connections) == REPORTS_PROCESSES, "one consumer from each process"
     days = (await suite.gateway.get("/report/days", params={"from": DAYS[0].isoformat(), "to": DAYS[-1].isoformat()})).json()
     assert sum(day["orders"] for day in days) == ORDERS, "each order.created stored once, whichever process took it"
