@@ -21,6 +21,7 @@ from reports_service.main import build_app
 from reports_service.models import order_facts, outbox, report_tasks
 from reports_service.reports import generate_report
 from reports_service.settings import ReportsSettings
+from reports_service.store import SqlReportsStore
 from shared.contracts.reports import ReportRequested
 from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.envelope import Envelope
@@ -136,7 +137,7 @@ async def set_based_against_lab(infrastructure: Infrastructure, orders: int = 10
             await session.execute(report_tasks.insert().values(id=request.task_id, report_date=DAY, status="running", requested_by="bench"))
         started = time.perf_counter()
         async with sessions() as session, session.begin():
-            generated = await generate_report(session, Outbox(outbox), request, tz="UTC")
+            generated = await generate_report(SqlReportsStore(session), Outbox(outbox).within(session), request, tz="UTC")
         set_based_s = time.perf_counter() - started
         async with engine.begin() as connection:
             await connection.execute(text("TRUNCATE reports"))

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications_service import notifications, templates
+from notifications_service import notifications
+from notifications_service.store import SqlNotificationsStore
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.messaging.consumer import Subscription
@@ -14,28 +15,16 @@ from shared.messaging.envelope import Envelope
 
 
 def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
+    """Each handler runs its use case on the consumer's unit of work (its session's transaction)."""
+
     async def confirm_orders(events: Sequence[Envelope[OrderCreated]], session: AsyncSession) -> None:
-        await notifications.record(
-            session,
-            [
-                notifications.row(
-                    e.id, "order_confirmation", e.data.customer_email, templates.order_confirmation(e.data), e.data.order_id, e.data.client
-                )
-                for e in events
-            ],
-        )
+        await notifications.confirm_orders(SqlNotificationsStore(session), events)
 
     async def report_ready(events: Sequence[Envelope[ReportGenerated]], session: AsyncSession) -> None:
-        if reports_to:
-            await notifications.record(
-                session, [notifications.row(e.id, "report_generated", reports_to, templates.report_generated(e.data)) for e in events]
-            )
+        await notifications.announce_reports(SqlNotificationsStore(session), events, reports_to=reports_to)
 
     async def report_failed(events: Sequence[Envelope[ReportFailed]], session: AsyncSession) -> None:
-        if reports_to:
-            await notifications.record(
-                session, [notifications.row(e.id, "report_failed", reports_to, templates.report_failed(e.data)) for e in events]
-            )
+        await notifications.announce_report_failures(SqlNotificationsStore(session), events, reports_to=reports_to)
 
     return [
         Subscription.to(OrderCreated, batch_handler=confirm_orders),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from notifications_service import notifications
+from notifications_service import views
 from notifications_service.schemas import NotificationOut, NotificationPage, Status
 from shared.web.caller import current_caller
 from shared.web.deps import RuntimeDep, SessionDep
@@ -28,7 +28,7 @@ async def search(
     count: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> NotificationPage:
     within_depth(page, count, runtime.settings.list_depth_limit)
-    return await notifications.search(
+    return await views.search(
         session,
         recipient=recipient,
         order_id=order_id,
@@ -44,7 +44,7 @@ async def search(
     "/{notification_id}", response_model=NotificationOut, responses={404: {"description": "No such notification, or another client's"}}
 )
 async def get(notification_id: uuid.UUID, session: SessionDep) -> NotificationOut:
-    found = await notifications.get(session, notification_id, owner=current_caller().owner)
+    found = await views.get(session, notification_id, owner=current_caller().owner)
     if found is None:
         raise ServiceError(404, f"notification {notification_id} not found")
     return found

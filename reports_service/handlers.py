@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports_service import reports
+from reports_service.store import SqlReportsStore
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportRequested
 from shared.db import SessionFactory
@@ -16,15 +17,19 @@ from shared.messaging.outbox import Outbox
 
 
 def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: str) -> list[Subscription]:
+    """Each handler runs its use case on the consumer's unit of work (its session's transaction),
+    except the task's ``running`` mark, which commits in one of its own first (``reports.start_task``)."""
+
     async def store_order_facts(events: Sequence[Envelope[OrderCreated]], session: AsyncSession) -> None:
-        await reports.ingest_orders(events, session, tz=tz)
+        await reports.ingest_orders(SqlReportsStore(session), events, tz=tz)
 
     async def generate(event: Envelope[ReportRequested], session: AsyncSession) -> None:
-        await reports.mark_running(session_factory, event.data)
-        await reports.generate_report(session, outbox, event.data, tz=tz)
+        async with session_factory() as starting, starting.begin():
+            await reports.start_task(SqlReportsStore(starting), event.data)
+        await reports.generate_report(SqlReportsStore(session), outbox.within(session), event.data, tz=tz)
 
     async def record_failure(event: Envelope[ReportRequested], error: str, session: AsyncSession) -> None:
-        await reports.record_failure(session, outbox, event.data, error)
+        await reports.record_failure(SqlReportsStore(session), outbox.within(session), event.data, error)
 
     return [
         Subscription.to(OrderCreated, batch_handler=store_order_facts),

@@ -8,9 +8,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from reports_service import reports
+from reports_service import reports, views
 from reports_service.schemas import DayTotals, ReportRow, ReportScheduled, ReportTask
 from reports_service.settings import ReportsSettings
+from reports_service.store import SqlReportsStore
 from shared.runtime import ServiceRuntime
 from shared.web.deps import SessionDep, get_runtime
 from shared.web.errors import ServiceError
@@ -30,7 +31,8 @@ def _tz(runtime: RuntimeDep) -> str:
 @router.post("/generate", status_code=202, response_model=ReportScheduled)
 async def generate(report_date: ReportDate, session: SessionDep, runtime: RuntimeDep) -> ReportScheduled:
     assert runtime.outbox is not None
-    task_id = await reports.request_report(session, runtime.outbox, report_date, tz=_tz(runtime))
+    async with session.begin():
+        task_id = await reports.request_report(SqlReportsStore(session), runtime.outbox.within(session), report_date, tz=_tz(runtime))
     return ReportScheduled(message=f"Report generation for {report_date} has been scheduled", task_id=task_id)
 
 
@@ -48,7 +50,7 @@ async def day(
     limit = runtime.settings.day_row_limit
     if count is not None and count > limit:
         raise ServiceError(422, f"count: must be at most {limit}")
-    rows = await reports.day_rows(session, report_date, after=after, limit=(count or limit) + 1)
+    rows = await views.day_rows(session, report_date, after=after, limit=(count or limit) + 1)
     if len(rows) > (count or limit):
         if count is None:
             raise ServiceError(
@@ -78,7 +80,7 @@ async def all_rows(
     count: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> list[ReportRow]:
     within_depth(page, count, runtime.settings.list_depth_limit)
-    rows, total, exact = await reports.all_rows(session, page=page, count=count, count_limit=runtime.settings.list_count_limit)
+    rows, total, exact = await views.all_rows(session, page=page, count=count, count_limit=runtime.settings.list_count_limit)
     _total_headers(response, total, exact)
     return rows
 
@@ -96,7 +98,7 @@ async def tasks(
 ) -> list[ReportTask]:
     """Report tasks, newest first; the total is in ``X-Total-Count`` as for ``/report/all``."""
     within_depth(page, count, runtime.settings.list_depth_limit)
-    found, total, exact = await reports.list_tasks(
+    found, total, exact = await views.list_tasks(
         session,
         requested_by=requested_by,
         status=status,
@@ -111,7 +113,7 @@ async def tasks(
 
 @router.get("/tasks/{task_id}", response_model=ReportTask, responses={404: {"description": "No such report task"}})
 async def task(task_id: uuid.UUID, session: SessionDep) -> ReportTask:
-    found = await reports.get_task(session, task_id)
+    found = await views.get_task(session, task_id)
     if found is None:
         raise ServiceError(404, f"report task {task_id} not found")
     return found
@@ -131,4 +133,4 @@ async def days(
         raise ServiceError(422, "from must not be after to")
     if (last - first).days >= MAX_DAYS:
         raise ServiceError(422, f"at most {MAX_DAYS} days at once")
-    return await reports.day_totals(session, first, last)
+    return await views.day_totals(session, first, last)

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import random
 import time
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -84,6 +84,25 @@ def new_event(event_type: str, source: str, data: BaseModel, *, correlation_id: 
     return Envelope[Any](type=event_type, source=source, data=data, correlation_id=correlation_id or current_correlation_id())
 
 
+def outbox_row(envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The one definition of what an event's outbox row holds; the routing key is its type unless given."""
+    return {
+        "event_id": envelope.id,
+        "routing_key": routing_key or envelope.type,
+        "event_type": envelope.type,
+        "body": envelope.to_json(),
+        "correlation_id": envelope.correlation_id,
+        "headers": headers,
+        "occurred_at": envelope.occurred_at,
+    }
+
+
+class EventsOut(Protocol):
+    """Where a use case puts the events it emits: the outbox of its unit of work (or a fake)."""
+
+    async def add(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> None: ...
+
+
 class Outbox:
     """Writes events into the outbox table inside the caller's transaction."""
 
@@ -96,15 +115,22 @@ class Outbox:
         await session.execute(insert(self.table).values(self.row(envelope, routing_key=routing_key, headers=headers)))
 
     def row(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-        return {
-            "event_id": envelope.id,
-            "routing_key": routing_key or envelope.type,
-            "event_type": envelope.type,
-            "body": envelope.to_json(),
-            "correlation_id": envelope.correlation_id,
-            "headers": headers,
-            "occurred_at": envelope.occurred_at,
-        }
+        return outbox_row(envelope, routing_key=routing_key, headers=headers)
+
+    def within(self, session: AsyncSession) -> SessionOutbox:
+        """This outbox bound to one transaction: what a use case writes its events to."""
+        return SessionOutbox(self, session)
+
+
+class SessionOutbox:
+    """The outbox rows of one session's transaction, committed with the state change."""
+
+    def __init__(self, outbox: Outbox, session: AsyncSession) -> None:
+        self._outbox = outbox
+        self._session = session
+
+    async def add(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> None:
+        await self._outbox.add(self._session, envelope, routing_key=routing_key, headers=headers)
 
 
 def _is_per_message_failure(error: BaseException) -> bool:

@@ -3,9 +3,10 @@ import uuid
 
 from sqlalchemy import func, select, text
 
-from notifications_service import models, notifications
+from notifications_service import models
 from notifications_service.dispatcher import Dispatcher
 from notifications_service.senders import OutgoingMail, ServerUnreachable
+from notifications_service.store import PendingMail, SqlNotificationsStore
 from notifications_service.templates import Mail
 from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.testing.fixtures import eventually
@@ -50,7 +51,7 @@ async def test_a_burst_of_commits_is_sent_in_one_pass(notifications_db: str) -> 
         for index in range(10):  # each in its own transaction, as the consumer commits them
             async with sessions() as session, session.begin():
                 mail = Mail(subject=f"Order {index}", text="thanks", html="<p>thanks</p>")
-                await notifications.record(session, [notifications.row(uuid.uuid4(), "order_confirmation", "ada@example.com", mail)])
+                await SqlNotificationsStore(session).add_pending([PendingMail(uuid.uuid4(), "order_confirmation", "ada@example.com", mail)])
             await asyncio.sleep(0.01)
 
         async def all_sent() -> bool:  # a pass is counted once it returns: after its sends, it marks them sent
@@ -78,8 +79,8 @@ async def test_batches_of_any_size_are_marked_sent_with_one_prepared_statement(n
         for size in (1, 3, 5):
             async with sessions() as session, session.begin():
                 mail = Mail(subject="Order", text="thanks", html="<p>thanks</p>")
-                await notifications.record(
-                    session, [notifications.row(uuid.uuid4(), "order_confirmation", "ada@example.com", mail) for _ in range(size)]
+                await SqlNotificationsStore(session).add_pending(
+                    [PendingMail(uuid.uuid4(), "order_confirmation", "ada@example.com", mail) for _ in range(size)]
                 )
             assert await dispatcher.dispatch_once() == size
         async with sessions() as session:
@@ -120,8 +121,8 @@ async def test_an_unreachable_mail_server_spends_no_attempt_and_mail_goes_out_on
     dispatcher = Dispatcher(sessions, server, mail_from="shop@example.com", poll_interval_s=0.1, max_attempts=2, retry_base_s=0.01)
     async with sessions() as session, session.begin():
         mail = Mail(subject="Order", text="thanks", html="<p>thanks</p>")
-        await notifications.record(
-            session, [notifications.row(uuid.uuid4(), "order_confirmation", f"c{i}@example.com", mail) for i in range(5)]
+        await SqlNotificationsStore(session).add_pending(
+            [PendingMail(uuid.uuid4(), "order_confirmation", f"c{i}@example.com", mail) for i in range(5)]
         )
     dispatcher.start()
     try:

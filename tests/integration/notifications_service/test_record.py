@@ -5,7 +5,8 @@ from typing import Any
 
 from sqlalchemy import event, select
 
-from notifications_service import models, notifications
+from notifications_service import models
+from notifications_service.store import PendingMail, SqlNotificationsStore
 from notifications_service.templates import Mail
 from shared.db import create_engine, create_session_factory
 
@@ -26,16 +27,18 @@ async def test_a_batch_is_one_insert_and_records_each_event_once(notifications_d
         earlier, repeated, fresh = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
         order_id = uuid.uuid4()
         async with sessions() as session, session.begin():
-            await notifications.record(session, [notifications.row(earlier, "order_confirmation", "ada@example.com", MAIL, order_id)])
+            await SqlNotificationsStore(session).add_pending(
+                [PendingMail(earlier, "order_confirmation", "ada@example.com", MAIL, order_id)]
+            )
         inserts.clear()
         batch = [
-            notifications.row(earlier, "order_confirmation", "ada@example.com", MAIL, order_id),  # redelivered
-            notifications.row(repeated, "order_confirmation", "bob@example.com", MAIL, uuid.uuid4()),
-            notifications.row(repeated, "order_confirmation", "bob@example.com", MAIL, uuid.uuid4()),  # twice in the batch
-            notifications.row(fresh, "report_generated", "ops@example.com", MAIL),  # no order
+            PendingMail(earlier, "order_confirmation", "ada@example.com", MAIL, order_id),  # redelivered
+            PendingMail(repeated, "order_confirmation", "bob@example.com", MAIL, uuid.uuid4()),
+            PendingMail(repeated, "order_confirmation", "bob@example.com", MAIL, uuid.uuid4()),  # twice in the batch
+            PendingMail(fresh, "report_generated", "ops@example.com", MAIL),  # no order
         ]
         async with sessions() as session, session.begin():
-            await notifications.record(session, batch)
+            await SqlNotificationsStore(session).add_pending(batch)
         assert inserts == [False], "the whole batch in one statement, not one per row"
         async with sessions() as session:
             table = models.notifications

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from reports_service.models import order_facts
-from reports_service.reports import DAY_LOCK_CLASS
 from reports_service.settings import ReportsSettings
+from reports_service.store import DAY_LOCK_CLASS
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.envelope import Envelope

@@ -1,0 +1,190 @@
+"""The reports database as the use cases write to it: one ``ReportsStore`` per unit of work.
+
+Concurrency rules, enforced with transaction-scoped advisory locks keyed by day:
+generation takes the day's lock exclusively (two generations of one day never overlap;
+different days run in parallel), ingestion takes the locks of its days shared. So an
+order stored while its day is being generated waits for the generation to commit and
+then joins the report itself: a report is never silently incomplete.
+
+The work is set-based SQL (a day of a million orders is one statement), so the store
+speaks in days, facts and tasks; the use cases in ``reports.py`` decide what they mean.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Protocol
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reports_service.models import report_tasks, reports
+from shared.contracts.orders import OrderCreated
+from shared.contracts.reports import ReportRequested
+
+
+class ReportsStore(Protocol):
+    async def add_facts(self, facts: Sequence[OrderCreated], *, tz: str) -> None:
+        """Store order facts once each; those of an already reported day join its report."""
+
+    async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
+        """A task ``scheduled`` for the consumer to run."""
+
+    async def task_running(self, request: ReportRequested) -> None:
+        """The task is ``running`` (created if its id is new) with one more attempt."""
+
+    async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
+        """The day's rows exactly the facts of that local day; answers (orders, products)."""
+
+    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None: ...
+
+    async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
+        """``failed`` with the error; False if it had failed already."""
+
+
+DAY_LOCK_CLASS = 7001  # advisory lock namespace: (DAY_LOCK_CLASS, days since 1970-01-01)
+
+LOCK_DAYS_SHARED = text(
+    """
+    SELECT pg_advisory_xact_lock_shared(:lock_class, day) FROM (
+        SELECT DISTINCT (created_at AT TIME ZONE :tz)::date - DATE '1970-01-01' AS day
+        FROM unnest(CAST(:created AS timestamptz[])) AS incoming(created_at)
+        ORDER BY 1
+    ) AS days
+    """
+)
+
+INGEST_FACTS = text(
+    """
+    WITH inserted AS (
+        INSERT INTO order_facts (order_id, created_at, count_product, total_amount)
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:created AS timestamptz[]),
+                             CAST(:counts AS int[]), CAST(:totals AS numeric[]))
+        ON CONFLICT (order_id) DO NOTHING
+        RETURNING order_id, created_at, count_product
+    )
+    INSERT INTO reports (report_at, order_id, count_product)
+    SELECT reported.report_at, inserted.order_id, inserted.count_product
+    FROM inserted JOIN reported_days AS reported
+      ON reported.report_at = (inserted.created_at AT TIME ZONE :tz)::date
+    ON CONFLICT (report_at, order_id) DO UPDATE SET count_product = EXCLUDED.count_product
+    """
+)
+
+LOCK_DAY = text("SELECT pg_advisory_xact_lock(:lock_class, CAST(:day AS date) - DATE '1970-01-01')")
+
+# The day runs from local midnight to the next local midnight (23 or 25 hours on DST days).
+DAY_WINDOW = """
+    created_at >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz)
+    AND created_at < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz)
+"""
+
+BUILD_DAY = text(
+    f"""
+    INSERT INTO reports (report_at, order_id, count_product)
+    SELECT CAST(:day AS date), order_id, count_product FROM order_facts WHERE {DAY_WINDOW}
+    ON CONFLICT (report_at, order_id) DO UPDATE SET count_product = EXCLUDED.count_product
+    WHERE reports.count_product IS DISTINCT FROM EXCLUDED.count_product
+    """
+)
+
+# Rows of orders that no longer belong to the day (REPORTS_TIMEZONE changed): the report is
+# exact. An anti-join on the facts' primary key; NOT IN over a large day degrades to a scan per row.
+PRUNE_DAY = text(
+    """
+    DELETE FROM reports WHERE report_at = CAST(:day AS date) AND NOT EXISTS (
+        SELECT 1 FROM order_facts AS fact
+        WHERE fact.order_id = reports.order_id
+          AND fact.created_at >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz)
+          AND fact.created_at < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz)
+    )
+    """
+)
+
+DAY_HAS_ROWS = text("SELECT EXISTS (SELECT 1 FROM reports WHERE report_at = CAST(:day AS date))")
+
+MARK_RUNNING = text(
+    """
+    INSERT INTO report_tasks (id, report_date, status, requested_by, scheduled_for, attempts, started_at)
+    VALUES (:id, :day, 'running', :requested_by, :scheduled_for, 1, clock_timestamp())
+    ON CONFLICT (id) DO UPDATE SET status = 'running', attempts = report_tasks.attempts + 1, started_at = clock_timestamp()
+    """
+)
+
+MARK_DAY_REPORTED = text(
+    """
+    INSERT INTO reported_days (report_at, generated_at) VALUES (CAST(:day AS date), now())
+    ON CONFLICT (report_at) DO UPDATE SET generated_at = EXCLUDED.generated_at
+    """
+)
+
+
+class SqlReportsStore:
+    """``ReportsStore`` on the caller's session: every write joins its transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_facts(self, facts: Sequence[OrderCreated], *, tz: str) -> None:
+        created = [fact.created_at for fact in facts]
+        await self._session.execute(LOCK_DAYS_SHARED, {"lock_class": DAY_LOCK_CLASS, "tz": tz, "created": created})
+        await self._session.execute(
+            INGEST_FACTS,
+            {
+                "ids": [fact.order_id for fact in facts],
+                "created": created,
+                "counts": [fact.count_product for fact in facts],
+                "totals": [fact.total_amount for fact in facts],
+                "tz": tz,
+            },
+        )
+
+    async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
+        await self._session.execute(
+            insert(report_tasks).values(id=task_id, report_date=report_date, status="scheduled", requested_by=requested_by)
+        )
+
+    async def task_running(self, request: ReportRequested) -> None:
+        # clock_timestamp(): now() is the start of the transaction, which may have begun long before
+        await self._session.execute(
+            MARK_RUNNING,
+            {
+                "id": request.task_id,
+                "day": request.report_date,
+                "requested_by": request.requested_by,
+                "scheduled_for": request.scheduled_for,
+            },
+        )
+
+    async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
+        day = {"day": report_date, "tz": tz}
+        await self._session.execute(LOCK_DAY, {"lock_class": DAY_LOCK_CLASS, "day": report_date})
+        regenerating = bool(await self._session.scalar(DAY_HAS_ROWS, {"day": report_date}))
+        await self._session.execute(BUILD_DAY, day)
+        if regenerating:  # only a day built before can hold rows that no longer belong to it
+            await self._session.execute(PRUNE_DAY, day)
+        await self._session.execute(MARK_DAY_REPORTED, {"day": report_date})
+        orders, products = (
+            await self._session.execute(
+                select(func.count(), func.coalesce(func.sum(reports.c.count_product), 0)).where(reports.c.report_at == report_date)
+            )
+        ).one()
+        return int(orders), int(products)
+
+    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
+        await self._session.execute(
+            update(report_tasks)
+            .where(report_tasks.c.id == task_id)
+            .values(status="succeeded", rows=orders, total_products=products, error=None, finished_at=func.clock_timestamp())
+        )
+
+    async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
+        changed = await self._session.execute(
+            update(report_tasks)
+            .where(report_tasks.c.id == task_id, report_tasks.c.status != "failed")
+            .values(status="failed", error=error, finished_at=func.clock_timestamp())
+            .returning(report_tasks.c.id)
+        )
+        return changed.first() is not None

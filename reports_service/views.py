@@ -1,0 +1,98 @@
+"""What the reports service answers: the read side, queries straight on the session."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from reports_service.models import report_tasks, reports
+from reports_service.schemas import DayTotals, ReportRow, ReportTask
+from shared.db import count_up_to
+
+
+def _row(row: Any) -> ReportRow:
+    return ReportRow(id=row.id, report_at=row.report_at, order_id=row.order_id, count_product=row.count_product)
+
+
+async def day_rows(session: AsyncSession, report_date: date, *, after: uuid.UUID | None = None, limit: int) -> list[ReportRow]:
+    """A day's rows by order id, from past ``after``: a keyset page, as cheap at the end of a day as at its start."""
+    conditions = [reports.c.report_at == report_date]
+    if after is not None:
+        conditions.append(reports.c.order_id > after)
+    result = await session.execute(select(reports).where(*conditions).order_by(reports.c.order_id).limit(limit))
+    return [_row(row) for row in result]
+
+
+async def all_rows(session: AsyncSession, *, page: int, count: int, count_limit: int) -> tuple[list[ReportRow], int, bool]:
+    """Newest day first, with the rows counted up to ``count_limit``: (rows, total, exact)."""
+    total, exact = await count_up_to(session, reports, [], count_limit)
+    result = await session.execute(
+        select(reports).order_by(reports.c.report_at.desc(), reports.c.order_id).limit(count).offset((page - 1) * count)
+    )
+    return [_row(row) for row in result], total, exact
+
+
+async def get_task(session: AsyncSession, task_id: uuid.UUID) -> ReportTask | None:
+    row = (await session.execute(select(report_tasks).where(report_tasks.c.id == task_id))).first()
+    return None if row is None else _task(row)
+
+
+async def list_tasks(
+    session: AsyncSession,
+    *,
+    requested_by: str | None,
+    status: str | None,
+    report_date: date | None,
+    page: int,
+    count: int,
+    count_limit: int,
+) -> tuple[list[ReportTask], int, bool]:
+    """Newest first, counted up to ``count_limit``: (tasks, total, exact); how a caller finds
+    what a schedule (``requested_by=scheduler:<name>``) produced."""
+    conditions = []
+    if requested_by is not None:
+        conditions.append(report_tasks.c.requested_by == requested_by)
+    if status is not None:
+        conditions.append(report_tasks.c.status == status)
+    if report_date is not None:
+        conditions.append(report_tasks.c.report_date == report_date)
+    total, exact = await count_up_to(session, report_tasks, conditions, count_limit)
+    rows = await session.execute(
+        select(report_tasks)
+        .where(*conditions)
+        .order_by(report_tasks.c.created_at.desc(), report_tasks.c.id)
+        .limit(count)
+        .offset((page - 1) * count)
+    )
+    return [_task(row) for row in rows], total, exact
+
+
+def _task(row: Any) -> ReportTask:
+    return ReportTask(
+        task_id=row.id,
+        report_date=row.report_date,
+        status=row.status,
+        requested_by=row.requested_by,
+        scheduled_for=row.scheduled_for,
+        attempts=row.attempts,
+        rows=row.rows,
+        total_products=row.total_products,
+        error=row.error,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
+
+
+async def day_totals(session: AsyncSession, first: date, last: date) -> list[DayTotals]:
+    result = await session.execute(
+        select(reports.c.report_at, func.count(), func.sum(reports.c.count_product))
+        .where(reports.c.report_at >= first, reports.c.report_at <= last)
+        .group_by(reports.c.report_at)
+        .order_by(reports.c.report_at)
+    )
+    return [DayTotals(report_at=day, orders=orders, products=products) for day, orders, products in result]

@@ -1,0 +1,60 @@
+"""``ReportsStore`` in memory: the same days, facts and tasks as the SQL store, kept in dicts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.contracts.orders import OrderCreated
+from shared.contracts.reports import ReportRequested
+
+
+class InMemoryReportsStore:
+    def __init__(self) -> None:
+        self.facts: dict[uuid.UUID, OrderCreated] = {}
+        self.reported_days: set[date] = set()
+        self.rows: dict[date, dict[uuid.UUID, int]] = {}
+        self.tasks: dict[uuid.UUID, dict[str, Any]] = {}
+
+    @staticmethod
+    def _local_day(fact: OrderCreated, tz: str) -> date:
+        return fact.created_at.astimezone(ZoneInfo(tz)).date()
+
+    async def add_facts(self, facts: Sequence[OrderCreated], *, tz: str) -> None:
+        for fact in facts:
+            if fact.order_id in self.facts:
+                continue
+            self.facts[fact.order_id] = fact
+            day = self._local_day(fact, tz)
+            if day in self.reported_days:
+                self.rows[day][fact.order_id] = fact.count_product
+
+    async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
+        self.tasks[task_id] = {"report_date": report_date, "status": "scheduled", "requested_by": requested_by, "attempts": 0}
+
+    async def task_running(self, request: ReportRequested) -> None:
+        task = self.tasks.setdefault(
+            request.task_id, {"report_date": request.report_date, "requested_by": request.requested_by, "attempts": 0}
+        )
+        task["status"] = "running"
+        task["attempts"] += 1
+
+    async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
+        self.rows[report_date] = {
+            fact.order_id: fact.count_product for fact in self.facts.values() if self._local_day(fact, tz) == report_date
+        }
+        self.reported_days.add(report_date)
+        return len(self.rows[report_date]), sum(self.rows[report_date].values())
+
+    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
+        self.tasks[task_id].update(status="succeeded", rows=orders, total_products=products, error=None)
+
+    async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
+        task = self.tasks.get(task_id)
+        if task is None or task["status"] == "failed":
+            return False
+        task.update(status="failed", error=error)
+        return True
