@@ -8,9 +8,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from orders_service import orders
+from orders_service import orders, views
 from orders_service.schemas import OrderIn, OrderOut, OrderPage
 from orders_service.settings import OrdersSettings
+from orders_service.store import SqlOrdersStore
 from shared.runtime import ServiceRuntime
 from shared.web.caller import current_caller
 from shared.web.deps import get_runtime
@@ -38,7 +39,7 @@ IdempotencyKey = Annotated[
     responses={200: {"model": OrderOut, "description": "replay of an earlier request with the same Idempotency-Key"}},
 )
 async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: IdempotencyKey = None) -> Response:
-    order, created = await orders.place_order(runtime.driver_pool, body, idempotency_key, client=current_caller().name)
+    order, created = await orders.place_order(SqlOrdersStore(runtime.driver_pool), body, idempotency_key, client=current_caller().name)
     headers = {"Location": f"/orders/{order.id}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
@@ -49,7 +50,7 @@ async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: Idem
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"description": "No such order, or another client's"}})
 async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> Response:
     """Another client's order is 404 to a shop, exactly as an order that does not exist."""
-    order = await orders.get_order(runtime.driver_pool, order_id, owner=current_caller().owner)
+    order = await views.get_order(runtime.driver_pool, order_id, owner=current_caller().owner)
     if order is None:
         raise ServiceError(404, f"order {order_id} not found")
     # serialised once here: returning the model would make FastAPI validate it a second time
@@ -81,7 +82,7 @@ async def list_orders(
     if start is not None and end is not None and start > end:
         raise ServiceError(422, "created_from must not be after created_to")
     within_depth(page, count, runtime.settings.list_depth_limit)
-    found = await orders.list_orders(
+    found = await views.list_orders(
         runtime.driver_pool,
         created_from=start,
         created_to=end,

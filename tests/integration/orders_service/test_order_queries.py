@@ -6,7 +6,7 @@ import json
 
 import asyncpg
 
-from orders_service.orders import SELECT_ORDER, SELECT_PAGE
+from orders_service.views import SELECT_ORDER, SELECT_PAGE
 from shared.db import asyncpg_dsn
 from shared.testing.fixtures import plan_nodes
 

@@ -1,0 +1,116 @@
+"""The orders database as placing an order writes to it: one statement on the request path.
+
+The order, its items, its idempotency key and its outbox row go in as one statement (atomic on
+its own, one round trip instead of five); the outbox row's values are ``outbox_row``'s, as
+every other service's are.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import asyncpg
+
+from orders_service.schemas import OrderOut
+from orders_service.views import fetch_order
+from shared.domain_errors import Conflict
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """An Idempotency-Key as one client sends it, with the fingerprint of the request's body."""
+
+    client: str
+    key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class PriorUse:
+    """What a key did the first time: the order it made and the fingerprint of that request."""
+
+    order_id: uuid.UUID
+    fingerprint: str
+
+
+class OrdersStore(Protocol):
+    async def place(self, order: OrderOut, event_row: dict[str, Any], key: KeyUse | None) -> PriorUse | None:
+        """Store the order, its items, its key and its event row at once; when this client used the
+        key before, store nothing and answer that use. A key another request holds now: ``Conflict``."""
+
+    async def get(self, order_id: uuid.UUID) -> OrderOut | None: ...
+
+
+INSERT_ORDER = """
+WITH new_order AS (
+    INSERT INTO orders (id, customer_email, currency, count_product, total_amount, created_at, client)
+    VALUES ($1, $2, $3, $4, $5, $6, $19)
+), new_items AS (
+    INSERT INTO order_items (order_id, position, sku, quantity, unit_price)
+    SELECT $1, item.position, item.sku, item.quantity, item.unit_price
+    FROM unnest($7::int[], $8::text[], $9::int[], $10::numeric[]) AS item(position, sku, quantity, unit_price)
+), new_key AS (
+    INSERT INTO idempotency_keys (client, key, request_hash, order_id)
+    SELECT $20::text, $11::text, $12::text, $1 WHERE $11::text IS NOT NULL
+)
+INSERT INTO outbox (event_id, routing_key, event_type, body, correlation_id, occurred_at)
+VALUES ($13, $14, $15, $16, $17, $18)
+"""
+
+# A key is serialised with a transaction-scoped advisory lock: a second request while the first
+# is in flight is refused at once, and nothing is left behind if a request dies.
+LOCK_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\n' || $2, 0))"
+FIND_KEY = "SELECT request_hash, order_id FROM idempotency_keys WHERE client = $1 AND key = $2"
+
+
+class SqlOrdersStore:
+    """``OrdersStore`` on asyncpg's pool: each ``place`` is its own transaction."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def place(self, order: OrderOut, event_row: dict[str, Any], key: KeyUse | None) -> PriorUse | None:
+        arguments = (
+            order.id,
+            order.customer_email,
+            order.currency,
+            order.count_product,
+            order.total_amount,
+            order.created_at,
+            list(range(len(order.items))),
+            [item.sku for item in order.items],
+            [item.quantity for item in order.items],
+            [item.unit_price for item in order.items],
+            key.key if key else None,
+            key.fingerprint if key else None,
+            event_row["event_id"],
+            event_row["routing_key"],
+            event_row["event_type"],
+            event_row["body"],
+            event_row["correlation_id"],
+            event_row["occurred_at"],
+            order.client,
+            key.client if key else None,
+        )
+        async with self._pool.acquire() as connection:
+            if key is None:
+                await connection.execute(INSERT_ORDER, *arguments)
+                return None
+            async with connection.transaction():
+                if not await connection.fetchval(LOCK_KEY, key.client, key.key):
+                    raise Conflict(
+                        "a request with this Idempotency-Key is still in progress; retry later",
+                        code="idempotency_in_progress",
+                        retry_after_s=1,
+                    )
+                existing = await connection.fetchrow(FIND_KEY, key.client, key.key)
+                if existing is not None:
+                    return PriorUse(existing["order_id"], existing["request_hash"])
+                await connection.execute(INSERT_ORDER, *arguments)
+                return None
+
+    async def get(self, order_id: uuid.UUID) -> OrderOut | None:
+        async with self._pool.acquire() as connection:
+            return await fetch_order(connection, order_id)
