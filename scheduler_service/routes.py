@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from scheduler_service import schedules
+from scheduler_service import schedules, views
 from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
 from scheduler_service.settings import ScheduleLimits, SchedulerSettings
+from scheduler_service.store import SqlSchedulesStore
 from shared.runtime import ServiceRuntime
 from shared.web.deps import SessionDep, get_runtime
 from shared.web.params import within_depth
@@ -29,7 +30,7 @@ def _limits(runtime: RuntimeDep) -> ScheduleLimits:
 
 @router.get("", response_model=list[ScheduleOut])
 async def list_schedules(session: SessionDep) -> list[ScheduleOut]:
-    return await schedules.list_schedules(session)
+    return await views.list_schedules(session)
 
 
 @router.post(
@@ -39,31 +40,31 @@ async def list_schedules(session: SessionDep) -> list[ScheduleOut]:
     responses={409: {"description": "A schedule of this name exists, or the deployment has its most schedules"}},
 )
 async def create(body: ScheduleIn, session: SessionDep, runtime: RuntimeDep, response: Response) -> ScheduleOut:
-    created = await schedules.create_schedule(session, body, _limits(runtime))
+    created = await schedules.create_schedule(SqlSchedulesStore(session), body, _limits(runtime))
     response.headers["Location"] = f"/schedules/{created.name}"
     return created
 
 
 @router.get("/{name}", response_model=ScheduleOut, responses=NOT_FOUND)
 async def get(name: ScheduleName, session: SessionDep) -> ScheduleOut:
-    return await schedules.get_schedule(session, name)
+    return await schedules.get_schedule(SqlSchedulesStore(session), name)
 
 
 @router.patch("/{name}", response_model=ScheduleOut, responses=NOT_FOUND)
 async def change(name: ScheduleName, patch: SchedulePatch, session: SessionDep, runtime: RuntimeDep) -> ScheduleOut:
-    return await schedules.update_schedule(session, name, patch, _limits(runtime))
+    return await schedules.update_schedule(SqlSchedulesStore(session), name, patch, _limits(runtime))
 
 
 @router.delete("/{name}", status_code=204, responses=NOT_FOUND)
 async def remove(name: ScheduleName, session: SessionDep) -> Response:
-    await schedules.delete_schedule(session, name)
+    await schedules.delete_schedule(SqlSchedulesStore(session), name)
     return Response(status_code=204)
 
 
 @router.post("/{name}/trigger", status_code=202, response_model=RunOut, responses=NOT_FOUND)
 async def trigger(name: ScheduleName, session: SessionDep, runtime: RuntimeDep) -> RunOut:
     assert runtime.outbox is not None
-    return await schedules.trigger(session, runtime.outbox, name)
+    return await schedules.trigger(SqlSchedulesStore(session), runtime.outbox.within(session), name)
 
 
 @router.get("/{name}/runs", response_model=RunPage, responses=NOT_FOUND)
@@ -75,9 +76,9 @@ async def runs(
     count: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> RunPage:
     within_depth(page, count, runtime.settings.list_depth_limit)
-    return await schedules.runs(session, name, page=page, count=count, count_limit=runtime.settings.list_count_limit)
+    return await views.runs(session, name, page=page, count=count, count_limit=runtime.settings.list_count_limit)
 
 
 @router.get("/{name}/preview", response_model=list[PreviewOut], responses=NOT_FOUND)
 async def preview(name: ScheduleName, session: SessionDep, count: Annotated[int, Query(ge=1, le=100)] = 10) -> list[PreviewOut]:
-    return await schedules.preview(session, name, count)
+    return await schedules.preview(SqlSchedulesStore(session), name, count)

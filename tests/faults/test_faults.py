@@ -28,6 +28,7 @@ from scheduler_service.models import schedule_runs, schedules
 from scheduler_service.schedules import create_schedule
 from scheduler_service.schemas import ScheduleIn
 from scheduler_service.settings import ScheduleLimits
+from scheduler_service.store import SqlSchedulesStore
 from scheduler_service.ticker import Ticker
 from shared.db import asyncpg_dsn, create_engine, create_session_factory
 from shared.messaging.envelope import Envelope
@@ -352,8 +353,9 @@ async def test_11_clock_jumped_forward_an_hour_under_three_scheduler_replicas(in
             async with sessions.begin() as session:
                 await session.execute(schedules.delete())  # the migration's seeded schedules would fire at midnight too
             for name, policy in (("every-minute-all", "all"), ("every-minute-latest", "latest")):
+                every_minute = ScheduleIn(name=name, cron="* * * * *", catch_up=policy)
                 async with sessions() as session:
-                    await create_schedule(session, ScheduleIn(name=name, cron="* * * * *", catch_up=policy), ScheduleLimits(), now=start)
+                    await create_schedule(SqlSchedulesStore(session), every_minute, ScheduleLimits(), now=start)
             tickers = [Ticker(sessions, Outbox(scheduler_outbox)) for _ in range(3)]
             await asyncio.gather(*(ticker.tick(start) for ticker in tickers))
             jumped = start + timedelta(hours=1)

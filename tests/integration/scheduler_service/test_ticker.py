@@ -13,6 +13,7 @@ from scheduler_service.models import outbox, schedule_runs, schedules
 from scheduler_service.schedules import create_schedule
 from scheduler_service.schemas import ScheduleIn
 from scheduler_service.settings import ScheduleLimits
+from scheduler_service.store import SqlSchedulesStore
 from scheduler_service.ticker import Ticker
 from shared.db import create_engine, create_session_factory
 from shared.messaging.outbox import Outbox
@@ -34,7 +35,7 @@ def _ticker(sessions: Any, **options: Any) -> Ticker:
 
 async def _create(sessions: Any, now: datetime, **fields: Any) -> None:
     async with sessions() as session:
-        await create_schedule(session, ScheduleIn(**fields), ScheduleLimits(), now=now)
+        await create_schedule(SqlSchedulesStore(session), ScheduleIn(**fields), ScheduleLimits(), now=now)
 
 
 async def _runs(sessions: Any, name: str) -> list[Any]:

@@ -11,6 +11,7 @@ from scheduler_service.schedules import update_schedule
 from scheduler_service.schemas import SchedulePatch
 from scheduler_service.settings import ScheduleLimits
 from shared.domain_errors import InvalidRequest
+from tests.unit.scheduler_service.fakes import InMemorySchedulesStore
 
 NOW = datetime(2026, 3, 11, 12, tzinfo=UTC)
 
@@ -27,4 +28,6 @@ def test_a_rule_firing_more_often_than_the_limit_is_an_invalid_request() -> None
 
 async def test_a_patch_setting_a_field_to_null_is_refused_before_the_database_is_touched() -> None:
     with pytest.raises(InvalidRequest, match="enabled: may be left out, not null"):
-        await update_schedule(None, "nightly", SchedulePatch.model_validate({"enabled": None}), ScheduleLimits(), now=NOW)  # type: ignore[arg-type]
+        await update_schedule(
+            InMemorySchedulesStore(NOW), "nightly", SchedulePatch.model_validate({"enabled": None}), ScheduleLimits(), now=NOW
+        )
