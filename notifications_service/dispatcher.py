@@ -28,6 +28,7 @@ from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select, text, update
 
 from notifications_service.models import notifications
 from notifications_service.senders import OutgoingMail, Sender, SendError, ServerUnreachable
+from shared import metrics
 from shared.db import SessionFactory, listen_forever
 from shared.db_gate import DatabaseGate
 
@@ -167,7 +168,10 @@ class Dispatcher:
             for row, outcome in zip(rows, outcomes, strict=True):
                 if outcome is not None and not isinstance(outcome, ServerUnreachable):
                     await self._record_failure(session, row, outcome)
+        if sent:
+            metrics.NOTIFICATION_SENDS.labels(outcome="sent").inc(len(sent))
         if unreachable:
+            metrics.NOTIFICATION_SENDS.labels(outcome="server_unreachable").inc()
             raise unreachable[0]  # the rows it held stay pending, their attempts untouched
         return len(rows)
 
@@ -195,6 +199,7 @@ class Dispatcher:
                 next_attempt_at=func.now() + text(f"interval '{delay_s:.3f} seconds'"),
             )
         )
+        metrics.NOTIFICATION_SENDS.labels(outcome="failed" if final else "retrying").inc()
         log.warning(
             "notification not sent" + (" and given up" if final else "; retrying later"),
             extra={"notification_id": str(row.id), "attempts": attempts, "error": str(error), "permanent": error.permanent},

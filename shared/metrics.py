@@ -16,6 +16,9 @@ EVENTS_PUBLISH_FAILED = Counter("events_publish_failed_total", "Outbox publish a
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
 EVENTS_CONSUMED = Counter("events_consumed_total", "Consumed messages by outcome", ["queue", "outcome"])
 CONSUMER_ATTACHED = Gauge("consumer_attached", "1 while the consumer is subscribed to its queues")
+NOTIFICATION_SENDS = Counter(
+    "notification_sends_total", "Notifications handed to the mail server, by outcome", ["outcome"]
+)  # sent, retrying, failed (given up), server_unreachable (held; no attempt spent)
 DATABASE_PAUSED = Gauge("database_paused", "1 while a background worker waits for its database to answer", ["worker"])
 
 # gateway

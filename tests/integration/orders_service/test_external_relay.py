@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -43,9 +43,12 @@ async def test_the_relay_process_publishes_what_the_service_only_wrote(orders_se
 
         fresh = (await orders.get("/health/ready")).json()
         assert "broker" not in fresh["checks"]
-        await asyncio.sleep(0.4)
-        stale = (await orders.get("/health/ready")).json()
-        assert stale["status"] == "degraded"
+
+        async def stale_reported() -> dict[str, Any] | None:
+            ready = dict((await orders.get("/health/ready")).json())
+            return ready if ready["status"] == "degraded" else None
+
+        stale = await eventually(stale_reported, timeout_s=10, what="readiness degraded once the events waited past 0.3 s")
         assert stale["checks"]["outbox"]["status"] == "down"
         assert "waited more than 0.3 s" in stale["checks"]["outbox"]["error"]
 

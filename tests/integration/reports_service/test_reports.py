@@ -18,6 +18,7 @@ from reports_service.store import DAY_LOCK_CLASS
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.envelope import Envelope
+from shared.testing import observed
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import eventually
 from tests.integration.reports_service.conftest import order_created, reports_client
@@ -108,10 +109,14 @@ async def test_moscow_day_starts_at_21_utc_the_day_before(make_settings: Callabl
 async def test_duplicated_and_redelivered_events_have_one_effect(reports_api: httpx.AsyncClient, reports_db: str, publish) -> None:
     first = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC), (5,))
     same_order_other_event = order_created(first.data.created_at, (5,), order_id=first.data.order_id)
+    acked = observed.acked("reports.order.created")
     await publish(first, first, same_order_other_event, first)
-    await eventually(lambda: _ingested(reports_db, 1), what="fact ingested")
+
+    async def all_acked() -> bool:
+        return observed.acked("reports.order.created") >= acked + 4
+
+    await eventually(all_acked, what="the four deliveries handled and acked")
     task = await _generate(reports_api, DAY)
-    await asyncio.sleep(0.5)
     assert await _facts(reports_db) == 1
     assert task["rows"] == 1
     assert task["total_products"] == 5
@@ -147,8 +152,12 @@ async def test_generations_of_one_day_never_overlap_other_days_run_meanwhile(
         blocked = (await reports_api.post("/report/generate", params={"report_date": "2026-03-10"})).json()["task_id"]
         other = (await reports_api.post("/report/generate", params={"report_date": "2026-03-11"})).json()["task_id"]
         assert (await _finished(reports_api, other))["status"] == "succeeded", "another day is not held up"
-        await asyncio.sleep(0.5)
-        assert (await reports_api.get(f"/report/tasks/{blocked}")).json()["status"] == "running"
+
+        async def running() -> bool:
+            return bool((await reports_api.get(f"/report/tasks/{blocked}")).json()["status"] == "running")
+
+        await eventually(running, what="the blocked task running, waiting for its day's lock")
+        assert (await _facts(reports_db)) == 2
         await transaction.rollback()
     finally:
         await holder.close()

@@ -12,6 +12,7 @@ from reports_service.settings import ReportsSettings
 from scheduler_service.main import MIGRATIONS, build_app
 from scheduler_service.settings import SchedulerSettings
 from shared.db import create_engine
+from shared.testing import observed
 from shared.testing.clock import FixedClock
 from shared.testing.fixtures import eventually, migrated_database, serving
 from shared.testing.infrastructure import Infrastructure
@@ -154,8 +155,13 @@ async def test_the_default_schedule_requests_yesterdays_report_and_the_reports_s
             _settings(scheduler_url, broker_url, exchange_name), clock=FixedClock(datetime(2026, 3, 11, 0, 0, 5, tzinfo=UTC))
         )
         async with reports_client(reports_settings):
+            acked = observed.acked("reports.order.created")
             await publish(*(order_created(datetime(2026, 3, 10, hour, tzinfo=UTC), (hour + 1,)) for hour in range(3)))
-            await asyncio.sleep(0.5)
+
+            async def stored() -> bool:
+                return observed.acked("reports.order.created") >= acked + 3
+
+            await eventually(stored, what="the day's orders stored by the reports service")
             async with serving(scheduler):
                 reports_engine = create_engine(reports_db, pool_size=1)
 

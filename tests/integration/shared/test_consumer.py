@@ -17,6 +17,7 @@ from shared.messaging.consumer import ATTEMPTS_HEADER, Consumer, RetryPolicy, Su
 from shared.messaging.envelope import Envelope
 from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.messaging.topology import ConsumerQueue
+from shared.testing import observed
 from shared.testing.broker import drain, queue_depth
 from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
@@ -100,10 +101,14 @@ def _event() -> Envelope[OrderCreated]:
 async def test_a_duplicated_event_has_one_effect(consumer_db: str, broker_url: str, exchange_name: str) -> None:
     async with Harness(consumer_db, broker_url, exchange_name) as harness:
         event = _event()
+        before = observed.acked(QUEUE.name)
         for _ in range(3):
             await harness.send(event)
-        await eventually(lambda: _depth_is(broker_url, QUEUE.name, 0), what="queue drained")
-        await asyncio.sleep(0.3)
+
+        async def all_acked() -> bool:
+            return observed.acked(QUEUE.name) >= before + 3
+
+        await eventually(all_acked, what="the three deliveries handled and acked")
         assert await harness.effects_of(event.id) == 1
         assert harness.calls[event.id] == 1
 

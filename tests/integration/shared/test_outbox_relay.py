@@ -5,13 +5,14 @@ from collections.abc import Sequence
 
 import asyncpg
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from orders_service.models import outbox as outbox_table
 from shared.db import asyncpg_dsn, create_engine
 from shared.messaging.outbox import Outbox, OutboxRelay, new_event
 from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.messaging.relay_thread import RelayParts, RelayThread
+from shared.testing import observed
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import eventually
 from shared.testing.infrastructure import Infrastructure
@@ -35,6 +36,15 @@ async def _unpublished(url: str) -> int:
         count = await connection.scalar(select(func.count()).select_from(outbox_table).where(outbox_table.c.published_at.is_(None)))
     await engine.dispose()
     return int(count or 0)
+
+
+async def _waiting_for_notify(url: str) -> bool:
+    """A relay that found nothing has registered its LISTEN session: the next commit NOTIFYs it."""
+    engine = create_engine(url)
+    async with engine.connect() as connection:
+        waiting = await connection.scalar(text("SELECT count(*) FROM outbox_waiters"))
+    await engine.dispose()
+    return bool(waiting)
 
 
 def _relay(url: str, broker_url: str, exchange_name: str, batch_size: int = 100) -> tuple[OutboxRelay, Publisher]:
@@ -71,7 +81,7 @@ async def test_listen_notify_wakes_the_relay_before_the_poll(orders_db: str, bro
     relay = OutboxRelay(create_engine(orders_db), outbox_table, publisher, listen_dsn=asyncpg_dsn(orders_db), poll_interval_s=30)
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
         relay.start()
-        await asyncio.sleep(0.5)  # let the listener attach
+        await eventually(lambda: _waiting_for_notify(orders_db), what="the relay waiting for NOTIFY")
         await _insert_events(orders_db, 1)
         received = await drain(queue, 1, timeout_s=5)
         await relay.stop()
@@ -100,7 +110,7 @@ async def test_events_committed_during_the_linger_go_out_in_one_batch(orders_db:
     )
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
         relay.start()
-        await asyncio.sleep(0.5)  # let the listener attach
+        await eventually(lambda: _waiting_for_notify(orders_db), what="the relay waiting for NOTIFY")
         for _ in range(10):  # one commit at a time, well inside the linger after the first one's NOTIFY
             await _insert_events(orders_db, 1)
             await asyncio.sleep(0.02)
@@ -137,11 +147,16 @@ async def test_relay_keeps_trying_while_the_broker_is_stopped(
     async with bound_queue(broker_url, exchange_name, "order.created", name=f"probe-{uuid.uuid4().hex[:6]}") as queue:
         queue_name = queue.name
     relay, publisher = _relay(orders_db, broker_url, exchange_name)
+    failed_before = observed.broker_unavailable()
     relay.start()
     await asyncio.to_thread(infrastructure.stop_broker)
     try:
         expected = await _insert_events(orders_db, 50)
-        await asyncio.sleep(1.5)  # the relay fails and backs off meanwhile
+
+        async def failed_twice() -> bool:
+            return observed.broker_unavailable() >= failed_before + 2
+
+        await eventually(failed_twice, timeout_s=30, what="the relay failing to reach the broker and trying again")
         assert await _unpublished(orders_db) == 50
     finally:
         await asyncio.to_thread(infrastructure.start_broker)
