@@ -77,10 +77,8 @@ async def test_a_process_ignoring_sigterm_is_killed_after_the_stop_timeout() -> 
     supervisor.add("stubborn", "trap '' TERM; echo ready; while true; do sleep 0.1; done", {})
     run = asyncio.create_task(supervisor.run())
     await _until(lambda: "stubborn | ready" in output.getvalue())
-    started = time.monotonic()
     supervisor.stop()
-    assert await asyncio.wait_for(run, 5) == 0
-    assert time.monotonic() - started < 3
+    assert await asyncio.wait_for(run, 5) == 0, "ended although the process ignores SIGTERM"
     assert "stubborn: still running 0.5 s after SIGTERM; killing it" in output.getvalue()
 
 

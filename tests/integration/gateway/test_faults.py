@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 
+from shared.testing.fixtures import eventually
 from tests.integration.gateway.conftest import HEADERS, GatewayFactory
 from tests.integration.gateway.faults import UpstreamProcess
 
@@ -35,14 +35,11 @@ async def test_a_post_is_not_repeated_after_a_read_timeout(upstream: UpstreamPro
     await upstream.fault("slow", delay_s=1.5)
     timeouts = {"orders": {"connect_s": 1.0, "read_s": 0.3}}
     async with gateway_for(orders=[upstream.url], timeouts=timeouts) as (client, _):
-        started = time.monotonic()
         keyed = await client.post("/orders", headers={**JSON, "Idempotency-Key": "k-1"}, content=b"{}")
-        elapsed = time.monotonic() - started
         read = await client.get("/orders/1", headers=HEADERS)
     assert keyed.status_code == 504
     assert keyed.json()["code"] == "upstream_timeout"
     assert keyed.json()["detail"] == "the orders service did not answer within 0.3 s"
-    assert elapsed < 1.2
     assert read.status_code == 504
     calls = await upstream.calls()
     assert calls["POST /orders"] == 1, "the service may still be working on it: never sent twice"
@@ -59,18 +56,18 @@ async def test_a_hanging_upstream_cannot_hold_a_request_past_the_deadline_nor_sl
         client,
         _,
     ):
-        started = time.monotonic()
         stuck = asyncio.create_task(client.get("/orders/1", headers=HEADERS))
-        await asyncio.sleep(0.1)
-        other_started = time.monotonic()
+
+        async def reached_upstream() -> bool:
+            return bool((await hanging.calls()).get("GET /orders/1"))
+
+        await eventually(reached_upstream, what="the request waiting on the hanging upstream")
         other = await client.get("/report/all", headers=HEADERS)
-        other_elapsed = time.monotonic() - other_started
-        held = await stuck
-        held_for = time.monotonic() - started
+        answered_while_stuck = not stuck.done()
+        held = await asyncio.wait_for(stuck, 5)  # the 30 s read timeout would fail this: the 1 s deadline ends it
     assert other.status_code == 200
-    assert other_elapsed < 0.5
+    assert answered_while_stuck, "another route is answered while a request waits on the hanging upstream"
     assert held.status_code == 504
-    assert held_for < 2.0
 
 
 async def test_half_failing_reads_are_retried_and_posts_without_a_key_are_not(
@@ -98,9 +95,7 @@ async def test_the_breaker_opens_answers_at_once_then_probes_and_closes_when_the
     async with gateway_for(orders=[upstream.url], **settings) as (client, clock):
         failures = [(await client.get("/orders", headers=HEADERS)).status_code for _ in range(4)]
         calls_when_opened = (await upstream.calls())["GET /orders"]
-        started = time.monotonic()
         refused = await client.get("/orders", headers=HEADERS)
-        refused_in = time.monotonic() - started
         health_open = (await client.get("/health", headers=HEADERS)).json()["services"]["orders"]
         state_open = await metric(client, "gateway_breaker_state", upstream="orders", instance=upstream.url)
         assert (await upstream.calls())["GET /orders"] == calls_when_opened, "an open breaker sends nothing"
@@ -115,7 +110,6 @@ async def test_the_breaker_opens_answers_at_once_then_probes_and_closes_when_the
     assert refused.status_code == 503
     assert refused.json()["code"] == "circuit_open"
     assert 1 <= int(refused.headers["retry-after"]) <= 30
-    assert refused_in < 0.1
     assert health_open["instances"][0]["breaker"] == "open"
     assert health_open["status"] == "unhealthy"
     assert state_open == 1.0
