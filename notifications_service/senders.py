@@ -2,9 +2,10 @@
 
 Every failure is classified once, here: connection errors, timeouts and 4xx replies are
 transient (retried later); 5xx replies are permanent (the notification ends ``failed``
-with the server's reply). A server that cannot be reached at all is ``ServerUnreachable``:
-the failure is the server's, not the message's, so the dispatcher waits for it without
-spending the message's attempts.
+with the server's reply). A server that cannot be reached, or refuses the session at its
+greeting or login, is ``ServerUnreachable``: the failure is the server's (or the
+configuration's), not the message's, so the dispatcher waits for it without spending the
+message's attempts.
 """
 
 from __future__ import annotations
@@ -92,8 +93,10 @@ class SmtpSender:
                     client = None
                     try:
                         client = await self._connect()
-                    except _UNREACHABLE as exc:
-                        raise ServerUnreachable(f"the SMTP server is unreachable: {type(exc).__name__}: {exc}") from exc
+                    except (*_UNREACHABLE, aiosmtplib.SMTPException) as exc:
+                        # refused at the greeting or the login (wrong credentials): the server's or the
+                        # configuration's fault, not the message's, so no attempt of the message is spent
+                        raise ServerUnreachable(f"the SMTP server cannot be used: {type(exc).__name__}: {exc}") from exc
                 await client.sendmail(mail.sender, [mail.recipient], mail.raw)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
                 if client is not None:

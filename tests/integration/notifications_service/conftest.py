@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from notifications_service.main import build_app
 from notifications_service.settings import NotificationsSettings
@@ -16,7 +17,8 @@ from shared.testing.fixtures import serving, wait_until_consuming
 
 
 class RecordingSmtp:
-    """A real SMTP server (aiosmtpd, own thread) that keeps what it receives and refuses ``reject*`` addresses."""
+    """A real SMTP server (aiosmtpd, own thread) that keeps what it receives, refuses ``reject*`` addresses
+    for good and ``greylist*`` addresses the first time."""
 
     def __init__(self, port: int) -> None:
         self.port = port
@@ -28,6 +30,9 @@ class RecordingSmtp:
         if address.startswith("reject"):
             self.refused.append(address)
             return "550 5.1.1 mailbox unavailable"
+        if address.startswith("greylist") and address not in self.refused:  # refused once, as greylisting does
+            self.refused.append(address)
+            return "451 4.7.1 greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -37,8 +42,16 @@ class RecordingSmtp:
         self.messages.append(parsed)
         return "250 Message accepted"
 
-    def start(self) -> None:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+    def start(self, *, password: str | None = None) -> None:
+        """With ``password``, the server takes only logins with it (over plain text: a test server on 127.0.0.1)."""
+        options: dict[str, Any] = {}
+        if password is not None:
+
+            def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+                return AuthResult(success=auth_data.password == password.encode())
+
+            options = {"authenticator": authenticate, "auth_required": True, "auth_require_tls": False}
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
         self._controller.start()
 
     def stop(self) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import aio_pika
 import httpx
+import pytest
 
 from notifications_service.settings import NotificationsSettings
 from shared.contracts.reports import ReportFailed, ReportGenerated
@@ -88,6 +89,29 @@ async def test_smtp_down_then_up_delivers_once(make_settings: Callable[..., Noti
     assert len(server.messages) == 1
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the test server on 127.0.0.1 only
+async def test_credentials_the_server_refuses_hold_the_mail_without_spending_its_attempts(
+    make_settings: Callable[..., NotificationsSettings], publish: Any
+) -> None:
+    server = RecordingSmtp(free_port())
+    server.start(password="right")
+    try:
+        settings = make_settings(smtp_port=server.port, smtp_username="shop", smtp_password="wrong")
+        async with notifications_client(settings) as client:
+            tried = observed.sends("server_unreachable")
+            await publish(order_created(datetime(2026, 3, 10, 12, tzinfo=UTC)))
+
+            async def refused_twice() -> bool:
+                return observed.sends("server_unreachable") >= tried + 2
+
+            await eventually(refused_twice, what="the dispatcher's logins refused, and tried again")
+            (held,) = (await _notifications(client, status="pending"))["items"]
+    finally:
+        server.stop()
+    assert held["attempts"] == 0, "a configuration the server refuses is not the message's failure"
+    assert server.messages == []
+
+
 async def test_a_550_ends_failed_with_the_reason_and_no_more_attempts(
     make_settings: Callable[..., NotificationsSettings], smtp: RecordingSmtp, publish: Any
 ) -> None:
@@ -106,6 +130,21 @@ async def test_a_550_ends_failed_with_the_reason_and_no_more_attempts(
     assert "mailbox unavailable" in detail["last_error"]
     assert smtp.refused == ["reject-me@example.com"]
     assert [message["To"] for message in smtp.messages] == ["ada@example.com"]
+
+
+async def test_a_451_is_tried_again_and_then_sent_once(
+    make_settings: Callable[..., NotificationsSettings], smtp: RecordingSmtp, publish: Any
+) -> None:
+    event = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC))
+    event = event.model_copy(update={"data": event.data.model_copy(update={"customer_email": "greylist-me@example.com"})})
+    async with notifications_client(make_settings(smtp_port=smtp.port)) as client:
+        await publish(event)
+        await eventually(lambda: _status_is(client, "sent", 1), what="sent after the greylisting")
+        (sent,) = (await _notifications(client, status="sent"))["items"]
+    assert sent["attempts"] == 2, "the 451 spent one attempt; the next one went through"
+    assert sent["last_error"] is None
+    assert smtp.refused == ["greylist-me@example.com"]
+    assert [message["To"] for message in smtp.messages] == ["greylist-me@example.com"]
 
 
 async def test_a_duplicated_event_sends_one_message(
