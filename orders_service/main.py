@@ -1,10 +1,7 @@
-"""Composition of the orders service: settings, runtime, routes. Run: ``python -m orders_service.main``."""
+"""Composition root of the orders service. Run: ``python -m orders_service.main``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,34 +10,32 @@ from fastapi import FastAPI
 from orders_service import models, orders
 from orders_service.routes import router
 from orders_service.settings import OrdersSettings
+from shared.messaging.outbox import Outbox
 from shared.runtime import ServiceRuntime
 from shared.serve import serve
+from shared.service import service_app
 from shared.settings import load_settings
-from shared.web.app import create_app
+from shared.workers import Periodic
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+KEY_PURGE_EVERY_S = 3600.0
 
 
 def build_app(settings: OrdersSettings | None = None) -> FastAPI:
     settings = settings or load_settings(OrdersSettings)
+    runtime = ServiceRuntime(settings, outbox=Outbox(models.outbox))
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with ServiceRuntime(settings, outbox_table=models.outbox) as runtime:
-            runtime.attach(app)
-            purger = asyncio.create_task(
-                orders.purge_expired_keys_forever(runtime.session_factory, timedelta(hours=settings.idempotency_ttl_hours))
-            )
-            yield
-            purger.cancel()
+    async def purge_keys() -> None:
+        await orders.purge_expired_keys(runtime.session_factory, ttl)
 
-    return create_app(
+    # every replica purges; concurrent purges are harmless (a plain DELETE)
+    runtime.run("key_purge", Periodic("idempotency-key-purge", purge_keys, every_s=KEY_PURGE_EVERY_S))
+    return service_app(
+        runtime,
         title="Orders service",
-        service_name=settings.service_name,
-        internal_token=settings.internal_token_value,
-        routers=[router],
-        lifespan=lifespan,
         description="Accepts orders and publishes order.created through a transactional outbox.",
+        routers=[router],
     )
 
 

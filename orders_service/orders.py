@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
@@ -11,7 +10,6 @@ from decimal import Decimal
 
 import orjson
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from orders_service.models import idempotency_keys
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut
@@ -96,21 +94,11 @@ def _new_order(order: OrderIn, created_at: datetime, client: str | None) -> Orde
     )
 
 
-async def purge_expired_keys(session: AsyncSession, ttl: timedelta) -> int:
+async def purge_expired_keys(session_factory: SessionFactory, ttl: timedelta) -> int:
     """Keys older than the TTL are forgotten; the orders they made stay."""
-    async with session.begin():
+    async with session_factory() as session, session.begin():
         result = await session.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < func.now() - ttl))
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-async def purge_expired_keys_forever(session_factory: SessionFactory, ttl: timedelta, every_s: float = 3600.0) -> None:
-    """Background loop of each replica; concurrent purges are harmless (plain DELETE)."""
-    while True:
-        try:
-            async with session_factory() as session:
-                purged = await purge_expired_keys(session, ttl)
-            if purged:
-                log.info("purged idempotency keys", extra={"count": purged})
-        except Exception:
-            log.warning("idempotency key purge failed", exc_info=True)
-        await asyncio.sleep(every_s)
+    purged = int(getattr(result, "rowcount", 0) or 0)
+    if purged:
+        log.info("purged idempotency keys", extra={"count": purged})
+    return purged

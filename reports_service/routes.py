@@ -30,9 +30,8 @@ def _tz(runtime: RuntimeDep) -> str:
 
 @router.post("/generate", status_code=202, response_model=ReportScheduled)
 async def generate(report_date: ReportDate, session: SessionDep, runtime: RuntimeDep) -> ReportScheduled:
-    assert runtime.outbox is not None
     async with session.begin():
-        task_id = await reports.request_report(SqlReportsStore(session), runtime.outbox.within(session), report_date, tz=_tz(runtime))
+        task_id = await reports.request_report(SqlReportsStore(session), runtime.events(session), report_date, tz=_tz(runtime))
     return ReportScheduled(message=f"Report generation for {report_date} has been scheduled", task_id=task_id)
 
 

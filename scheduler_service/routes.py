@@ -63,8 +63,7 @@ async def remove(name: ScheduleName, session: SessionDep) -> Response:
 
 @router.post("/{name}/trigger", status_code=202, response_model=RunOut, responses=NOT_FOUND)
 async def trigger(name: ScheduleName, session: SessionDep, runtime: RuntimeDep) -> RunOut:
-    assert runtime.outbox is not None
-    return await schedules.trigger(SqlSchedulesStore(session), runtime.outbox.within(session), name)
+    return await schedules.trigger(SqlSchedulesStore(session), runtime.events(session), name)
 
 
 @router.get("/{name}/runs", response_model=RunPage, responses=NOT_FOUND)

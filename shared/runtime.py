@@ -1,29 +1,32 @@
-"""The shared parts of a running service, built and torn down in its lifespan.
+"""The shared parts of a running service: pools, outbox relay, consumer, background workers.
 
-A service's ``main.py`` creates one ``ServiceRuntime`` with its settings, tables and a
-factory of its subscriptions (handlers get the runtime's session factory and outbox);
-nothing connects at import time. Start-up never waits for the broker: the relay and the
-consumer reach it in the background and readiness reports it.
+A service's composition root (``build_app`` in its ``main.py``) creates one ``ServiceRuntime``
+with its settings and outbox, hands it the subscriptions (``consume``) and workers (``run``)
+it wires from the runtime's session factory, and gives it to ``service_app``. Nothing
+connects until the app's lifespan enters the runtime, and start-up never waits for the
+broker: the relay and the consumer reach it in the background and readiness reports it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import Generic, TypeVar
 
 import asyncpg
 from fastapi import FastAPI
 from sqlalchemy import Table, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import SessionFactory, asyncpg_dsn, create_driver_pool, create_engine, create_session_factory
 from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
-from shared.messaging.outbox import Outbox, OutboxRelay
+from shared.messaging.outbox import Outbox, OutboxRelay, SessionOutbox
 from shared.messaging.publisher import Publisher
 from shared.messaging.relay_thread import RelayParts, RelayThread
 from shared.settings import BaseServiceSettings
 from shared.web.health import Check
+from shared.workers import Worker
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +35,17 @@ RELAY_LANES = 2
 SettingsT = TypeVar("SettingsT", bound=BaseServiceSettings)
 
 
+def _running(worker: Worker) -> Callable[[], Awaitable[bool]]:
+    async def running() -> bool:
+        return worker.running
+
+    return running
+
+
 class ServiceRuntime(Generic[SettingsT]):
     """Typed by the service's settings class, so a route reads ``runtime.settings.timezone`` checked by mypy."""
 
-    def __init__(
-        self,
-        settings: SettingsT,
-        *,
-        outbox_table: Table | None = None,
-        processed_events_table: Table | None = None,
-        subscribe: Callable[[ServiceRuntime[SettingsT]], Sequence[Subscription]] | None = None,
-        run_relay: bool | None = None,
-    ) -> None:
+    def __init__(self, settings: SettingsT, *, outbox: Outbox | None = None, run_relay: bool | None = None) -> None:
         self.settings = settings
         database_url = settings.database_url.get_secret_value()
         broker_url = settings.broker_url.get_secret_value()
@@ -51,13 +53,15 @@ class ServiceRuntime(Generic[SettingsT]):
         self.session_factory: SessionFactory = create_session_factory(self.engine)
         self._database_url = database_url
         self._driver_pool: asyncpg.Pool | None = None
-        self.outbox = Outbox(outbox_table) if outbox_table is not None else None
+        self.outbox = outbox
         self.relay: RelayThread | None = None
-        self._outbox_table = outbox_table
+        self.consumer: Consumer | None = None
+        self._workers: dict[str, Worker] = {}
+        self._entered = False
         if run_relay is None:
             run_relay = settings.outbox_relay == "embedded"
-        if outbox_table is not None and run_relay:
-            table = outbox_table
+        if outbox is not None and run_relay:
+            table = outbox.table
 
             def build_relay() -> RelayParts:
                 # the relay has its own small pool (a bulkhead): under HTTP load, requests waiting
@@ -78,25 +82,34 @@ class ServiceRuntime(Generic[SettingsT]):
                 return RelayParts(engine, publisher, relay)
 
             self.relay = RelayThread(build_relay)
-        subscriptions = subscribe(self) if subscribe is not None else ()
-        self.consumer = (
-            Consumer(
-                service=settings.service_name,
-                broker_url=broker_url,
-                exchange_name=settings.events_exchange,
-                session_factory=self.session_factory,
-                processed_events=processed_events_table,
-                subscriptions=subscriptions,
-                queue_type=settings.queue_type,
-                prefetch=settings.consumer_prefetch,
-                batch_size=settings.consumer_batch_size,
-                concurrency=settings.consumer_concurrency,
-                batch_linger_s=settings.consumer_batch_linger_ms / 1000,
-                retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay_ms, settings.retry_max_delay_ms),
-            )
-            if subscriptions and processed_events_table is not None
-            else None
+
+    def consume(self, subscriptions: Sequence[Subscription], *, processed_events: Table) -> None:
+        """Consume these subscriptions from the service's queues, each event once (``processed_events``)."""
+        settings = self.settings
+        self.consumer = Consumer(
+            service=settings.service_name,
+            broker_url=settings.broker_url.get_secret_value(),
+            exchange_name=settings.events_exchange,
+            session_factory=self.session_factory,
+            processed_events=processed_events,
+            subscriptions=subscriptions,
+            queue_type=settings.queue_type,
+            prefetch=settings.consumer_prefetch,
+            batch_size=settings.consumer_batch_size,
+            concurrency=settings.consumer_concurrency,
+            batch_linger_s=settings.consumer_batch_linger_ms / 1000,
+            retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay_ms, settings.retry_max_delay_ms),
         )
+
+    def run(self, name: str, worker: Worker) -> None:
+        """Run ``worker`` while the service runs; readiness is down (critical) when it has stopped."""
+        self._workers[name] = worker
+
+    def events(self, session: AsyncSession) -> SessionOutbox:
+        """The outbox of ``session``'s transaction: where a use case writes the events it emits."""
+        if self.outbox is None:
+            raise RuntimeError(f"{self.settings.service_name} has no outbox")
+        return self.outbox.within(session)
 
     @property
     def driver_pool(self) -> asyncpg.Pool:
@@ -114,10 +127,11 @@ class ServiceRuntime(Generic[SettingsT]):
         checks = [Check("database", self._database_ok, critical=True)]
         if self.relay is not None:
             checks.append(Check("broker", self._broker_ok, critical=False))
-        elif self._outbox_table is not None:
+        elif self.outbox is not None:
             checks.append(Check("outbox", self._outbox_flowing, critical=False))
         if self.consumer is not None:
             checks.append(Check("consumers", self._consumer_ok, critical=False))
+        checks.extend(Check(name, _running(worker), critical=True) for name, worker in self._workers.items())
         return checks
 
     async def _consumer_ok(self) -> bool:
@@ -139,10 +153,10 @@ class ServiceRuntime(Generic[SettingsT]):
         """With an external relay (``OUTBOX_RELAY=external``) this process never talks to the
         broker; what readiness can see is whether the relay keeps up: no event waiting for its
         first publish longer than ``OUTBOX_STALE_AFTER_S``."""
-        assert self._outbox_table is not None
+        assert self.outbox is not None
         async with self.driver_pool.acquire() as connection:
             stale = await connection.fetchval(
-                f"SELECT now() - created_at > make_interval(secs => $1) FROM {self._outbox_table.name} "
+                f"SELECT now() - created_at > make_interval(secs => $1) FROM {self.outbox.table.name} "
                 "WHERE published_at IS NULL AND attempts = 0 ORDER BY id LIMIT 1",
                 self.settings.outbox_stale_after_s,
             )
@@ -151,15 +165,22 @@ class ServiceRuntime(Generic[SettingsT]):
         return True
 
     async def __aenter__(self) -> ServiceRuntime[SettingsT]:
+        if self._entered:
+            raise RuntimeError("a ServiceRuntime runs once: build a new app to serve again")
+        self._entered = True
         # connections are opened on first use (min_size=0): start-up does not wait for the database
         self._driver_pool = await create_driver_pool(self._database_url, max_size=self.settings.database_pool_size)
         if self.relay is not None:
             await self.relay.start()
         if self.consumer is not None:
             self.consumer.start()
+        for worker in self._workers.values():
+            worker.start()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        for worker in reversed(self._workers.values()):
+            await worker.stop()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.relay is not None:

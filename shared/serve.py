@@ -15,6 +15,7 @@ from sqlalchemy import Table
 
 from shared.db import migrate
 from shared.logging import configure_logging
+from shared.messaging.outbox import Outbox
 from shared.relay_app import build_relay_app
 from shared.settings import BaseServiceSettings, ProcessSettings, load_settings
 
@@ -58,7 +59,7 @@ def serve(
             asyncio.run(migrate(migrations_dir, database_url.get_secret_value()))
         if args.command == "migrate":
             return
-    app = build_relay_app(relay, outbox_table) if relay is not None and outbox_table is not None else build_app(settings)
+    app = build_relay_app(relay, Outbox(outbox_table)) if relay is not None and outbox_table is not None else build_app(settings)
     tune_garbage_collector()
     uvicorn.run(
         app,

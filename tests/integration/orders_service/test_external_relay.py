@@ -12,6 +12,7 @@ from orders_service import models
 from orders_service.main import build_app
 from orders_service.settings import OrdersSettings
 from shared.db import create_engine
+from shared.messaging.outbox import Outbox
 from shared.relay_app import build_relay_app
 from shared.testing.broker import bound_queue, drain
 from shared.testing.fixtures import eventually, serving
@@ -52,7 +53,7 @@ async def test_the_relay_process_publishes_what_the_service_only_wrote(orders_se
         assert stale["checks"]["outbox"]["status"] == "down"
         assert "waited more than 0.3 s" in stale["checks"]["outbox"]["error"]
 
-        async with serving(build_relay_app(settings, models.outbox)) as relay_url, httpx.AsyncClient(base_url=relay_url) as relay:
+        async with serving(build_relay_app(settings, Outbox(models.outbox))) as relay_url, httpx.AsyncClient(base_url=relay_url) as relay:
             received = await drain(queue, ORDERS, timeout_s=30)
             await eventually(lambda: _status(orders, "healthy"), timeout_s=10, what="orders ready once the relay caught up")
             relay_health = (await relay.get("/health/ready")).json()

@@ -317,8 +317,7 @@ async def test_expired_idempotency_keys_are_purged_and_their_orders_stay(orders_
             await connection.execute(
                 idempotency_keys.update().where(idempotency_keys.c.key == "old-key").values(created_at=func.now() - timedelta(hours=25))
             )
-        async with create_session_factory(engine)() as session:
-            assert await purge_expired_keys(session, timedelta(hours=24)) == 1
+        assert await purge_expired_keys(create_session_factory(engine), timedelta(hours=24)) == 1
         async with engine.connect() as connection:
             kept = (await connection.execute(select(idempotency_keys.c.key))).scalars().all()
     finally:
