@@ -94,9 +94,9 @@ def compose(row: Any, mail_from: str) -> OutgoingMail:
     with CR or LF in it and encodes the rest, and is written by that policy (``fold_binary``),
     so no field of a notification can add a header of its own; the headers that are the same
     for every message (and the date, within its second) are built once. The two parts have
-    headers of constants and base64 bodies: letting ``EmailMessage`` build the whole message
-    (its content manager and generator) tripled the CPU a confirmation costs, the largest
-    share of an order's CPU in the load benchmark.
+    headers of constants and base64 bodies, because letting ``EmailMessage`` build the whole
+    message (its content manager and generator) costs several times the CPU of the rest of
+    a confirmation, once per order.
     """
     head = (
         _constant_headers(mail_from)

@@ -4,7 +4,7 @@
 the notifications service's own settings, so the catcher listens where the service sends.
 Read the mail with ``mutt -f var/mail/caught.mbox``, any client that opens mbox files, or
 ``caught_messages()``. One file, appended to, rather than a file per message: creating a file
-costs about 0.8 ms of CPU on ext4 here, as much as the rest of the catcher's work on a message.
+costs as much CPU as the rest of the catcher's work on a message.
 """
 
 from __future__ import annotations

@@ -47,9 +47,9 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, ping
     """An engine whose pool pings a connection before use, unless it was in use a moment ago.
 
     SQLAlchemy's ``pool_pre_ping`` pings on every checkout, and its asyncpg ping is three round
-    trips (BEGIN, a statement, ROLLBACK): under load that cost more than the request's own insert
-    (docs/benchmarks.md). A connection busy half a second ago is alive unless the server closed
-    it, and then asyncpg has already seen the socket close, which ``is_closed()`` reports.
+    trips (BEGIN, a statement, ROLLBACK): more than the request's own insert. A connection busy
+    half a second ago is alive unless the server closed it, and then asyncpg has already seen
+    the socket close, which ``is_closed()`` reports.
     """
     engine = create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=1800)
     _ping_idle_connections(engine, ping_after_idle_s)
@@ -109,9 +109,9 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
 async def create_driver_pool(url: str, *, max_size: int) -> asyncpg.Pool:
     """asyncpg's own pool, for request paths that run one hand-written statement.
 
-    A checkout through SQLAlchemy's pool (``driver_connection``) cost about 130 µs of CPU per
-    request, more than the rest of ``POST /orders`` together (greenlet hops, pool events, proxy
-    objects); asyncpg's pool costs a few µs (docs/benchmarks.md). A connection whose socket the
+    A checkout through SQLAlchemy's pool (``driver_connection``) costs more CPU than the rest of
+    ``POST /orders`` together (greenlet hops, pool events, proxy objects); asyncpg's pool a small
+    fraction of it. A connection whose socket the
     server closed is replaced on acquire. On release asyncpg rolls back an open transaction
     and then calls ``reset``; its default (``RESET ALL``, ``UNLISTEN *``, ...) is one more round
     trip per request, and these paths keep no session state (their advisory locks are

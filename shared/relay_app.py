@@ -1,3 +1,13 @@
+"""A service's outbox relay as a process of its own: ``python -m <service>.main relay``.
+
+With ``OUTBOX_RELAY=external`` the service's HTTP process only writes outbox rows, and
+this process publishes them. Sharing a process, the relay and the request handlers take
+turns on one interpreter lock, so under a saturating ``POST /orders`` load each slows the
+other. Apart, the relay runs on the machine's other core. It is the same ``ServiceRuntime`` relay (its own loop in a
+thread), with the same health checks and metrics, served on the service's port + 1000;
+several relay processes may run, since each batch is locked with ``SKIP LOCKED``.
+"""
+
 from __future__ import annotations
 
 from fastapi import FastAPI

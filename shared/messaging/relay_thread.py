@@ -3,9 +3,9 @@
 Why not on the service's loop: every publish takes at least one loop iteration (aiormq
 hands its channel lock from one publishing task to the next through the loop, and its
 write queue holds ten frames). While HTTP requests keep the service's loop busy, each
-iteration is long, and the relay published about 140 events/s while requests committed
-about 700/s: the outbox grew for as long as the load lasted and the order -> report lag
-grew with it (docs/benchmarks.md). On its own loop the relay runs whenever it holds the
+iteration is long, and the relay published several times slower than requests committed:
+the outbox grew for as long as the load lasted and the order -> report lag grew with it.
+On its own loop the relay runs whenever it holds the
 interpreter, which a thread gets at least every switch interval (5 ms), however busy the
 HTTP side is. Its database pool and broker connection live on that loop too, so nothing
 crosses threads but the stop signal and the ``connected`` flag that readiness reads.
