@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from bench import run
-from bench.run import BENCHES, render, selected
+from bench.report import render
+from bench.run import BENCHES, selected
 
 ONE_ROUND: dict[str, dict[str, Any]] = json.loads(Path(__file__).with_name("one_round.json").read_text())
 FACTS = {"cores": "2", "python": "3.11"}
