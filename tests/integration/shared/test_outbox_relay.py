@@ -47,18 +47,26 @@ async def _waiting_for_notify(url: str) -> bool:
     return bool(waiting)
 
 
-def _relay(url: str, broker_url: str, exchange_name: str, batch_size: int = 100) -> tuple[OutboxRelay, Publisher]:
-    publisher = Publisher(broker_url, exchange_name)
+@pytest.fixture(params=[True, False], ids=["batched", "aio-pika-publish"])
+def batched(request: pytest.FixtureRequest) -> bool:
+    """The relay's core guarantees hold with the batched publish (``PUBLISH_BATCHED``) and without it."""
+    return bool(request.param)
+
+
+def _relay(url: str, broker_url: str, exchange_name: str, batch_size: int = 100, *, batched: bool = True) -> tuple[OutboxRelay, Publisher]:
+    publisher = Publisher(broker_url, exchange_name, batched=batched)
     relay = OutboxRelay(
         create_engine(url), outbox_table, publisher, listen_dsn=asyncpg_dsn(url), batch_size=batch_size, poll_interval_s=0.2
     )
     return relay, publisher
 
 
-async def test_three_concurrent_relays_publish_each_event_exactly_once(orders_db: str, broker_url: str, exchange_name: str) -> None:
+async def test_three_concurrent_relays_publish_each_event_exactly_once(
+    orders_db: str, broker_url: str, exchange_name: str, batched: bool
+) -> None:
     async with bound_queue(broker_url, exchange_name, "order.created") as queue:
         expected = await _insert_events(orders_db, 3000)
-        relays = [_relay(orders_db, broker_url, exchange_name) for _ in range(3)]
+        relays = [_relay(orders_db, broker_url, exchange_name, batched=batched) for _ in range(3)]
         for relay, _ in relays:
             relay.start()
         received = await drain(queue, 3000, timeout_s=60)
@@ -121,9 +129,9 @@ async def test_events_committed_during_the_linger_go_out_in_one_batch(orders_db:
     assert publisher.batches == [10]
 
 
-async def test_an_unroutable_event_is_kept_and_retried_later(orders_db: str, broker_url: str, exchange_name: str) -> None:
+async def test_an_unroutable_event_is_kept_and_retried_later(orders_db: str, broker_url: str, exchange_name: str, batched: bool) -> None:
     await _insert_events(orders_db, 1)
-    relay, publisher = _relay(orders_db, broker_url, exchange_name)
+    relay, publisher = _relay(orders_db, broker_url, exchange_name, batched=batched)
     assert await relay.relay_once() == 0  # nothing bound yet: returned by the broker
     engine = create_engine(orders_db)
     async with engine.connect() as connection:
@@ -303,10 +311,12 @@ async def test_old_sent_rows_are_pruned_while_events_keep_flowing(orders_db: str
         await admin.close()
 
 
-async def test_an_idle_relay_connects_again_after_it_lost_the_broker(orders_db: str, broker_url: str, exchange_name: str) -> None:
+async def test_an_idle_relay_connects_again_after_it_lost_the_broker(
+    orders_db: str, broker_url: str, exchange_name: str, batched: bool
+) -> None:
     """Readiness reads the relay's connection: with nothing to publish it must still come back by itself."""
     async with TcpProxy.in_front_of(broker_url) as proxy:
-        publisher = Publisher(proxy.url_for(broker_url), exchange_name)
+        publisher = Publisher(proxy.url_for(broker_url), exchange_name, batched=batched)
         relay = OutboxRelay(create_engine(orders_db), outbox_table, publisher, poll_interval_s=0.2, housekeeping_every_s=0.2)
         relay.start()
         try:
