@@ -10,24 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.models import notifications
 from notifications_service.schemas import NotificationOut, NotificationPage
-from shared.db import count_up_to
+from shared.db import equal_to, newest_first
 
 
 def _out(found: Any) -> NotificationOut:
-    return NotificationOut(
-        id=found.id,
-        event_id=found.event_id,
-        kind=found.kind,
-        recipient=found.recipient,
-        subject=found.subject,
-        body_text=found.body_text,
-        order_id=found.order_id,
-        status=found.status,
-        attempts=found.attempts,
-        last_error=found.last_error,
-        created_at=found.created_at,
-        sent_at=found.sent_at,
-    )
+    return NotificationOut.model_validate(found, from_attributes=True)
 
 
 async def get(session: AsyncSession, notification_id: uuid.UUID, *, owner: str | None = None) -> NotificationOut | None:
@@ -52,21 +39,11 @@ async def search(
 ) -> NotificationPage:
     """Newest first; ``total`` counts the matching notifications up to ``count_limit``;
     with ``owner``, only that client's."""
-    conditions = []
-    if owner is not None:
-        conditions.append(notifications.c.client == owner)
-    if recipient is not None:
-        conditions.append(notifications.c.recipient == recipient)
-    if order_id is not None:
-        conditions.append(notifications.c.order_id == order_id)
-    if status is not None:
-        conditions.append(notifications.c.status == status)
-    total, exact = await count_up_to(session, notifications, conditions, count_limit)
-    rows = await session.execute(
-        select(notifications)
-        .where(*conditions)
-        .order_by(notifications.c.created_at.desc(), notifications.c.id)
-        .limit(count)
-        .offset((page - 1) * count)
+    conditions = equal_to(
+        (notifications.c.client, owner),
+        (notifications.c.recipient, recipient),
+        (notifications.c.order_id, order_id),
+        (notifications.c.status, status),
     )
+    rows, total, exact = await newest_first(session, notifications, conditions, page=page, count=count, count_limit=count_limit)
     return NotificationPage(items=[_out(found) for found in rows], total=total, total_exact=exact, page=page, count=count)

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports_service.models import report_tasks, reports
 from reports_service.schemas import DayTotals, ReportRow, ReportTask
-from shared.db import count_up_to
+from shared.db import count_up_to, equal_to, newest_first
 
 
 def _row(row: Any) -> ReportRow:
@@ -53,39 +53,15 @@ async def list_tasks(
 ) -> tuple[list[ReportTask], int, bool]:
     """Newest first, counted up to ``count_limit``: (tasks, total, exact); how a caller finds
     what a schedule (``requested_by=scheduler:<name>``) produced."""
-    conditions = []
-    if requested_by is not None:
-        conditions.append(report_tasks.c.requested_by == requested_by)
-    if status is not None:
-        conditions.append(report_tasks.c.status == status)
-    if report_date is not None:
-        conditions.append(report_tasks.c.report_date == report_date)
-    total, exact = await count_up_to(session, report_tasks, conditions, count_limit)
-    rows = await session.execute(
-        select(report_tasks)
-        .where(*conditions)
-        .order_by(report_tasks.c.created_at.desc(), report_tasks.c.id)
-        .limit(count)
-        .offset((page - 1) * count)
+    conditions = equal_to(
+        (report_tasks.c.requested_by, requested_by), (report_tasks.c.status, status), (report_tasks.c.report_date, report_date)
     )
+    rows, total, exact = await newest_first(session, report_tasks, conditions, page=page, count=count, count_limit=count_limit)
     return [_task(row) for row in rows], total, exact
 
 
 def _task(row: Any) -> ReportTask:
-    return ReportTask(
-        task_id=row.id,
-        report_date=row.report_date,
-        status=row.status,
-        requested_by=row.requested_by,
-        scheduled_for=row.scheduled_for,
-        attempts=row.attempts,
-        rows=row.rows,
-        total_products=row.total_products,
-        error=row.error,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )
+    return ReportTask.model_validate({**row._mapping, "task_id": row.id})
 
 
 async def day_totals(session: AsyncSession, first: date, last: date) -> list[DayTotals]:

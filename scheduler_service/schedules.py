@@ -7,6 +7,7 @@ same on PostgreSQL and on the in-memory fakes of the unit tests.
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,23 +23,7 @@ from shared.messaging.outbox import EventsOut
 
 def schedule_out(found: Schedule) -> ScheduleOut:
     local = found.next_fire_at.astimezone(cron.zone(found.timezone)) if found.next_fire_at else None
-    return ScheduleOut(
-        name=found.name,
-        cron=found.cron,
-        timezone=found.timezone,
-        routing_key=found.routing_key,
-        payload=found.payload,
-        enabled=found.enabled,
-        catch_up=found.catch_up,
-        lookback_s=found.lookback_s,
-        next_fire_at=found.next_fire_at,
-        next_fire_local=local,
-        failures=found.failures,
-        last_error=found.last_error,
-        disabled_reason=found.disabled_reason,
-        created_at=found.created_at,
-        updated_at=found.updated_at,
-    )
+    return ScheduleOut.model_validate({**asdict(found), "next_fire_local": local})
 
 
 def run_out(run: Run) -> RunOut:

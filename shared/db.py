@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, FromClause, MetaData, Select, event, func, literal_column, select
+from sqlalchemy import ColumnElement, FromClause, MetaData, Row, Select, Table, event, func, literal_column, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -92,6 +92,23 @@ async def count_up_to(session: AsyncSession, table: FromClause, conditions: list
     """
     counted = await session.scalar(capped_count(table, conditions, limit)) or 0
     return min(counted, limit), counted <= limit
+
+
+def equal_to(*filters: tuple[ColumnElement[Any], object | None]) -> list[ColumnElement[bool]]:
+    """``column == value`` for each filter the caller gave (a value of None: not filtered)."""
+    return [column == value for column, value in filters if value is not None]
+
+
+async def newest_first(
+    session: AsyncSession, table: Table, conditions: list[ColumnElement[bool]], *, page: int, count: int, count_limit: int
+) -> tuple[Sequence[Row[Any]], int, bool]:
+    """A page of the matching rows, newest ``created_at`` first (ties by ``id``), and their
+    count up to ``count_limit``: (rows, total, exact)."""
+    total, exact = await count_up_to(session, table, conditions, count_limit)
+    rows = await session.execute(
+        select(table).where(*conditions).order_by(table.c.created_at.desc(), table.c.id).limit(count).offset((page - 1) * count)
+    )
+    return rows.all(), total, exact
 
 
 @asynccontextmanager
