@@ -37,25 +37,16 @@ EXAMPLE = ROOT / ".env.example"
 EMPTY_ENV_FILE = Path(tempfile.gettempdir()) / "order-reporting-empty.env"
 
 
-def _compose(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """Run ``docker-compose config`` with only ``env`` as configuration (a developer's .env is ignored)."""
+def _compose(env: dict[str, str], env_file: Path = EMPTY_ENV_FILE) -> subprocess.CompletedProcess[str]:
+    """Run ``docker-compose config`` with ``env`` and ``env_file`` as the only configuration (a developer's .env is ignored)."""
     if shutil.which("docker-compose") is None:
         if os.environ.get("CI"):
             pytest.fail("docker-compose (Debian package docker-compose) is required in CI")
         pytest.skip("docker-compose is not installed")
     EMPTY_ENV_FILE.write_text("")
-    clean = {key: value for key, value in os.environ.items() if key not in SECRETS}
+    clean = {key: value for key, value in os.environ.items() if key not in SECRETS and key != "ENVIRONMENT"}
     return subprocess.run(
-        [
-            "docker-compose",
-            "--project-directory",
-            str(ROOT),
-            "-f",
-            str(ROOT / "docker-compose.yml"),
-            "--env-file",
-            str(EMPTY_ENV_FILE),
-            "config",
-        ],
+        ["docker-compose", "--project-directory", str(ROOT), "-f", str(ROOT / "docker-compose.yml"), "--env-file", str(env_file), "config"],
         capture_output=True,
         text=True,
         env=clean | env,
@@ -176,26 +167,7 @@ def test_the_image_runs_as_a_non_root_user_and_stops_on_sigterm() -> None:
 
 def test_a_env_file_copied_from_the_example_keeps_compose_in_production() -> None:
     """``cp .env.example .env``, as the README says, then the secrets: compose still runs production."""
-    if shutil.which("docker-compose") is None:
-        pytest.skip("docker-compose is not installed")
-    clean = {key: value for key, value in os.environ.items() if key not in SECRETS and key != "ENVIRONMENT"}
-    result = subprocess.run(
-        [
-            "docker-compose",
-            "--project-directory",
-            str(ROOT),
-            "-f",
-            str(ROOT / "docker-compose.yml"),
-            "--env-file",
-            str(ROOT / ".env.example"),
-            "config",
-        ],
-        capture_output=True,
-        text=True,
-        env=clean | SECRETS,
-        cwd=ROOT,
-        timeout=60,
-    )
+    result = _compose(SECRETS, EXAMPLE)
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
     assert {services[name]["environment"]["ENVIRONMENT"] for name in [*APP_SERVICES, "gateway"]} == {"production"}

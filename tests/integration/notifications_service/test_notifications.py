@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from notifications_service.settings import NotificationsSettings
+from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.messaging.envelope import Envelope
 from shared.ports import free_port
@@ -33,6 +34,11 @@ async def _notifications(client: httpx.AsyncClient, **params: Any) -> dict[str, 
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def _order_for(customer_email: str) -> Envelope[OrderCreated]:
+    event = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC))
+    return event.model_copy(update={"data": event.data.model_copy(update={"customer_email": customer_email})})
 
 
 async def _status_is(client: httpx.AsyncClient, status: str, total: int, **params: Any) -> bool:
@@ -115,8 +121,7 @@ async def test_credentials_the_server_refuses_hold_the_mail_without_spending_its
 async def test_a_550_ends_failed_with_the_reason_and_no_more_attempts(
     make_settings: Callable[..., NotificationsSettings], smtp: RecordingSmtp, publish: Any
 ) -> None:
-    event = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC))
-    event = event.model_copy(update={"data": event.data.model_copy(update={"customer_email": "reject-me@example.com"})})
+    event = _order_for("reject-me@example.com")
     async with notifications_client(make_settings(smtp_port=smtp.port)) as client:
         await publish(event)
         await eventually(lambda: _status_is(client, "failed", 1), what="failed notification")
@@ -135,8 +140,7 @@ async def test_a_550_ends_failed_with_the_reason_and_no_more_attempts(
 async def test_a_451_is_tried_again_and_then_sent_once(
     make_settings: Callable[..., NotificationsSettings], smtp: RecordingSmtp, publish: Any
 ) -> None:
-    event = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC))
-    event = event.model_copy(update={"data": event.data.model_copy(update={"customer_email": "greylist-me@example.com"})})
+    event = _order_for("greylist-me@example.com")
     async with notifications_client(make_settings(smtp_port=smtp.port)) as client:
         await publish(event)
         await eventually(lambda: _status_is(client, "sent", 1), what="sent after the greylisting")
