@@ -137,7 +137,9 @@ class Ticker:
 
     def _plan(self, schedule: Any, now: datetime, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Any]) -> None:
         first = schedule.next_fire_at
-        horizon = now - timedelta(seconds=schedule.lookback_s)
+        # the look-back bounds the catch-up of missed instants; an instant within the grace is on time,
+        # not missed, so a look-back shorter than the grace (0: "catch nothing up") never cuts into it
+        horizon = now - max(timedelta(seconds=schedule.lookback_s), self._grace)
         if first < horizon:
             # older than the look-back: one row says so instead of one per instant
             reason = f"instants from {first.isoformat()} until {horizon.isoformat()} are older than the look-back ({schedule.lookback_s} s)"

@@ -116,6 +116,19 @@ async def test_instants_older_than_the_look_back_are_recorded_once(sessions: Any
     assert "older than the look-back" in runs[0].reason
 
 
+@pytest.mark.parametrize("catch_up", ["skip", "latest", "all"])
+async def test_a_look_back_of_zero_fires_each_instant_on_time_and_catches_nothing_up(sessions: Any, catch_up: str) -> None:
+    """``lookback_s: 0`` as a user writes "catch nothing up": each instant, seen a moment after it is due, fires."""
+    await _create(sessions, utc(2026, 1, 1, 0, 30), name="hourly", cron="0 * * * *", catch_up=catch_up, lookback_s=0)
+    ticker = _ticker(sessions)
+    await ticker.tick(utc(2026, 1, 1, 1) + timedelta(milliseconds=300))  # 0.3 s after the instant
+    await ticker.tick(utc(2026, 1, 1, 2, 0, 1))
+    await ticker.tick(utc(2026, 1, 1, 6, 0, 30))  # after an outage: 03:00 to 05:00 were missed
+    runs = await _runs(sessions, "hourly")
+    assert [(run.scheduled_for.hour, run.status) for run in runs if run.status == "fired"] == [(1, "fired"), (2, "fired"), (6, "fired")]
+    assert {run.status for run in runs if run.scheduled_for.hour in (3, 4, 5)} <= {"skipped"}
+
+
 async def test_an_on_time_instant_fires_with_any_policy_and_the_next_one_is_planned(sessions: Any) -> None:
     await _create(sessions, utc(2026, 1, 1, 0, 30), name="hourly", cron="0 * * * *", catch_up="skip")
     ticker = _ticker(sessions)
