@@ -28,10 +28,13 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
             await reports.start_task(SqlReportsStore(starting), event.data)
         await reports.generate_report(SqlReportsStore(session), outbox.within(session), event.data, tz=tz)
 
+    async def retry_later(event: Envelope[ReportRequested], error: str, attempts: int, retry_in_s: float, session: AsyncSession) -> None:
+        await reports.retry_later(SqlReportsStore(session), event.data, error, attempts=attempts, retry_in_s=retry_in_s)
+
     async def record_failure(event: Envelope[ReportRequested], error: str, session: AsyncSession) -> None:
         await reports.record_failure(SqlReportsStore(session), outbox.within(session), event.data, error)
 
     return [
         Subscription.to(OrderCreated, batch_handler=store_order_facts),
-        Subscription.to(ReportRequested, handler=generate, on_give_up=record_failure, alone=True),
+        Subscription.to(ReportRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, alone=True),
     ]

@@ -60,6 +60,11 @@ async def generate_report(store: ReportsStore, events: EventsOut, request: Repor
     return generated
 
 
+async def retry_later(store: ReportsStore, request: ReportRequested, error: str, *, attempts: int, retry_in_s: float) -> None:
+    """An attempt failed and another comes: the task reads ``scheduled`` again, saying which attempt failed and why."""
+    await store.task_waiting(request.task_id, f"attempt {attempts} failed, trying again in {retry_in_s:.1f} s: {error}")
+
+
 async def record_failure(store: ReportsStore, events: EventsOut, request: ReportRequested, error: str) -> None:
     """The retries are exhausted: ``failed`` with the error, and ``report.failed`` once."""
     if await store.task_failed(request.task_id, error):

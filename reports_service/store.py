@@ -43,6 +43,9 @@ class ReportsStore(Protocol):
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         """``failed`` with the error; False if it had failed already."""
 
+    async def task_waiting(self, task_id: uuid.UUID, reason: str) -> None:
+        """A ``running`` task is ``scheduled`` again, with why, while it waits for its next attempt."""
+
 
 DAY_LOCK_CLASS = 7001  # advisory lock namespace: (DAY_LOCK_CLASS, days since 1970-01-01)
 
@@ -178,6 +181,13 @@ class SqlReportsStore:
             update(report_tasks)
             .where(report_tasks.c.id == task_id)
             .values(status="succeeded", rows=orders, total_products=products, error=None, finished_at=func.clock_timestamp())
+        )
+
+    async def task_waiting(self, task_id: uuid.UUID, reason: str) -> None:
+        await self._session.execute(
+            update(report_tasks)
+            .where(report_tasks.c.id == task_id, report_tasks.c.status == "running")
+            .values(status="scheduled", error=reason)
         )
 
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:

@@ -65,6 +65,8 @@ MAX_MESSAGE_BYTES = 1 << 20  # far above any event of the suite; a larger body i
 Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope[Any]], AsyncSession], Awaitable[None]]
 GiveUpHandler = Callable[[Envelope[Any], str, AsyncSession], Awaitable[None]]
+# (envelope, error, failed attempts so far, seconds until the next one, session)
+RetryHandler = Callable[[Envelope[Any], str, int, float, AsyncSession], Awaitable[None]]
 
 
 def define_processed_events_table(metadata: MetaData) -> Table:
@@ -109,6 +111,8 @@ class Subscription:
 
     ``on_give_up`` runs in its own transaction when the retries are exhausted, before the
     message is parked, so a service can record the failure (and publish it) atomically.
+    ``on_retry`` runs likewise when a failed message is sent to wait for its next attempt,
+    so what a reader sees meanwhile can say so (a task waiting, with the error).
 
     ``alone``: each message gets a transaction of its own, never shared with a batch; for
     long handlers that take locks, so two batches can never wait on each other.
@@ -125,6 +129,7 @@ class Subscription:
     handler: Handler | None = None
     batch_handler: BatchHandler | None = None
     on_give_up: GiveUpHandler | None = None
+    on_retry: RetryHandler | None = None
     alone: bool = False
     producers: frozenset[str] = frozenset()
     max_version: int = 1
@@ -137,6 +142,7 @@ class Subscription:
         handler: Handler | None = None,
         batch_handler: BatchHandler | None = None,
         on_give_up: GiveUpHandler | None = None,
+        on_retry: RetryHandler | None = None,
         alone: bool = False,
         max_version: int = 1,
     ) -> Subscription:
@@ -150,6 +156,7 @@ class Subscription:
             handler=handler,
             batch_handler=batch_handler,
             on_give_up=on_give_up,
+            on_retry=on_retry,
             alone=alone,
             max_version=max_version,
         )
@@ -521,10 +528,17 @@ class Consumer:
         failed_attempts = attempts_so_far(item.message.headers) + 1
         description = f"{type(error).__name__}: {error}"[:1000]
         if failed_attempts >= self._retry.max_attempts:
-            await self._give_up(item, description)
+            give_up = item.subscription.on_give_up
+            if give_up is not None:
+                await self._run_hook(item, "give-up", lambda session: give_up(item.envelope, description, session))
             await self._dead_letter(item.message, item.queue, description, "handler_failed", failed_attempts)
             return
         delay_ms = self._retry.delay_ms(failed_attempts)
+        note_retry = item.subscription.on_retry
+        if note_retry is not None:
+            await self._run_hook(
+                item, "retry", lambda session: note_retry(item.envelope, description, failed_attempts, delay_ms / 1000, session)
+            )
         log.warning(
             "handler failed; retrying later",
             extra={
@@ -540,15 +554,14 @@ class Consumer:
             await self._ack([item.message])
             metrics.EVENTS_CONSUMED.labels(queue=item.queue.name, outcome="retried").inc()
 
-    async def _give_up(self, item: _Parsed, description: str) -> None:
-        if item.subscription.on_give_up is None:
-            return
+    async def _run_hook(self, item: _Parsed, name: str, hook: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """A subscription's hook in a transaction of its own; its failure is logged and does not stop the retry or the parking."""
         token = correlation_id.set(item.envelope.correlation_id)
         try:
             async with self._session_factory() as session, session.begin():
-                await item.subscription.on_give_up(item.envelope, description, session)
+                await hook(session)
         except Exception:
-            log.exception("give-up hook failed", extra={"queue": item.queue.name, "event_id": str(item.envelope.id)})
+            log.exception(f"{name} hook failed", extra={"queue": item.queue.name, "event_id": str(item.envelope.id)})
         finally:
             correlation_id.reset(token)
 

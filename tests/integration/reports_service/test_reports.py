@@ -1,7 +1,9 @@
 import asyncio
 import random
+import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -175,37 +177,66 @@ async def test_two_concurrent_requests_for_one_day_give_one_report(reports_api: 
     assert len(rows) == 24
 
 
-async def test_a_failing_generation_ends_failed_and_publishes_report_failed(
-    make_settings: Callable[..., ReportsSettings], reports_db: str
-) -> None:
-    settings = make_settings(retry_max_attempts=2)
+@asynccontextmanager
+async def _day_that_cannot_be_stored(reports_db: str, day: date) -> AsyncIterator[None]:
+    """A trigger refuses the day's reported_days row, so every generation of that day fails."""
     engine = create_engine(reports_db, pool_size=1)
-    async with engine.begin() as connection:  # make this one day impossible to store
+    async with engine.begin() as connection:
         await connection.execute(
             text(
                 "CREATE FUNCTION refuse_day() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                "IF NEW.report_at = DATE '2026-02-02' THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$"
+                f"IF NEW.report_at = DATE '{day.isoformat()}' THEN RAISE EXCEPTION 'disk on fire'; END IF; RETURN NEW; END $$"
             )
         )
         await connection.execute(
             text("CREATE TRIGGER refuse_day BEFORE INSERT OR UPDATE ON reported_days FOR EACH ROW EXECUTE FUNCTION refuse_day()")
         )
     try:
-        broker_url, exchange = settings.broker_url.get_secret_value(), settings.events_exchange
-        async with bound_queue(broker_url, exchange, "report.failed") as failures, reports_client(settings) as client:
-            task = await _generate(client, date(2026, 2, 2))
-            (message,) = await drain(failures, 1)
+        yield
     finally:
         async with engine.begin() as connection:
             await connection.execute(text("DROP TRIGGER refuse_day ON reported_days"))
             await connection.execute(text("DROP FUNCTION refuse_day()"))
         await engine.dispose()
+
+
+async def test_a_failing_generation_ends_failed_and_publishes_report_failed(
+    make_settings: Callable[..., ReportsSettings], reports_db: str
+) -> None:
+    settings = make_settings(retry_max_attempts=2)
+    broker_url, exchange = settings.broker_url.get_secret_value(), settings.events_exchange
+    async with (
+        _day_that_cannot_be_stored(reports_db, date(2026, 2, 2)),
+        bound_queue(broker_url, exchange, "report.failed") as failures,
+        reports_client(settings) as client,
+    ):
+        task = await _generate(client, date(2026, 2, 2))
+        (message,) = await drain(failures, 1)
     assert task["status"] == "failed"
     assert "disk on fire" in task["error"]
     assert task["attempts"] == 2
     failed = Envelope[ReportFailed].model_validate_json(message.body)
     assert str(failed.data.task_id) == task["task_id"]
     assert "disk on fire" in failed.data.error
+
+
+async def test_a_task_waiting_for_its_next_attempt_reads_scheduled_with_the_failure(
+    make_settings: Callable[..., ReportsSettings], reports_db: str
+) -> None:
+    settings = make_settings(retry_max_attempts=2, retry_base_delay_ms=3000, retry_max_delay_ms=3000)
+    async with _day_that_cannot_be_stored(reports_db, date(2026, 2, 2)), reports_client(settings) as client:
+        response = await client.post("/report/generate", params={"report_date": "2026-02-02"})
+        task_id = response.json()["task_id"]
+
+        async def waiting() -> dict[str, Any] | None:
+            task = dict((await client.get(f"/report/tasks/{task_id}")).json())
+            return task if task["attempts"] == 1 and task["status"] == "scheduled" and task["error"] else None
+
+        between = await eventually(waiting, timeout_s=15, what="the task waiting for its second attempt")
+        final = await _finished(client, task_id)
+    assert re.match(r"attempt 1 failed, trying again in \d+\.\d s: ", between["error"]), between["error"]
+    assert "disk on fire" in between["error"]
+    assert (final["status"], final["attempts"]) == ("failed", 2)
 
 
 async def test_a_scheduler_request_with_an_unseen_task_id_creates_the_task(reports_api: httpx.AsyncClient, publish) -> None:

@@ -52,6 +52,11 @@ class InMemoryReportsStore:
     async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
         self.tasks[task_id].update(status="succeeded", rows=orders, total_products=products, error=None)
 
+    async def task_waiting(self, task_id: uuid.UUID, reason: str) -> None:
+        task = self.tasks.get(task_id)
+        if task is not None and task["status"] == "running":
+            task.update(status="scheduled", error=reason)
+
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         task = self.tasks.get(task_id)
         if task is None or task["status"] == "failed":

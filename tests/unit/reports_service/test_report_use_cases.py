@@ -121,3 +121,19 @@ async def test_a_task_that_gives_up_is_failed_and_announced_once() -> None:
     await reports.record_failure(store, events, request, "disk full")
     assert store.tasks[request.task_id]["status"] == "failed"
     assert events.published(REPORT_FAILED) == [{"task_id": str(request.task_id), "report_date": "2026-03-29", "error": "disk full"}]
+
+
+async def test_a_task_waiting_for_another_attempt_reads_scheduled_with_the_failed_attempt() -> None:
+    store, events = InMemoryReportsStore(), RecordingOutbox()
+    request = requested(SPRING_DAY)
+    await reports.start_task(store, request)
+    await reports.retry_later(store, request, "disk full", attempts=1, retry_in_s=2.04)
+    assert (store.tasks[request.task_id]["status"], store.tasks[request.task_id]["error"]) == (
+        "scheduled",
+        "attempt 1 failed, trying again in 2.0 s: disk full",
+    )
+    await reports.start_task(store, request)
+    assert (store.tasks[request.task_id]["status"], store.tasks[request.task_id]["attempts"]) == ("running", 2)
+    await reports.generate_report(store, events, request, tz=KYIV)
+    await reports.retry_later(store, request, "late", attempts=2, retry_in_s=1)
+    assert store.tasks[request.task_id]["status"] == "succeeded", "only a running task goes back to waiting"
