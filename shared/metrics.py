@@ -13,7 +13,9 @@ HTTP_LATENCY = Histogram(
 )
 EVENTS_PUBLISHED = Counter("events_published_total", "Events confirmed by the broker", ["routing_key"])
 EVENTS_PUBLISH_FAILED = Counter("events_publish_failed_total", "Outbox publish attempts that failed", ["reason"])
-OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows not yet published")
+OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows waiting to be published (parked ones apart)")
+OUTBOX_PARKED = Counter("outbox_parked_total", "Outbox events parked after the broker refused every attempt")
+OUTBOX_PARKED_ROWS = Gauge("outbox_parked_rows", "Outbox rows parked, waiting for an operator")
 EVENTS_CONSUMED = Counter("events_consumed_total", "Consumed messages by outcome", ["queue", "outcome"])
 CONSUMER_ATTACHED = Gauge("consumer_attached", "1 while the consumer is subscribed to its queues")
 NOTIFICATION_SENDS = Counter(

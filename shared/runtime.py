@@ -78,6 +78,7 @@ class ServiceRuntime(Generic[SettingsT]):
                     poll_interval_s=settings.outbox_poll_interval_s,
                     linger_s=settings.outbox_linger_ms / 1000,
                     retention_hours=settings.outbox_retention_hours,
+                    max_attempts=settings.outbox_max_attempts,
                 )
                 return RelayParts(engine, publisher, relay)
 

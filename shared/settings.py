@@ -98,6 +98,8 @@ class BaseServiceSettings(ProcessSettings):
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
     outbox_linger_ms: float = Field(default=50, ge=0, le=1_000, validation_alias=AliasChoices("OUTBOX_LINGER_MS"))
     outbox_retention_hours: int = Field(default=72, ge=1, validation_alias=AliasChoices("OUTBOX_RETENTION_HOURS"))
+    # tries before an event the broker keeps refusing (no queue bound to its routing key) is parked
+    outbox_max_attempts: int = Field(default=20, ge=1, le=1_000, validation_alias=AliasChoices("OUTBOX_MAX_ATTEMPTS"))
     # embedded: the service publishes its outbox from a thread of its own process; external:
     # a separate `python -m <service>.main relay` process does, and the service only writes rows
     outbox_relay: Literal["embedded", "external"] = Field(default="embedded", validation_alias=AliasChoices("OUTBOX_RELAY"))

@@ -153,8 +153,13 @@ class OutboxRelay:
         lanes: int = 2,
         linger_s: float = 0.05,
         housekeeping_every_s: float = 5.0,
+        max_attempts: int = 20,
     ) -> None:
+        """``max_attempts``: an event the broker keeps refusing (no queue bound to its routing key,
+        nacked) is parked after that many tries, about an hour with the backoff: it stays in the
+        table, out of the relay's way, until an operator makes it due again."""
         self._engine = engine
+        self._max_attempts = max_attempts
         self._table = table
         self._publisher = publisher
         self._listen_dsn = listen_dsn
@@ -217,15 +222,19 @@ class OutboxRelay:
             if sent:
                 await connection.execute(f"UPDATE {name} SET published_at = now() WHERE id = ANY($1::bigint[])", sent)
             for row, error in rejected:
+                attempts = row["attempts"] + 1
+                metrics.EVENTS_PUBLISH_FAILED.labels(reason=type(error).__name__).inc()
+                if attempts >= self._max_attempts:
+                    await self._park(connection, row, attempts, error)
+                    continue
                 delay_s = min(2 ** min(row["attempts"], 16), 300) * (0.5 + random.random() / 2)
                 await connection.execute(
-                    f"UPDATE {name} SET attempts = attempts + 1, last_error = $2, available_at = now() + make_interval(secs => $3) "
-                    "WHERE id = $1",
+                    f"UPDATE {name} SET attempts = $2, last_error = $3, available_at = now() + make_interval(secs => $4) WHERE id = $1",
                     row["id"],
+                    attempts,
                     str(error)[:2000],
                     delay_s,
                 )
-                metrics.EVENTS_PUBLISH_FAILED.labels(reason=type(error).__name__).inc()
         if rejected:
             log.warning(
                 "events not accepted by the broker; each is retried after its backoff",
@@ -237,6 +246,21 @@ class OutboxRelay:
         if len(sent) + len(rejected) < len(rows):
             raise BrokerUnavailable(f"{len(rows) - len(sent) - len(rejected)} of {len(rows)} events not confirmed")
         return len(sent)
+
+    async def _park(self, connection: asyncpg.Connection, row: asyncpg.Record, attempts: int, error: BaseException) -> None:
+        """Out of the relay's way for good (``available_at`` infinity), with why; counted and logged."""
+        reason = f"parked after {attempts} attempts: {error}"[:2000]
+        await connection.execute(
+            f"UPDATE {self._table.name} SET attempts = $2, last_error = $3, available_at = 'infinity' WHERE id = $1",
+            row["id"],
+            attempts,
+            reason,
+        )
+        metrics.OUTBOX_PARKED.inc()
+        log.error(
+            "outbox event parked: the broker refused it every time",
+            extra={"event_id": str(row["event_id"]), "routing_key": row["routing_key"], "attempts": attempts, "error": str(error)},
+        )
 
     async def run(self) -> None:
         """Listen for NOTIFY and run the lanes: each locks its own batch (SKIP LOCKED), so one
@@ -353,8 +377,13 @@ class OutboxRelay:
         table = self._table
         try:
             async with self._engine.begin() as connection:
-                backlog = await connection.scalar(select(func.count()).select_from(table).where(table.c.published_at.is_(None)))
+                unpublished = table.c.published_at.is_(None)
+                parked = table.c.available_at == text("'infinity'::timestamptz")
+                backlog = await connection.scalar(select(func.count()).select_from(table).where(unpublished, ~parked))
                 metrics.OUTBOX_BACKLOG.set(backlog or 0)
+                metrics.OUTBOX_PARKED_ROWS.set(
+                    await connection.scalar(select(func.count()).select_from(table).where(unpublished, parked)) or 0
+                )
                 await connection.execute(
                     table.delete().where(table.c.published_at < func.now() - text(f"interval '{int(self._retention_hours)} hours'"))
                 )

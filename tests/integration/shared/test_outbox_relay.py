@@ -148,6 +148,40 @@ async def test_an_unroutable_event_is_kept_and_retried_later(orders_db: str, bro
     await publisher.close()
 
 
+async def test_an_event_refused_every_time_is_parked_and_sent_once_made_due_again(
+    orders_db: str, broker_url: str, exchange_name: str
+) -> None:
+    await _insert_events(orders_db, 1)
+    publisher = Publisher(broker_url, exchange_name)
+    relay = OutboxRelay(create_engine(orders_db), outbox_table, publisher, max_attempts=2)
+    engine = create_engine(orders_db)
+
+    async def make_due(where: str) -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"UPDATE outbox SET available_at = now(){where}"))
+
+    parked_before = observed.sample("outbox_parked_total")
+    try:
+        assert await relay.relay_once() == 0  # nothing bound: NO_ROUTE, attempt 1
+        await make_due("")
+        assert await relay.relay_once() == 0  # attempt 2: parked
+        await make_due(" WHERE available_at < 'infinity'")  # what a lane's next pass sees: nothing due
+        assert await relay.relay_once() == 0
+        async with engine.connect() as connection:
+            row = (await connection.execute(select(outbox_table))).one()
+        assert row.attempts == 2
+        assert row.last_error.startswith("parked after 2 attempts: ")
+        assert "NO_ROUTE" in row.last_error
+        assert observed.sample("outbox_parked_total") == parked_before + 1
+        async with bound_queue(broker_url, exchange_name, "order.created") as queue:
+            await make_due(", attempts = 0 WHERE available_at = 'infinity'")  # the operator's replay (docs/operations.md)
+            assert await relay.relay_once() == 1
+            assert len(await drain(queue, 1)) == 1
+    finally:
+        await engine.dispose()
+        await publisher.close()
+
+
 @pytest.mark.slow
 async def test_relay_keeps_trying_while_the_broker_is_stopped(
     orders_db: str, broker_url: str, exchange_name: str, infrastructure: Infrastructure
