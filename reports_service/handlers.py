@@ -16,7 +16,7 @@ from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import Outbox
 
 
-def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: str) -> list[Subscription]:
+def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: str, max_attempts: int) -> list[Subscription]:
     """Each handler runs its use case on the consumer's unit of work (its session's transaction),
     except the task's ``running`` mark, which commits in one of its own first (``reports.start_task``)."""
 
@@ -29,7 +29,9 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
         await reports.generate_report(SqlReportsStore(session), outbox.within(session), event.data, tz=tz)
 
     async def retry_later(event: Envelope[ReportRequested], error: str, attempts: int, retry_in_s: float, session: AsyncSession) -> None:
-        await reports.retry_later(SqlReportsStore(session), event.data, error, attempts=attempts, retry_in_s=retry_in_s)
+        await reports.retry_later(
+            SqlReportsStore(session), event.data, error, attempts=attempts, max_attempts=max_attempts, retry_in_s=retry_in_s
+        )
 
     async def record_failure(event: Envelope[ReportRequested], error: str, session: AsyncSession) -> None:
         await reports.record_failure(SqlReportsStore(session), outbox.within(session), event.data, error)

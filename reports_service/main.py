@@ -24,7 +24,9 @@ def build_app(settings: ReportsSettings | None = None) -> FastAPI:
     outbox = Outbox(models.outbox)
     runtime = ServiceRuntime(settings, outbox=outbox)
     runtime.consume(
-        build_subscriptions(session_factory=runtime.session_factory, outbox=outbox, tz=settings.timezone),
+        build_subscriptions(
+            session_factory=runtime.session_factory, outbox=outbox, tz=settings.timezone, max_attempts=settings.retry_max_attempts
+        ),
         processed_events=models.processed_events,
     )
     return service_app(

@@ -57,7 +57,7 @@ reported_days = Table(
     Column("generated_at", DateTime(timezone=True), nullable=False),
 )
 
-TASK_STATES = ("scheduled", "running", "succeeded", "failed")
+TASK_STATES = ("scheduled", "running", "retrying", "succeeded", "failed")
 
 report_tasks = Table(
     "report_tasks",
@@ -74,7 +74,8 @@ report_tasks = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
-    CheckConstraint("status IN ('scheduled', 'running', 'succeeded', 'failed')", name="status_known"),
+    Column("next_attempt_at", DateTime(timezone=True)),
+    CheckConstraint("status IN ('scheduled', 'running', 'retrying', 'succeeded', 'failed')", name="status_known"),
     Index("ix_report_tasks_report_date", "report_date"),
 )
 

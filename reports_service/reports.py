@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reports_service.store import ReportsStore
@@ -60,9 +60,19 @@ async def generate_report(store: ReportsStore, events: EventsOut, request: Repor
     return generated
 
 
-async def retry_later(store: ReportsStore, request: ReportRequested, error: str, *, attempts: int, retry_in_s: float) -> None:
-    """An attempt failed and another comes: the task reads ``scheduled`` again, saying which attempt failed and why."""
-    await store.task_waiting(request.task_id, f"attempt {attempts} failed, trying again in {retry_in_s:.1f} s: {error}")
+async def retry_later(
+    store: ReportsStore,
+    request: ReportRequested,
+    error: str,
+    *,
+    attempts: int,
+    max_attempts: int,
+    retry_in_s: float,
+    now: datetime | None = None,
+) -> None:
+    """An attempt failed and another comes: the task reads ``retrying``, naming the attempt, why, and when the next is due."""
+    next_attempt_at = (now or datetime.now(UTC)) + timedelta(seconds=retry_in_s)
+    await store.task_retrying(request.task_id, f"attempt {attempts} of {max_attempts} failed: {error}", next_attempt_at=next_attempt_at)
 
 
 async def record_failure(store: ReportsStore, events: EventsOut, request: ReportRequested, error: str) -> None:

@@ -90,7 +90,7 @@ async def tasks(
     runtime: RuntimeDep,
     response: Response,
     requested_by: Annotated[str | None, Query(max_length=255, pattern=NO_NUL, description="api, or scheduler:<schedule name>")] = None,
-    status: Annotated[Literal["scheduled", "running", "succeeded", "failed"] | None, Query()] = None,
+    status: Annotated[Literal["scheduled", "running", "retrying", "succeeded", "failed"] | None, Query()] = None,
     report_date: Annotated[date | None, Query()] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=1000)] = 20,

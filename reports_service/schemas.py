@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ReportScheduled(BaseModel):
@@ -25,7 +25,7 @@ class ReportRow(BaseModel):
 class ReportTask(BaseModel):
     task_id: uuid.UUID
     report_date: date
-    status: Literal["scheduled", "running", "succeeded", "failed"]
+    status: Literal["scheduled", "running", "retrying", "succeeded", "failed"]
     requested_by: str
     scheduled_for: datetime | None
     attempts: int
@@ -35,6 +35,7 @@ class ReportTask(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    next_attempt_at: datetime | None = Field(default=None, description="while retrying: when the next attempt is due")
 
 
 class DayTotals(BaseModel):

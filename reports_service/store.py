@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Protocol
 
 from sqlalchemy import func, insert, select, text, update
@@ -43,8 +43,8 @@ class ReportsStore(Protocol):
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         """``failed`` with the error; False if it had failed already."""
 
-    async def task_waiting(self, task_id: uuid.UUID, reason: str) -> None:
-        """A ``running`` task is ``scheduled`` again, with why, while it waits for its next attempt."""
+    async def task_retrying(self, task_id: uuid.UUID, reason: str, *, next_attempt_at: datetime) -> None:
+        """A ``running`` task is ``retrying``, with why and when, while it waits for its next attempt."""
 
 
 DAY_LOCK_CLASS = 7001  # advisory lock namespace: (DAY_LOCK_CLASS, days since 1970-01-01)
@@ -112,7 +112,8 @@ MARK_RUNNING = text(
     """
     INSERT INTO report_tasks (id, report_date, status, requested_by, scheduled_for, attempts, started_at)
     VALUES (:id, :day, 'running', :requested_by, :scheduled_for, 1, clock_timestamp())
-    ON CONFLICT (id) DO UPDATE SET status = 'running', attempts = report_tasks.attempts + 1, started_at = clock_timestamp()
+    ON CONFLICT (id) DO UPDATE SET status = 'running', attempts = report_tasks.attempts + 1, started_at = clock_timestamp(),
+        next_attempt_at = NULL
     """
 )
 
@@ -183,11 +184,11 @@ class SqlReportsStore:
             .values(status="succeeded", rows=orders, total_products=products, error=None, finished_at=func.clock_timestamp())
         )
 
-    async def task_waiting(self, task_id: uuid.UUID, reason: str) -> None:
+    async def task_retrying(self, task_id: uuid.UUID, reason: str, *, next_attempt_at: datetime) -> None:
         await self._session.execute(
             update(report_tasks)
             .where(report_tasks.c.id == task_id, report_tasks.c.status == "running")
-            .values(status="scheduled", error=reason)
+            .values(status="retrying", error=reason, next_attempt_at=next_attempt_at)
         )
 
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:

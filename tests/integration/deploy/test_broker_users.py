@@ -93,7 +93,10 @@ async def test_queues_declared_up_front_route_the_first_events_and_agree_with_wh
 
 def test_the_queues_declared_up_front_are_the_ones_the_services_subscribe_to() -> None:
     subscribed = {
-        "reports": [subscription.routing_key for subscription in reports_subscriptions(session_factory=None, outbox=None, tz="UTC")],  # type: ignore[arg-type]
+        "reports": [
+            subscription.routing_key
+            for subscription in reports_subscriptions(session_factory=None, outbox=None, tz="UTC", max_attempts=5)  # type: ignore[arg-type]
+        ],
         "notifications": [subscription.routing_key for subscription in notifications_subscriptions(reports_to=None)],
     }
     assert {service: sorted(keys) for service, keys in subscribed.items()} == {

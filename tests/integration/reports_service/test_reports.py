@@ -1,6 +1,5 @@
 import asyncio
 import random
-import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -220,7 +219,7 @@ async def test_a_failing_generation_ends_failed_and_publishes_report_failed(
     assert "disk on fire" in failed.data.error
 
 
-async def test_a_task_waiting_for_its_next_attempt_reads_scheduled_with_the_failure(
+async def test_a_task_waiting_for_its_next_attempt_reads_retrying_with_the_failure_and_when(
     make_settings: Callable[..., ReportsSettings], reports_db: str
 ) -> None:
     settings = make_settings(retry_max_attempts=2, retry_base_delay_ms=3000, retry_max_delay_ms=3000)
@@ -228,15 +227,18 @@ async def test_a_task_waiting_for_its_next_attempt_reads_scheduled_with_the_fail
         response = await client.post("/report/generate", params={"report_date": "2026-02-02"})
         task_id = response.json()["task_id"]
 
-        async def waiting() -> dict[str, Any] | None:
+        async def retrying() -> dict[str, Any] | None:
             task = dict((await client.get(f"/report/tasks/{task_id}")).json())
-            return task if task["attempts"] == 1 and task["status"] == "scheduled" and task["error"] else None
+            return task if task["status"] == "retrying" else None
 
-        between = await eventually(waiting, timeout_s=15, what="the task waiting for its second attempt")
+        between = await eventually(retrying, timeout_s=15, what="the task waiting for its second attempt")
         final = await _finished(client, task_id)
-    assert re.match(r"attempt 1 failed, trying again in \d+\.\d s: ", between["error"]), between["error"]
+    assert between["attempts"] == 1
+    assert between["error"].startswith("attempt 1 of 2 failed: ")
     assert "disk on fire" in between["error"]
-    assert (final["status"], final["attempts"]) == ("failed", 2)
+    waited = datetime.fromisoformat(between["next_attempt_at"]) - datetime.fromisoformat(between["started_at"])
+    assert timedelta(seconds=2) <= waited <= timedelta(seconds=5), "the retry policy's delay: 3 s, give or take its jitter"
+    assert (final["status"], final["attempts"], final["next_attempt_at"]) == ("failed", 2, None)
 
 
 async def test_a_scheduler_request_with_an_unseen_task_id_creates_the_task(reports_api: httpx.AsyncClient, publish) -> None:

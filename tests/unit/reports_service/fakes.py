@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +41,7 @@ class InMemoryReportsStore:
         )
         task["status"] = "running"
         task["attempts"] += 1
+        task.pop("next_attempt_at", None)
 
     async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
         self.rows[report_date] = {
@@ -52,10 +53,10 @@ class InMemoryReportsStore:
     async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
         self.tasks[task_id].update(status="succeeded", rows=orders, total_products=products, error=None)
 
-    async def task_waiting(self, task_id: uuid.UUID, reason: str) -> None:
+    async def task_retrying(self, task_id: uuid.UUID, reason: str, *, next_attempt_at: datetime) -> None:
         task = self.tasks.get(task_id)
         if task is not None and task["status"] == "running":
-            task.update(status="scheduled", error=reason)
+            task.update(status="retrying", error=reason, next_attempt_at=next_attempt_at)
 
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         task = self.tasks.get(task_id)

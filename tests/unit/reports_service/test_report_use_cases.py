@@ -123,17 +123,17 @@ async def test_a_task_that_gives_up_is_failed_and_announced_once() -> None:
     assert events.published(REPORT_FAILED) == [{"task_id": str(request.task_id), "report_date": "2026-03-29", "error": "disk full"}]
 
 
-async def test_a_task_waiting_for_another_attempt_reads_scheduled_with_the_failed_attempt() -> None:
+async def test_a_task_waiting_for_another_attempt_reads_retrying_with_the_attempt_and_when_the_next_is_due() -> None:
     store, events = InMemoryReportsStore(), RecordingOutbox()
     request = requested(SPRING_DAY)
+    now = datetime(2026, 3, 29, 12, tzinfo=UTC)
     await reports.start_task(store, request)
-    await reports.retry_later(store, request, "disk full", attempts=1, retry_in_s=2.04)
-    assert (store.tasks[request.task_id]["status"], store.tasks[request.task_id]["error"]) == (
-        "scheduled",
-        "attempt 1 failed, trying again in 2.0 s: disk full",
-    )
+    await reports.retry_later(store, request, "disk full", attempts=1, max_attempts=5, retry_in_s=2.5, now=now)
+    task = store.tasks[request.task_id]
+    assert (task["status"], task["error"]) == ("retrying", "attempt 1 of 5 failed: disk full")
+    assert task["next_attempt_at"] == datetime(2026, 3, 29, 12, 0, 2, 500_000, tzinfo=UTC)
     await reports.start_task(store, request)
-    assert (store.tasks[request.task_id]["status"], store.tasks[request.task_id]["attempts"]) == ("running", 2)
+    assert (task["status"], task["attempts"], task.get("next_attempt_at")) == ("running", 2, None)
     await reports.generate_report(store, events, request, tz=KYIV)
-    await reports.retry_later(store, request, "late", attempts=2, retry_in_s=1)
-    assert store.tasks[request.task_id]["status"] == "succeeded", "only a running task goes back to waiting"
+    await reports.retry_later(store, request, "late", attempts=2, max_attempts=5, retry_in_s=1)
+    assert task["status"] == "succeeded", "only a running task goes back to waiting"
