@@ -80,7 +80,7 @@ def service_users(exchange: str) -> list[BrokerUser]:
     users = []
     for service, producer in SERVICES.items():
         resources = f"^{re.escape(exchange)}$"
-        if SUBSCRIBES[service]:  # its queues <service>.<routing key>, .retry and .dlq, and <service>.requeue
+        if SUBSCRIBES[service]:  # its queues <service>.<routing key>, .retry.<delay> and .dlq, and <service>.requeue
             resources = f"^({re.escape(exchange)}|{re.escape(requeue_exchange_name(service)).removesuffix('requeue')}.+)$"
         users.append(
             BrokerUser(

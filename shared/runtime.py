@@ -99,7 +99,7 @@ class ServiceRuntime(Generic[SettingsT]):
             batch_size=settings.consumer_batch_size,
             concurrency=settings.consumer_concurrency,
             batch_linger_s=settings.consumer_batch_linger_ms / 1000,
-            retry=RetryPolicy(settings.retry_max_attempts, settings.retry_base_delay_ms, settings.retry_max_delay_ms),
+            retry=RetryPolicy(settings.retry_max_attempts, settings.retry_tiers_ms),
         )
 
     def run(self, name: str, worker: Worker) -> None:

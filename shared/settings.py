@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self, TypeVar
+from typing import Annotated, Literal, Self, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.messaging.topology import DEFAULT_RETRY_TIERS_MS
 
 Environment = Literal["development", "test", "production"]
 
@@ -92,8 +94,10 @@ class BaseServiceSettings(ProcessSettings):
     consumer_batch_linger_ms: float = Field(default=50, ge=0, le=1_000, validation_alias=AliasChoices("CONSUMER_BATCH_LINGER_MS"))
     consumer_concurrency: int = Field(default=4, ge=1, le=64, validation_alias=AliasChoices("CONSUMER_CONCURRENCY"))
     retry_max_attempts: int = Field(default=5, ge=1, le=50, validation_alias=AliasChoices("RETRY_MAX_ATTEMPTS"))
-    retry_base_delay_ms: int = Field(default=1_000, ge=1, validation_alias=AliasChoices("RETRY_BASE_DELAY_MS"))
-    retry_max_delay_ms: int = Field(default=300_000, ge=1, validation_alias=AliasChoices("RETRY_MAX_DELAY_MS"))
+    # the wait before each retry, one queue per delay: "1000,10000,60000,300000"
+    retry_tiers_ms: Annotated[tuple[int, ...], NoDecode] = Field(
+        default=DEFAULT_RETRY_TIERS_MS, validation_alias=AliasChoices("RETRY_TIERS_MS")
+    )
     outbox_batch_size: int = Field(default=1_000, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
     outbox_linger_ms: float = Field(default=50, ge=0, le=1_000, validation_alias=AliasChoices("OUTBOX_LINGER_MS"))
@@ -129,6 +133,23 @@ class BaseServiceSettings(ProcessSettings):
         if not url.startswith("postgresql+asyncpg://"):
             raise ValueError("must be a postgresql:// URL")
         return SecretStr(url)
+
+    @field_validator("retry_tiers_ms", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return tuple(int(part) for part in value.split(",") if part.strip())
+            except ValueError:
+                raise ValueError("must be delays in milliseconds separated by commas, e.g. 1000,10000,60000,300000") from None
+        return value
+
+    @field_validator("retry_tiers_ms", mode="after")
+    @classmethod
+    def _shortest_first(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(delay < 1 for delay in value) or list(value) != sorted(set(value)):
+            raise ValueError(f"must be distinct delays of at least 1 ms, shortest first; got {','.join(map(str, value))}")
+        return value
 
     @field_validator("broker_url", mode="after")
     @classmethod

@@ -9,8 +9,9 @@ Acknowledgement policy
 * The handler succeeds: its transaction (which also records the event id) commits,
   then the message is acked. A crash between commit and ack only causes a duplicate,
   which the previous rule absorbs.
-* The handler raises: the message is republished to ``<queue>.retry`` with a delay
-  that grows exponentially and the attempt count in the ``x-attempts`` header; after
+* The handler raises: the message is republished to the retry tier of its attempt
+  (``<queue>.retry.1s``, ``.retry.10s``, ...: one queue per delay, ``RETRY_TIERS_MS``) with
+  the attempt count in the ``x-attempts`` header; after
   ``max_attempts`` it goes to ``<queue>.dlq`` with the error and count. Only after the
   broker confirms that copy is the original acked.
 * The database is out of reach (``shared.db_gate``): nothing is decided and no attempt is
@@ -54,7 +55,14 @@ from shared.db_gate import DatabaseGate
 from shared.messaging.acks import AckTracker
 from shared.messaging.envelope import Envelope
 from shared.messaging.received import ReceivedMessage
-from shared.messaging.topology import ConsumerQueue, QueueType, declare_consumer_queue, declare_exchange, declare_requeue_exchange
+from shared.messaging.topology import (
+    DEFAULT_RETRY_TIERS_MS,
+    ConsumerQueue,
+    QueueType,
+    declare_consumer_queue,
+    declare_exchange,
+    declare_requeue_exchange,
+)
 
 log = logging.getLogger(__name__)
 
@@ -182,14 +190,14 @@ class Subscription:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 5
-    base_delay_ms: int = 1_000
-    max_delay_ms: int = 300_000
+    """``max_attempts`` tries in all; the n-th failure waits ``tiers_ms[n - 1]`` (the last tier once past them)."""
 
-    def delay_ms(self, failed_attempts: int) -> int:
-        """Exponential backoff with +-20% jitter so a burst of failures does not come back at once."""
-        delay = min(self.base_delay_ms * 2 ** (failed_attempts - 1), self.max_delay_ms)
-        return max(1, int(delay * random.uniform(0.8, 1.2)))
+    max_attempts: int = 5
+    tiers_ms: tuple[int, ...] = DEFAULT_RETRY_TIERS_MS
+
+    def __post_init__(self) -> None:
+        if not self.tiers_ms or any(delay < 1 for delay in self.tiers_ms) or list(self.tiers_ms) != sorted(set(self.tiers_ms)):
+            raise ValueError(f"retry tiers must be distinct delays of at least 1 ms, shortest first; got {self.tiers_ms}")
 
 
 Delivery = tuple[ReceivedMessage, ConsumerQueue]
@@ -283,7 +291,7 @@ class Consumer:
 
     @property
     def queues(self) -> list[ConsumerQueue]:
-        return [ConsumerQueue(self._service, routing_key) for routing_key in self._subscriptions]
+        return [ConsumerQueue(self._service, routing_key, self._retry.tiers_ms) for routing_key in self._subscriptions]
 
     @property
     def attached(self) -> bool:
@@ -533,7 +541,7 @@ class Consumer:
                 await self._run_hook(item, "give-up", lambda session: give_up(item.envelope, description, session))
             await self._dead_letter(item.message, item.queue, description, "handler_failed", failed_attempts)
             return
-        delay_ms = self._retry.delay_ms(failed_attempts)
+        retry_queue, delay_ms = item.queue.retry_tier(failed_attempts)
         note_retry = item.subscription.on_retry
         if note_retry is not None:
             await self._run_hook(
@@ -550,7 +558,7 @@ class Consumer:
             },
         )
         headers = {ATTEMPTS_HEADER: failed_attempts, "x-last-error": description}
-        if await self._republish(item.message, item.queue, item.queue.retry_name, headers, expiration_ms=delay_ms):
+        if await self._republish(item.message, item.queue, retry_queue, headers):
             await self._ack([item.message])
             metrics.EVENTS_CONSUMED.labels(queue=item.queue.name, outcome="retried").inc()
 
@@ -588,9 +596,7 @@ class Consumer:
                 },
             )
 
-    async def _republish(
-        self, message: ReceivedMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any], expiration_ms: int | None = None
-    ) -> bool:
+    async def _republish(self, message: ReceivedMessage, queue: ConsumerQueue, target: str, headers: dict[str, Any]) -> bool:
         """Copy the message to the retry or DLQ queue; True once the broker confirmed it."""
         channel, requeue = self._channel, self._requeue
         if channel is None or channel.is_closed or requeue is None:
@@ -607,7 +613,6 @@ class Consumer:
             timestamp=message.timestamp,
             type=message.type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-            expiration=expiration_ms / 1000 if expiration_ms is not None else None,
         )
         try:
             await requeue.publish(copy, routing_key=target, mandatory=True, timeout=10)

@@ -1,8 +1,11 @@
 """Names and declarations of the exchange and queues: the only place they are spelled out.
 
-Each consumer owns ``<service>.<routing key>`` bound to the events exchange, plus
-``<queue>.retry`` (per-message TTL, dead-letters back to the queue) and ``<queue>.dlq``
-(parking). Retry and DLQ traffic goes through the service's own direct exchange
+Each consumer owns ``<service>.<routing key>`` bound to the events exchange, plus its retry
+tiers ``<queue>.retry.<delay>`` (for example ``.retry.1s``, ``.retry.5m``: one queue per
+delay, its TTL the queue's own, dead-lettering back to the queue) and ``<queue>.dlq``
+(parking). A tier holds messages of one delay only, so the message at its head always
+expires first: a 1 s retry never waits behind a 5 min one, as it would in one queue of
+per-message TTLs, where RabbitMQ expires only the head. Retry and DLQ traffic goes through the service's own direct exchange
 ``<service>.requeue``, bound to those queues only, so a retried event is not fanned out
 again to other services, and a service's broker user needs no right to publish into any
 queue but its own (the default exchange would reach every queue by name).
@@ -26,22 +29,39 @@ QueueType = Literal["quorum", "classic"]
 
 # Redeliveries without a decision (a consumer crashing mid-message) before the broker parks it.
 DELIVERY_LIMIT = 20
+# The wait before each retry: the first failure waits 1 s, the second 10 s, and so on; every
+# later one the last (RETRY_TIERS_MS).
+DEFAULT_RETRY_TIERS_MS: tuple[int, ...] = (1_000, 10_000, 60_000, 300_000)
+
+
+def tier_label(delay_ms: int) -> str:
+    """``1s``, ``10s``, ``5m``; ``250ms`` when not a whole number of seconds."""
+    if delay_ms % 60_000 == 0:
+        return f"{delay_ms // 60_000}m"
+    if delay_ms % 1_000 == 0:
+        return f"{delay_ms // 1_000}s"
+    return f"{delay_ms}ms"
 
 
 @dataclass(frozen=True, slots=True)
 class ConsumerQueue:
-    """The three queues behind one (service, routing key) subscription."""
+    """The queues behind one (service, routing key) subscription: the work queue, its retry tiers, its DLQ."""
 
     service: str
     routing_key: str
+    retry_tiers_ms: tuple[int, ...] = DEFAULT_RETRY_TIERS_MS
 
     @property
     def name(self) -> str:
         return f"{self.service}.{self.routing_key}"
 
-    @property
-    def retry_name(self) -> str:
-        return f"{self.name}.retry"
+    def retry_tier(self, failed_attempts: int) -> tuple[str, int]:
+        """The retry queue a message that failed ``failed_attempts`` times waits in, and its delay."""
+        delay_ms = self.retry_tiers_ms[min(failed_attempts, len(self.retry_tiers_ms)) - 1]
+        return self.retry_name(delay_ms), delay_ms
+
+    def retry_name(self, delay_ms: int) -> str:
+        return f"{self.name}.retry.{tier_label(delay_ms)}"
 
     @property
     def dlq_name(self) -> str:
@@ -90,16 +110,18 @@ async def declare_consumer_queue(
         main_arguments["x-delivery-limit"] = DELIVERY_LIMIT
     declared = await channel.declare_queue(queue.name, durable=True, arguments=main_arguments)
     await declared.bind(requeue, routing_key=queue.name)  # where an expired retry comes back
-    retry_arguments = {
-        **_type_arguments(queue_type),
-        "x-dead-letter-exchange": requeue.name,
-        "x-dead-letter-routing-key": queue.name,
-    }
-    if queue_type == "quorum":
-        # at-least-once dead-lettering: an expiring retry is never dropped on the way back
-        retry_arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
-    retry = await channel.declare_queue(queue.retry_name, durable=True, arguments=retry_arguments)
-    await retry.bind(requeue, routing_key=queue.retry_name)
+    for delay_ms in queue.retry_tiers_ms:
+        retry_arguments = {
+            **_type_arguments(queue_type),
+            "x-message-ttl": delay_ms,
+            "x-dead-letter-exchange": requeue.name,
+            "x-dead-letter-routing-key": queue.name,
+        }
+        if queue_type == "quorum":
+            # at-least-once dead-lettering: an expiring retry is never dropped on the way back
+            retry_arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+        retry = await channel.declare_queue(queue.retry_name(delay_ms), durable=True, arguments=retry_arguments)
+        await retry.bind(requeue, routing_key=queue.retry_name(delay_ms))
     await declared.bind(exchange, routing_key=queue.routing_key)
     return declared
 

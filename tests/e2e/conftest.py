@@ -78,7 +78,7 @@ async def suite(infrastructure: Infrastructure, run_id: str, tmp_path_factory: p
         keys = ",".join([f"e2e:{API_KEY}:operator", *(f"{name}:{key}:{role}" for name, (key, role) in CLIENT_KEYS.items())])
         env = suite_environment(
             broker_url=infrastructure.vhost_url(vhost), exchange=exchange, databases=databases, mail_dir=workdir / "mail", api_keys=keys
-        ) | {"NOTIFICATIONS_REPORTS_TO": "ops@example.com", "OUTBOX_POLL_INTERVAL_S": "0.5", "RETRY_BASE_DELAY_MS": "200"}
+        ) | {"NOTIFICATIONS_REPORTS_TO": "ops@example.com", "OUTBOX_POLL_INTERVAL_S": "0.5", "RETRY_TIERS_MS": "200,400,800"}
         log = workdir / "suite.log"
         try:
             with log.open("wb") as output:

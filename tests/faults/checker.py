@@ -179,7 +179,7 @@ async def _consumers_back(view: SuiteView) -> list[str]:
     return [
         queue["name"]
         for queue in await queues(view)
-        if not queue["name"].endswith((".dlq", ".retry")) and int(queue.get("consumers", 0)) == 0
+        if not queue["name"].endswith(".dlq") and ".retry." not in queue["name"] and int(queue.get("consumers", 0)) == 0
     ]
 
 

@@ -59,7 +59,7 @@ async def test_each_service_publishes_only_its_own_routing_keys(users: dict[str,
 
 async def test_a_consumer_reaches_its_own_queues_and_no_other_services(users: dict[str, str], exchange_name: str) -> None:
     # its own retry queue, through its requeue exchange
-    await _publish(users["reports"], exchange_name, "reports.order.created.retry", to_exchange="reports.requeue")
+    await _publish(users["reports"], exchange_name, "reports.order.created.retry.1s", to_exchange="reports.requeue")
     # another service's queue: not through the default exchange, nor by consuming it
     with pytest.raises(aiormq.exceptions.ChannelAccessRefused):
         await _publish(users["reports"], exchange_name, "notifications.order.created", to_exchange="")

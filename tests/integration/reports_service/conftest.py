@@ -25,8 +25,7 @@ def make_settings(reports_db: str, broker_url: str, exchange_name: str) -> Calla
             "environment": "test",
             "outbox_poll_interval_s": 0.2,
             "log_json": False,
-            "retry_base_delay_ms": 50,
-            "retry_max_delay_ms": 200,
+            "retry_tiers_ms": (50, 100, 200),
         }
         return ReportsSettings(**(values | overrides))
 

@@ -222,7 +222,7 @@ async def test_a_failing_generation_ends_failed_and_publishes_report_failed(
 async def test_a_task_waiting_for_its_next_attempt_reads_retrying_with_the_failure_and_when(
     make_settings: Callable[..., ReportsSettings], reports_db: str
 ) -> None:
-    settings = make_settings(retry_max_attempts=2, retry_base_delay_ms=3000, retry_max_delay_ms=3000)
+    settings = make_settings(retry_max_attempts=2, retry_tiers_ms=(3000,))
     async with _day_that_cannot_be_stored(reports_db, date(2026, 2, 2)), reports_client(settings) as client:
         response = await client.post("/report/generate", params={"report_date": "2026-02-02"})
         task_id = response.json()["task_id"]
@@ -237,7 +237,7 @@ async def test_a_task_waiting_for_its_next_attempt_reads_retrying_with_the_failu
     assert between["error"].startswith("attempt 1 of 2 failed: ")
     assert "disk on fire" in between["error"]
     waited = datetime.fromisoformat(between["next_attempt_at"]) - datetime.fromisoformat(between["started_at"])
-    assert timedelta(seconds=2) <= waited <= timedelta(seconds=5), "the retry policy's delay: 3 s, give or take its jitter"
+    assert timedelta(seconds=3) <= waited <= timedelta(seconds=4), "the first tier's delay: 3 s after the attempt began"
     assert (final["status"], final["attempts"], final["next_attempt_at"]) == ("failed", 2, None)
 
 

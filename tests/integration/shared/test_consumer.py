@@ -45,7 +45,7 @@ async def consumer_db(infrastructure: Infrastructure, run_id: str) -> AsyncItera
 class Harness:
     """A consumer whose handler records effects and fails for chosen events."""
 
-    def __init__(self, db_url: str, broker_url: str, exchange_name: str) -> None:
+    def __init__(self, db_url: str, broker_url: str, exchange_name: str, *, tiers_ms: tuple[int, ...] = (50, 100, 200)) -> None:
         self.engine = create_engine(db_url)
         self.calls: Counter[uuid.UUID] = Counter()
         self.fail_times: dict[uuid.UUID, int] = {}
@@ -57,7 +57,7 @@ class Harness:
             session_factory=create_session_factory(self.engine),
             processed_events=processed_events,
             subscriptions=[Subscription("order.created", OrderCreated, self.handle)],
-            retry=RetryPolicy(max_attempts=3, base_delay_ms=50, max_delay_ms=200),
+            retry=RetryPolicy(max_attempts=3, tiers_ms=tiers_ms),
             batch_size=50,
             concurrency=2,
         )
@@ -111,6 +111,23 @@ async def test_a_duplicated_event_has_one_effect(consumer_db: str, broker_url: s
         await eventually(all_acked, what="the three deliveries handled and acked")
         assert await harness.effects_of(event.id) == 1
         assert harness.calls[event.id] == 1
+
+
+async def test_a_short_retry_is_not_held_behind_a_long_one(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    """Tiers of 1 s and 5 min: an event that failed twice waits 5 min; one that failed once comes back after 1 s,
+    where one retry queue of per-message TTLs would hold it behind the 5 min message at its head."""
+    async with Harness(consumer_db, broker_url, exchange_name, tiers_ms=(1_000, 300_000)) as harness:
+        slow, quick = _event(), _event()
+        harness.fail_times[slow.id] = 2
+        await harness.send(slow)
+        long_wait = QUEUE.retry_name(300_000)
+        await eventually(lambda: _depth_is(broker_url, long_wait, 1), timeout_s=15, what="the twice-failed event in the 5 min tier")
+        harness.fail_times[quick.id] = 1
+        await harness.send(quick)
+        await eventually(lambda: _effects_are(harness, quick.id, 1), timeout_s=5, what="the once-failed event back after its 1 s")
+        assert harness.calls[quick.id] == 2
+        assert await queue_depth(broker_url, long_wait) == 1, "the 5 min retry still waits"
+        assert await harness.effects_of(slow.id) == 0
 
 
 async def test_a_transient_failure_is_retried_and_then_succeeds_once(consumer_db: str, broker_url: str, exchange_name: str) -> None:
@@ -305,7 +322,8 @@ async def test_a_database_outage_spends_no_attempt_and_parks_nothing(consumer_db
             await eventually(partial(_effects_are, harness, event.id, 1), what=f"event {event.id} handled")
         assert not harness.consumer.paused
         assert await queue_depth(broker_url, QUEUE.dlq_name) == 0
-        assert await queue_depth(broker_url, QUEUE.retry_name) == 0
+        for tier in (50, 100, 200):
+            assert await queue_depth(broker_url, QUEUE.retry_name(tier)) == 0
         assert all(harness.calls[event.id] == 1 for event in events)
 
 
