@@ -78,6 +78,12 @@ def validate_payload(routing_key: str, payload: Mapping[str, Any]) -> BaseModel:
         raise CommandError(f"payload of {routing_key}: {reasons}") from None
 
 
+def task_of(envelope: Envelope[Any]) -> uuid.UUID | None:
+    """The task a fired command asks for (``report.requested`` names its ``task_id``): how a run links to what it started."""
+    task_id = getattr(envelope.data, "task_id", None)
+    return task_id if isinstance(task_id, uuid.UUID) else None
+
+
 def build_event(name: str, routing_key: str, payload: Mapping[str, Any], timezone: str, instant: datetime) -> Envelope[Any]:
     """The event one fire publishes; raises ``CommandError`` for a row that breaks the catalogue."""
     found = command(routing_key)

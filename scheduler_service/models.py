@@ -61,6 +61,7 @@ schedule_runs = Table(
     Column("status", String(8), nullable=False),
     Column("reason", Text),
     Column("event_id", Uuid),
+    Column("task_id", Uuid),  # the task a fired command asked for (report.requested's task_id)
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("schedule_id", "scheduled_for"),
     CheckConstraint("status IN ('fired', 'skipped', 'manual', 'failed')", name="status_known"),

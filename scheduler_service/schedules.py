@@ -32,6 +32,7 @@ def run_out(run: Run) -> RunOut:
         status=run.status,
         reason=run.reason,
         event_id=str(run.event_id) if run.event_id else None,
+        task_id=str(run.task_id) if run.task_id else None,
         recorded_at=run.recorded_at,
     )
 
@@ -118,7 +119,7 @@ async def trigger(store: SchedulesStore, events: EventsOut, name: str, *, now: d
             event = commands.build_event(current.name, current.routing_key, current.payload, current.timezone, now)
         except commands.CommandError as exc:
             raise InvalidRequest(f"schedule {name!r} cannot fire: {exc}") from exc
-        run = await store.add_run(current.id, now, "manual", event.id, "triggered through the API")
+        run = await store.add_run(current.id, now, "manual", event.id, "triggered through the API", commands.task_of(event))
         await events.add(event, routing_key=current.routing_key)
     return run_out(run)
 

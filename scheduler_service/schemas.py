@@ -88,6 +88,7 @@ class RunOut(BaseModel):
     status: Literal["fired", "skipped", "manual", "failed"]
     reason: str | None
     event_id: str | None
+    task_id: str | None = Field(default=None, description="the report task the fire requested: GET /report/tasks/{task_id}")
     recorded_at: datetime
 
 

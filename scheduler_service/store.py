@@ -48,6 +48,7 @@ class Run:
     reason: str | None
     event_id: uuid.UUID | None
     recorded_at: datetime
+    task_id: uuid.UUID | None = None
 
 
 class SchedulesStore(Protocol):
@@ -65,7 +66,9 @@ class SchedulesStore(Protocol):
 
     async def remove(self, schedule_id: uuid.UUID) -> None: ...
 
-    async def add_run(self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str) -> Run: ...
+    async def add_run(
+        self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str, task_id: uuid.UUID | None
+    ) -> Run: ...
 
 
 NOTIFY_CHANGED = text(f"SELECT pg_notify('{CHANGED_CHANNEL}', '')")
@@ -79,6 +82,7 @@ RUN_COLUMNS = (
     schedule_runs.c.reason,
     schedule_runs.c.event_id,
     schedule_runs.c.recorded_at,
+    schedule_runs.c.task_id,
 )
 
 
@@ -123,11 +127,15 @@ class SqlSchedulesStore:
         await self._session.execute(delete(schedules).where(schedules.c.id == schedule_id))
         await self._session.execute(NOTIFY_CHANGED)
 
-    async def add_run(self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str) -> Run:
+    async def add_run(
+        self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str, task_id: uuid.UUID | None
+    ) -> Run:
         row = (
             await self._session.execute(
                 insert(schedule_runs)
-                .values(schedule_id=schedule_id, scheduled_for=scheduled_for, status=status, event_id=event_id, reason=reason)
+                .values(
+                    schedule_id=schedule_id, scheduled_for=scheduled_for, status=status, event_id=event_id, reason=reason, task_id=task_id
+                )
                 .returning(*RUN_COLUMNS)
             )
         ).one()

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler_service import cron
-from scheduler_service.commands import build_event
+from scheduler_service.commands import build_event, task_of
 from scheduler_service.firing import decide
 from scheduler_service.models import schedule_runs, schedules
 from shared.db import SessionFactory, listen_forever
@@ -39,6 +39,20 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+def _run(
+    schedule_id: Any, scheduled_for: datetime, status: str, *, reason: str | None = None, event_id: Any = None, task_id: Any = None
+) -> dict[str, Any]:
+    """A ``schedule_runs`` row; every row of one insert has the same columns."""
+    return {
+        "schedule_id": schedule_id,
+        "scheduled_for": scheduled_for,
+        "status": status,
+        "event_id": event_id,
+        "task_id": task_id,
+        "reason": reason,
+    }
 
 
 class Ticker:
@@ -143,23 +157,23 @@ class Ticker:
         if first < horizon:
             # older than the look-back: one row says so instead of one per instant
             reason = f"instants from {first.isoformat()} until {horizon.isoformat()} are older than the look-back ({schedule.lookback_s} s)"
-            runs.append({"schedule_id": schedule.id, "scheduled_for": first, "status": "skipped", "event_id": None, "reason": reason})
+            runs.append(_run(schedule.id, first, "skipped", reason=reason))
             first = cron.next_after(schedule.cron, schedule.timezone, horizon - timedelta(microseconds=1)) or now
         instants = cron.instants_between(schedule.cron, schedule.timezone, first, now)
         decision = decide(instants, now, catch_up=schedule.catch_up, grace=self._grace, max_fires=self._max_catch_up)
         for instant in decision.fire:
             event = build_event(schedule.name, schedule.routing_key, schedule.payload, schedule.timezone, instant)
             events[(schedule.id, instant)] = (event, schedule.routing_key)
-            runs.append({"schedule_id": schedule.id, "scheduled_for": instant, "status": "fired", "event_id": event.id, "reason": None})
+            runs.append(_run(schedule.id, instant, "fired", event_id=event.id, task_id=task_of(event)))
         for instant, reason in decision.skip:
-            runs.append({"schedule_id": schedule.id, "scheduled_for": instant, "status": "skipped", "event_id": None, "reason": reason})
+            runs.append(_run(schedule.id, instant, "skipped", reason=reason))
 
     @staticmethod
     def _failed_run(schedule: Any, now: datetime, error: BaseException) -> dict[str, Any]:
         reason = f"{type(error).__name__}: {error}"[:1000]
         log.warning("schedule failed to fire; backing off", extra={"schedule": schedule.name, "error": reason})
         instant = schedule.next_fire_at if schedule.next_fire_at is not None and schedule.next_fire_at <= now else now
-        return {"schedule_id": schedule.id, "scheduled_for": instant, "status": "failed", "event_id": None, "reason": reason}
+        return _run(schedule.id, instant, "failed", reason=reason)
 
     async def failing_schedules(self) -> list[str]:
         """Enabled schedules whose last fire failed (readiness shows them as degraded)."""

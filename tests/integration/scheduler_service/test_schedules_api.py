@@ -162,7 +162,7 @@ async def test_the_default_schedule_requests_yesterdays_report_and_the_reports_s
                 return observed.acked("reports.order.created") >= acked + 3
 
             await eventually(stored, what="the day's orders stored by the reports service")
-            async with serving(scheduler):
+            async with serving(scheduler) as scheduler_url, httpx.AsyncClient(base_url=scheduler_url) as client:
                 reports_engine = create_engine(reports_db, pool_size=1)
 
                 async def done() -> Any:
@@ -172,6 +172,8 @@ async def test_the_default_schedule_requests_yesterdays_report_and_the_reports_s
 
                 task = await eventually(done, timeout_s=20, what="the scheduled report")
                 await reports_engine.dispose()
+                runs = (await client.get("/schedules/daily-orders-report/runs")).json()["items"]
+    assert [run["task_id"] for run in runs if run["status"] == "fired"] == [str(task.id)], "the run links to the task it requested"
     assert task.requested_by == "scheduler:daily-orders-report"
     assert task.report_date == date(2026, 3, 10)
     assert task.scheduled_for == datetime(2026, 3, 11, tzinfo=UTC)

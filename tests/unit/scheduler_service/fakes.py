@@ -54,7 +54,9 @@ class InMemorySchedulesStore:
         self.schedules = {name: s for name, s in self.schedules.items() if s.id != schedule_id}
         self.changes_announced += 1
 
-    async def add_run(self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str) -> Run:
-        run = Run(scheduled_for=scheduled_for, status=status, reason=reason, event_id=event_id, recorded_at=self.now)
+    async def add_run(
+        self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str, task_id: uuid.UUID | None
+    ) -> Run:
+        run = Run(scheduled_for=scheduled_for, status=status, reason=reason, event_id=event_id, recorded_at=self.now, task_id=task_id)
         self.runs.append((schedule_id, run))
         return run

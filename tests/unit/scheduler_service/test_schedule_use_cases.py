@@ -85,6 +85,7 @@ async def test_a_trigger_records_a_manual_run_and_its_report_request_for_the_loc
     assert requested["report_date"] == "2026-03-28", "the day before 2026-03-29 in Berlin"
     assert requested["requested_by"] == "scheduler:nightly"
     assert run.event_id == str(events.rows[0]["event_id"])
+    assert run.task_id == requested["task_id"], "the run links to the task it requested"
 
 
 async def test_an_unknown_schedule_is_not_found_for_every_use_case() -> None:
