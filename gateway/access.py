@@ -3,7 +3,7 @@
 ``shop`` places orders and reads its own orders and their notifications; ``analyst``
 reads reports, tasks and schedules and requests reports; ``operator`` may call anything.
 A route that no rule names needs ``operator``, so a new endpoint is closed until a rule
-opens it.
+opens it; ``/admin/...`` needs it whatever the rules say.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ RULES: tuple[Rule, ...] = (
 
 
 def required_role(upstream: str, method: str, path: str) -> str:
-    """The least role that may make this call (``operator`` for anything not listed)."""
+    """The least role that may make this call (``operator`` for anything not listed, and for ``/admin/...`` always)."""
+    if path == "/admin" or path.startswith("/admin/"):
+        return "operator"
     for rule in RULES:
         if rule.upstream == upstream and method in rule.methods and rule.matches(path):
             return rule.role

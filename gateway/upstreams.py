@@ -11,9 +11,9 @@ from gateway.settings import UpstreamTimeouts
 from shared import metrics
 
 PREFIXES: dict[str, tuple[str, ...]] = {
-    "orders": ("/orders",),
-    "reports": ("/report",),
-    "scheduler": ("/schedules",),
+    "orders": ("/orders", "/admin/orders"),
+    "reports": ("/report", "/admin/reports"),
+    "scheduler": ("/schedules", "/admin/scheduler"),
     "notifications": ("/notifications",),
 }
 

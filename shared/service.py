@@ -1,5 +1,6 @@
 """The service defaults: one call gives a service its app with health, readiness, metrics,
-request ids, caller identity, problem+json errors and the lifecycle of its runtime."""
+request ids, caller identity, problem+json errors, the lifecycle of its runtime and, with an
+outbox, its operators' ``/admin/<service>/outbox``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from shared.runtime import ServiceRuntime
 from shared.web.app import create_app
 from shared.web.health import Check
+from shared.web.outbox_admin import outbox_admin_router
 
 
 def service_app(
@@ -34,6 +36,8 @@ def service_app(
             runtime.attach(app, *checks)
             yield
 
+    if runtime.outbox is not None and behind_gateway:
+        routers = [*routers, outbox_admin_router(runtime.settings.service_name)]
     return create_app(
         title=title,
         service_name=service_name or runtime.settings.service_name,

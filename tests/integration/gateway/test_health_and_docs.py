@@ -55,7 +55,12 @@ async def test_docs_merge_the_services_public_paths_with_the_key_schemes(
     ):
         document = (await client.get("/openapi.json")).json()
         docs = await client.get("/docs")
-    assert set(document["paths"]) == {"/orders", "/orders/{order_id}"}, "health, metrics and the fault upstream's own paths stay out"
+    assert set(document["paths"]) == {
+        "/orders",
+        "/orders/{order_id}",
+        "/admin/orders/outbox",
+        "/admin/orders/outbox/republish",
+    }, "health, metrics and the fault upstream's own paths stay out"
     assert "401" in document["paths"]["/orders"]["post"]["responses"]
     assert "OrderOut" in document["components"]["schemas"]
     assert "x-unavailable-services" not in document["info"]

@@ -32,6 +32,10 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("scheduler", "PATCH", "/schedules/daily-orders-report", "operator"),
     ("scheduler", "DELETE", "/schedules/daily-orders-report", "operator"),
     ("scheduler", "POST", "/schedules/daily-orders-report/trigger", "operator"),
+    # what an operator repairs with: never a read-only role's, though reads of these upstreams are
+    ("reports", "GET", "/admin/reports/outbox", "operator"),
+    ("scheduler", "GET", "/admin/scheduler/outbox", "operator"),
+    ("orders", "POST", "/admin/orders/outbox/republish", "operator"),
 ]
 SHOP, ANALYST, OPERATOR = (Client(name, frozenset({name})) for name in ("shop", "analyst", "operator"))
 
