@@ -14,7 +14,7 @@ PREFIXES: dict[str, tuple[str, ...]] = {
     "orders": ("/orders", "/admin/orders"),
     "reports": ("/report", "/admin/reports"),
     "scheduler": ("/schedules", "/admin/scheduler"),
-    "notifications": ("/notifications",),
+    "notifications": ("/notifications", "/admin/notifications"),
 }
 
 

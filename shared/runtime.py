@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import SessionFactory, asyncpg_dsn, create_driver_pool, create_engine, create_session_factory
 from shared.messaging.consumer import Consumer, RetryPolicy, Subscription
+from shared.messaging.dead_letters import DeadLetters
 from shared.messaging.outbox import Outbox, OutboxRelay, SessionOutbox
 from shared.messaging.publisher import Publisher
 from shared.messaging.relay_thread import RelayParts, RelayThread
@@ -56,6 +57,7 @@ class ServiceRuntime(Generic[SettingsT]):
         self.outbox = outbox
         self.relay: RelayThread | None = None
         self.consumer: Consumer | None = None
+        self.dead_letters: DeadLetters | None = None
         self._workers: dict[str, Worker] = {}
         self._entered = False
         if run_relay is None:
@@ -100,6 +102,9 @@ class ServiceRuntime(Generic[SettingsT]):
             concurrency=settings.consumer_concurrency,
             batch_linger_s=settings.consumer_batch_linger_ms / 1000,
             retry=RetryPolicy(settings.retry_max_attempts, settings.retry_tiers_ms),
+        )
+        self.dead_letters = DeadLetters(
+            settings.broker_url.get_secret_value(), self.consumer.queues, scan_limit=settings.dead_letter_scan_limit
         )
 
     def run(self, name: str, worker: Worker) -> None:

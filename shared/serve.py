@@ -1,4 +1,4 @@
-"""Command line of every service: ``python -m <service>.main [serve|migrate]``."""
+"""Command line of every service: ``python -m <service>.main [serve|migrate|relay|dead-letters]``."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import Table
 
 from shared.db import migrate
+from shared.dead_letters_cli import DEAD_LETTER_ACTIONS, run_dead_letters
 from shared.logging import configure_logging
 from shared.messaging.outbox import Outbox
 from shared.relay_app import build_relay_app
@@ -41,7 +42,13 @@ def serve(
     """``serve`` (the default), ``migrate``, or ``relay``: the service's outbox relay alone (``shared.relay_app``)."""
     parser = argparse.ArgumentParser(description=f"{settings_class.__name__.removesuffix('Settings')} service")
     commands = ["serve", "migrate", "relay"] if outbox_table is not None else ["serve", "migrate"]
-    parser.add_argument("command", nargs="?", default="serve", choices=commands)
+    parser.add_argument("command", nargs="?", default="serve", choices=[*commands, "dead-letters"])
+    parser.add_argument("action", nargs="?", choices=DEAD_LETTER_ACTIONS, help="dead-letters: what to do with the parked messages")
+    parser.add_argument("--queue", help="dead-letters: the consumer queue, e.g. reports.order.created (all queues' counts without it)")
+    parser.add_argument("--ids", nargs="+", help="dead-letters replay|purge: these message ids")
+    parser.add_argument("--all", action="store_true", help="dead-letters replay|purge: every parked message of --queue")
+    parser.add_argument("--page", type=int, default=1, help="dead-letters list: the page")
+    parser.add_argument("--count", type=int, default=50, help="dead-letters list: messages per page")
     parser.add_argument("--port", type=int, help="overrides the configured port (relay: the service's port + 1000)")
     parser.add_argument("--migrate", action="store_true", help="apply migrations before serving")
     args = parser.parse_args()
@@ -53,6 +60,11 @@ def serve(
     elif relay is not None:
         settings.port = relay.relay_port
     configure_logging(f"{settings.service_name}-relay" if relay else settings.service_name, settings.log_level, json=settings.log_json)
+    if args.command == "dead-letters":
+        runtime = build_app(settings).state.runtime
+        if runtime.dead_letters is None:
+            parser.exit(2, f"{settings.service_name} consumes no queue: it has no dead letters\n")
+        parser.exit(asyncio.run(run_dead_letters(runtime.dead_letters, args, parser)))
     if args.command == "migrate" or args.migrate:
         database_url = getattr(settings, "database_url", None)
         if migrations_dir is not None and database_url is not None:

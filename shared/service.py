@@ -1,6 +1,7 @@
 """The service defaults: one call gives a service its app with health, readiness, metrics,
 request ids, caller identity, problem+json errors, the lifecycle of its runtime and, with an
-outbox, its operators' ``/admin/<service>/outbox``."""
+outbox, its operators' ``/admin/<service>/outbox``, and, with a consumer,
+``/admin/<service>/dead-letters``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 
 from shared.runtime import ServiceRuntime
 from shared.web.app import create_app
+from shared.web.dead_letters_admin import dead_letters_router
 from shared.web.health import Check
 from shared.web.outbox_admin import outbox_admin_router
 
@@ -38,7 +40,9 @@ def service_app(
 
     if runtime.outbox is not None and behind_gateway:
         routers = [*routers, outbox_admin_router(runtime.settings.service_name)]
-    return create_app(
+    if runtime.dead_letters is not None and behind_gateway:
+        routers = [*routers, dead_letters_router(runtime.settings.service_name)]
+    app = create_app(
         title=title,
         service_name=service_name or runtime.settings.service_name,
         internal_token=runtime.settings.internal_token_value if behind_gateway else None,
@@ -46,3 +50,5 @@ def service_app(
         lifespan=lifespan,
         description=description,
     )
+    app.state.runtime = runtime  # for the command line, before the lifespan attaches it
+    return app

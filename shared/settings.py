@@ -98,6 +98,8 @@ class BaseServiceSettings(ProcessSettings):
     retry_tiers_ms: Annotated[tuple[int, ...], NoDecode] = Field(
         default=DEFAULT_RETRY_TIERS_MS, validation_alias=AliasChoices("RETRY_TIERS_MS")
     )
+    # a DLQ is read whole (to leave its order as it was); one holding more is refused for listing by ids
+    dead_letter_scan_limit: int = Field(default=10_000, ge=1, le=1_000_000, validation_alias=AliasChoices("DEAD_LETTER_SCAN_LIMIT"))
     outbox_batch_size: int = Field(default=1_000, ge=1, le=10_000, validation_alias=AliasChoices("OUTBOX_BATCH_SIZE"))
     outbox_poll_interval_s: float = Field(default=1.0, gt=0, validation_alias=AliasChoices("OUTBOX_POLL_INTERVAL_S"))
     outbox_linger_ms: float = Field(default=50, ge=0, le=1_000, validation_alias=AliasChoices("OUTBOX_LINGER_MS"))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
+from shared.messaging.envelope import Envelope
 from shared.messaging.topology import declare_exchange
 
 
@@ -47,3 +50,27 @@ async def queue_depth(broker_url: str, queue_name: str) -> int:
         return int(declared.declaration_result.message_count or 0)
     finally:
         await connection.close()
+
+
+async def park(broker_url: str, queue: str, envelopes: Sequence[Envelope[Any]], error: str = "RuntimeError: the database refused") -> None:
+    """Put events into ``<queue>.dlq`` as the consumer leaves them after their last attempt."""
+    async with await aio_pika.connect(broker_url) as connection:
+        channel = await connection.channel()
+        for envelope in envelopes:
+            headers: dict[str, Any] = {
+                "x-attempts": 5,
+                "x-error": error,
+                "x-error-kind": "handler_failed",
+                "x-failed-at": datetime.now(UTC).isoformat(),
+                "x-consumer-queue": queue,
+                "x-original-routing-key": envelope.type,
+            }
+            message = aio_pika.Message(
+                envelope.to_json(),
+                headers=headers,
+                message_id=str(envelope.id),
+                type=envelope.type,
+                content_type="application/json",
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            )
+            await channel.default_exchange.publish(message, routing_key=f"{queue}.dlq")

@@ -36,6 +36,9 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("reports", "GET", "/admin/reports/outbox", "operator"),
     ("scheduler", "GET", "/admin/scheduler/outbox", "operator"),
     ("orders", "POST", "/admin/orders/outbox/republish", "operator"),
+    ("reports", "GET", "/admin/reports/dead-letters", "operator"),
+    ("notifications", "GET", "/admin/notifications/dead-letters", "operator"),
+    ("notifications", "POST", "/admin/notifications/dead-letters/replay", "operator"),
 ]
 SHOP, ANALYST, OPERATOR = (Client(name, frozenset({name})) for name in ("shop", "analyst", "operator"))
 
