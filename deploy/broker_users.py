@@ -37,6 +37,7 @@ import httpx
 from shared.contracts.owners import routing_keys_of
 from shared.messaging.topology import (
     ORDER_CREATED,
+    REPORT_BACKFILL_REQUESTED,
     REPORT_FAILED,
     REPORT_GENERATED,
     REPORT_REQUESTED,
@@ -56,7 +57,7 @@ SERVICES: Mapping[str, str] = {
 }
 SUBSCRIBES: Mapping[str, tuple[str, ...]] = {
     "orders": (),
-    "reports": (ORDER_CREATED, REPORT_REQUESTED),
+    "reports": (ORDER_CREATED, REPORT_REQUESTED, REPORT_BACKFILL_REQUESTED),
     "scheduler": (),
     "notifications": (ORDER_CREATED, REPORT_GENERATED, REPORT_FAILED),
 }

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reports_service import reports
 from reports_service.store import SqlReportsStore
 from shared.contracts.orders import OrderCreated
-from shared.contracts.reports import ReportRequested
+from shared.contracts.reports import ReportBackfillRequested, ReportRequested
 from shared.db import SessionFactory
 from shared.messaging.consumer import Subscription
 from shared.messaging.envelope import Envelope
@@ -39,4 +39,6 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
     return [
         Subscription.to(OrderCreated, batch_handler=store_order_facts),
         Subscription.to(ReportRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, alone=True),
+        # a backfill's days: the same work, behind everything else
+        Subscription.to(ReportBackfillRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, background=True),
     ]

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 
 from shared.db import make_metadata
@@ -57,7 +58,8 @@ reported_days = Table(
     Column("generated_at", DateTime(timezone=True), nullable=False),
 )
 
-TASK_STATES = ("scheduled", "running", "retrying", "succeeded", "failed")
+TASK_STATES = ("scheduled", "running", "retrying", "succeeded", "failed", "cancelled")
+UNFINISHED = ("scheduled", "running", "retrying")
 
 report_tasks = Table(
     "report_tasks",
@@ -75,8 +77,10 @@ report_tasks = Table(
     Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True)),
     Column("next_attempt_at", DateTime(timezone=True)),
-    CheckConstraint("status IN ('scheduled', 'running', 'retrying', 'succeeded', 'failed')", name="status_known"),
+    Column("backfill_id", Uuid),  # the backfill that requested it
+    CheckConstraint("status IN ('scheduled', 'running', 'retrying', 'succeeded', 'failed', 'cancelled')", name="status_known"),
     Index("ix_report_tasks_report_date", "report_date"),
+    Index("ix_report_tasks_backfill_id", "backfill_id", postgresql_where=text("backfill_id IS NOT NULL")),
 )
 
 outbox = define_outbox_table(metadata)

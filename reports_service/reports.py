@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reports_service.store import ReportsStore
 from shared.contracts.orders import OrderCreated
-from shared.contracts.reports import ReportFailed, ReportGenerated, ReportRequested
+from shared.contracts.reports import ReportBackfillRequested, ReportFailed, ReportGenerated, ReportRequested
 from shared.domain_errors import InvalidRequest
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import EventsOut, new_event
-from shared.messaging.topology import REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
+from shared.messaging.topology import REPORT_BACKFILL_REQUESTED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
 
 SOURCE = "reports_service"
 
@@ -41,6 +42,39 @@ async def request_report(store: ReportsStore, events: EventsOut, report_date: da
     await store.add_task(task_id, report_date, requested_by="api")
     await events.add(new_event(REPORT_REQUESTED, SOURCE, ReportRequested(task_id=task_id, report_date=report_date, requested_by="api")))
     return task_id
+
+
+MAX_BACKFILL_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    backfill_id: uuid.UUID
+    requested: dict[date, uuid.UUID]  # the days this backfill asked for, and their tasks
+    already_requested: dict[date, uuid.UUID]  # the days with a task still to finish, left to it
+
+
+async def request_backfill(
+    store: ReportsStore, events: EventsOut, first: date, last: date, *, tz: str, now: datetime | None = None
+) -> Backfill:
+    """Every day from ``first`` to ``last`` requested at once, through the backfill queue (behind
+    every other request); a day whose task is still to finish is not requested again."""
+    today = local_today(tz, now)
+    if first > last:
+        raise InvalidRequest(f"from ({first}) must not be after to ({last})")
+    if (last - first).days >= MAX_BACKFILL_DAYS:
+        raise InvalidRequest(f"at most {MAX_BACKFILL_DAYS} days at once; {first} to {last} is {(last - first).days + 1}")
+    if last > today:
+        raise InvalidRequest(f"to: {last} is in the future (today is {today} in {tz})")
+    already = await store.unfinished_tasks(first, last)
+    backfill_id = uuid.uuid4()
+    days = [first + timedelta(days=offset) for offset in range((last - first).days + 1)]
+    requested = {day: uuid.uuid4() for day in days if day not in already}
+    await store.add_backfill(backfill_id, [(task_id, day) for day, task_id in requested.items()])
+    for day, task_id in requested.items():
+        request = ReportBackfillRequested(task_id=task_id, report_date=day, requested_by=f"backfill:{backfill_id}", backfill_id=backfill_id)
+        await events.add(new_event(REPORT_BACKFILL_REQUESTED, SOURCE, request))
+    return Backfill(backfill_id, requested, already)
 
 
 async def start_task(store: ReportsStore, request: ReportRequested) -> None:

@@ -9,7 +9,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Response
 
 from reports_service import reports, views
-from reports_service.schemas import DayTotals, ReportRow, ReportScheduled, ReportTask
+from reports_service.schemas import (
+    BackfillAccepted,
+    BackfillIn,
+    BackfillProgress,
+    DayTask,
+    DayTotals,
+    ReportRow,
+    ReportScheduled,
+    ReportTask,
+)
 from reports_service.settings import ReportsSettings
 from reports_service.store import SqlReportsStore
 from shared.runtime import ServiceRuntime
@@ -33,6 +42,29 @@ async def generate(report_date: ReportDate, session: SessionDep, runtime: Runtim
     async with session.begin():
         task_id = await reports.request_report(SqlReportsStore(session), runtime.events(session), report_date, tz=_tz(runtime))
     return ReportScheduled(message=f"Report generation for {report_date} has been scheduled", task_id=task_id)
+
+
+@router.post("/backfill", status_code=202, response_model=BackfillAccepted)
+async def backfill(body: BackfillIn, session: SessionDep, runtime: RuntimeDep) -> BackfillAccepted:
+    """Every day of a range (at most 366) requested in one call, behind every report a person or a
+    schedule asks for; follow it with ``GET /report/backfills/{backfill_id}``."""
+    async with session.begin():
+        accepted = await reports.request_backfill(SqlReportsStore(session), runtime.events(session), body.first, body.last, tz=_tz(runtime))
+    return BackfillAccepted(
+        backfill_id=accepted.backfill_id,
+        total=len(accepted.requested),
+        tasks=[DayTask(report_date=day, task_id=task_id) for day, task_id in accepted.requested.items()],
+        already_requested=[DayTask(report_date=day, task_id=task_id) for day, task_id in sorted(accepted.already_requested.items())],
+    )
+
+
+@router.get("/backfills/{backfill_id}", response_model=BackfillProgress, responses={404: {"description": "No such backfill"}})
+async def backfill_progress(backfill_id: uuid.UUID, session: SessionDep) -> BackfillProgress:
+    """How far a backfill got: its tasks done (succeeded, failed, cancelled) of its total."""
+    found = await views.backfill_progress(session, backfill_id)
+    if found is None:
+        raise ServiceError(404, f"backfill {backfill_id} not found (or it requested no day)")
+    return found
 
 
 @router.get("/", response_model=list[ReportRow])
@@ -90,23 +122,30 @@ async def tasks(
     runtime: RuntimeDep,
     response: Response,
     requested_by: Annotated[str | None, Query(max_length=255, pattern=NO_NUL, description="api, or scheduler:<schedule name>")] = None,
-    status: Annotated[Literal["scheduled", "running", "retrying", "succeeded", "failed"] | None, Query()] = None,
+    status: Annotated[Literal["scheduled", "running", "retrying", "succeeded", "failed", "cancelled"] | None, Query()] = None,
     report_date: Annotated[date | None, Query()] = None,
+    backfill: Annotated[uuid.UUID | None, Query(description="the tasks of one backfill")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=1000)] = 20,
 ) -> list[ReportTask]:
-    """Report tasks, newest first; the total is in ``X-Total-Count`` as for ``/report/all``."""
+    """Report tasks, newest first; the total is in ``X-Total-Count`` as for ``/report/all``. With
+    ``backfill``, ``X-Backfill-Done`` and ``X-Backfill-Total`` say how far that backfill got."""
     within_depth(page, count, runtime.settings.list_depth_limit)
     found, total, exact = await views.list_tasks(
         session,
         requested_by=requested_by,
         status=status,
         report_date=report_date,
+        backfill=backfill,
         page=page,
         count=count,
         count_limit=runtime.settings.list_count_limit,
     )
     _total_headers(response, total, exact)
+    if backfill is not None:
+        progress = await views.backfill_progress(session, backfill)
+        response.headers["X-Backfill-Done"] = str(progress.done if progress else 0)
+        response.headers["X-Backfill-Total"] = str(progress.total if progress else 0)
     return found
 
 

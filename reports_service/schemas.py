@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ReportScheduled(BaseModel):
@@ -25,7 +25,7 @@ class ReportRow(BaseModel):
 class ReportTask(BaseModel):
     task_id: uuid.UUID
     report_date: date
-    status: Literal["scheduled", "running", "retrying", "succeeded", "failed"]
+    status: Literal["scheduled", "running", "retrying", "succeeded", "failed", "cancelled"]
     requested_by: str
     scheduled_for: datetime | None
     attempts: int
@@ -36,6 +36,38 @@ class ReportTask(BaseModel):
     started_at: datetime | None
     finished_at: datetime | None
     next_attempt_at: datetime | None = Field(default=None, description="while retrying: when the next attempt is due")
+    backfill_id: uuid.UUID | None = Field(default=None, description="the backfill that requested it")
+
+
+class BackfillIn(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, json_schema_extra={"examples": [{"from": "2026-01-01", "to": "2026-03-31"}]}
+    )
+
+    first: date = Field(alias="from", description="first day, inclusive (YYYY-MM-DD, reports time zone)")
+    last: date = Field(alias="to", description="last day, inclusive; at most 366 days after from, not in the future")
+
+
+class DayTask(BaseModel):
+    report_date: date
+    task_id: uuid.UUID
+
+
+class BackfillAccepted(BaseModel):
+    backfill_id: uuid.UUID
+    total: int = Field(description="days this backfill requested")
+    tasks: list[DayTask]
+    already_requested: list[DayTask] = Field(description="days whose task was still to finish: not requested twice")
+
+
+class BackfillProgress(BaseModel):
+    backfill_id: uuid.UUID
+    total: int
+    done: int = Field(description="tasks finished, whichever way")
+    succeeded: int
+    failed: int
+    cancelled: int
+    pending: int = Field(description="scheduled, running or retrying")
 
 
 class DayTotals(BaseModel):

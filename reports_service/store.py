@@ -20,7 +20,7 @@ from typing import Protocol
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reports_service.models import report_tasks, reports
+from reports_service.models import UNFINISHED, report_tasks, reports
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportRequested
 
@@ -31,6 +31,13 @@ class ReportsStore(Protocol):
 
     async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
         """A task ``scheduled`` for the consumer to run."""
+
+    async def add_backfill(self, backfill_id: uuid.UUID, tasks: Sequence[tuple[uuid.UUID, date]]) -> None:
+        """Tasks ``scheduled`` for a backfill, one per (task id, day)."""
+
+    async def unfinished_tasks(self, first: date, last: date) -> dict[date, uuid.UUID]:
+        """The days between ``first`` and ``last`` with a task still to finish, and that task;
+        serialises the callers that go on to request days (one backfill decides at a time)."""
 
     async def task_running(self, request: ReportRequested) -> None:
         """The task is ``running`` (created if its id is new) with one more attempt."""
@@ -48,6 +55,7 @@ class ReportsStore(Protocol):
 
 
 DAY_LOCK_CLASS = 7001  # advisory lock namespace: (DAY_LOCK_CLASS, days since 1970-01-01)
+BACKFILL_LOCK = (7002, 0)  # one backfill request decides which days to ask for at a time
 
 LOCK_DAYS_SHARED = text(
     """
@@ -149,6 +157,24 @@ class SqlReportsStore:
         await self._session.execute(
             insert(report_tasks).values(id=task_id, report_date=report_date, status="scheduled", requested_by=requested_by)
         )
+
+    async def add_backfill(self, backfill_id: uuid.UUID, tasks: Sequence[tuple[uuid.UUID, date]]) -> None:
+        requested_by = f"backfill:{backfill_id}"
+        rows = [
+            {"id": task_id, "report_date": day, "status": "scheduled", "requested_by": requested_by, "backfill_id": backfill_id}
+            for task_id, day in tasks
+        ]
+        if rows:
+            await self._session.execute(insert(report_tasks), rows)
+
+    async def unfinished_tasks(self, first: date, last: date) -> dict[date, uuid.UUID]:
+        await self._session.execute(select(func.pg_advisory_xact_lock(*BACKFILL_LOCK)))
+        result = await self._session.execute(
+            select(report_tasks.c.report_date, report_tasks.c.id)
+            .where(report_tasks.c.report_date.between(first, last), report_tasks.c.status.in_(UNFINISHED))
+            .order_by(report_tasks.c.created_at)
+        )
+        return {day: task_id for day, task_id in result}
 
     async def task_running(self, request: ReportRequested) -> None:
         # clock_timestamp(): now() is the start of the transaction, which may have begun long before

@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from reports_service.models import report_tasks, reports
-from reports_service.schemas import DayTotals, ReportRow, ReportTask
+from reports_service.models import UNFINISHED, report_tasks, reports
+from reports_service.schemas import BackfillProgress, DayTotals, ReportRow, ReportTask
 from shared.db import count_up_to, equal_to, newest_first
 
 
@@ -47,6 +47,7 @@ async def list_tasks(
     requested_by: str | None,
     status: str | None,
     report_date: date | None,
+    backfill: uuid.UUID | None = None,
     page: int,
     count: int,
     count_limit: int,
@@ -54,10 +55,33 @@ async def list_tasks(
     """Newest first, counted up to ``count_limit``: (tasks, total, exact); how a caller finds
     what a schedule (``requested_by=scheduler:<name>``) produced."""
     conditions = equal_to(
-        (report_tasks.c.requested_by, requested_by), (report_tasks.c.status, status), (report_tasks.c.report_date, report_date)
+        (report_tasks.c.requested_by, requested_by),
+        (report_tasks.c.status, status),
+        (report_tasks.c.report_date, report_date),
+        (report_tasks.c.backfill_id, backfill),
     )
     rows, total, exact = await newest_first(session, report_tasks, conditions, page=page, count=count, count_limit=count_limit)
     return [_task(row) for row in rows], total, exact
+
+
+async def backfill_progress(session: AsyncSession, backfill_id: uuid.UUID) -> BackfillProgress | None:
+    result = await session.execute(
+        select(report_tasks.c.status, func.count()).where(report_tasks.c.backfill_id == backfill_id).group_by(report_tasks.c.status)
+    )
+    by_status: dict[str, int] = {status: int(count) for status, count in result}
+    if not by_status:
+        return None
+    pending = sum(by_status.get(status, 0) for status in UNFINISHED)
+    total = sum(by_status.values())
+    return BackfillProgress(
+        backfill_id=backfill_id,
+        total=total,
+        done=total - pending,
+        succeeded=by_status.get("succeeded", 0),
+        failed=by_status.get("failed", 0),
+        cancelled=by_status.get("cancelled", 0),
+        pending=pending,
+    )
 
 
 def _task(row: Any) -> ReportTask:

@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.messaging.topology import REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
+from shared.messaging.topology import REPORT_BACKFILL_REQUESTED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
 
 
 class ReportRequested(BaseModel):
@@ -21,6 +21,14 @@ class ReportRequested(BaseModel):
     report_date: date
     requested_by: str = Field(min_length=1, max_length=255)
     scheduled_for: AwareDatetime | None = None
+
+
+class ReportBackfillRequested(ReportRequested):
+    """One day of a backfill (``POST /report/backfill``): handled behind every other request, in a queue of its own."""
+
+    event_type: ClassVar[str] = REPORT_BACKFILL_REQUESTED
+
+    backfill_id: uuid.UUID
 
 
 class ReportGenerated(BaseModel):

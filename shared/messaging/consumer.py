@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "x-attempts"
 # between tries to reach the broker again, doubling from 0.5 s; aio-pika's robust connection waits 5 s
 RECONNECT_MAX_WAIT_S = 5.0
+BACKGROUND_PREFETCH = 2  # unacked messages of a background subscription's queue at once
 MAX_MESSAGE_BYTES = 1 << 20  # far above any event of the suite; a larger body is parked unread
 Handler = Callable[[Envelope[Any], AsyncSession], Awaitable[None]]
 BatchHandler = Callable[[Sequence[Envelope[Any]], AsyncSession], Awaitable[None]]
@@ -125,6 +126,11 @@ class Subscription:
     ``alone``: each message gets a transaction of its own, never shared with a batch; for
     long handlers that take locks, so two batches can never wait on each other.
 
+    ``background``: work that must never delay the rest (a backfill of a year of reports):
+    its messages are handled alone by one worker of their own, and the broker hands its
+    queue's consumer at most ``BACKGROUND_PREFETCH`` at a time, so thousands of them queued
+    never stand in front of another subscription's message.
+
     ``producers``: the envelope sources accepted; by default the routing key's producers in
     ``shared.contracts.owners``. A message from any other source is dead-lettered unhandled.
 
@@ -139,6 +145,7 @@ class Subscription:
     on_give_up: GiveUpHandler | None = None
     on_retry: RetryHandler | None = None
     alone: bool = False
+    background: bool = False
     producers: frozenset[str] = frozenset()
     max_version: int = 1
 
@@ -152,6 +159,7 @@ class Subscription:
         on_give_up: GiveUpHandler | None = None,
         on_retry: RetryHandler | None = None,
         alone: bool = False,
+        background: bool = False,
         max_version: int = 1,
     ) -> Subscription:
         """A subscription to the event a contract class carries: the routing key is the contract's ``event_type``."""
@@ -165,7 +173,8 @@ class Subscription:
             batch_handler=batch_handler,
             on_give_up=on_give_up,
             on_retry=on_retry,
-            alone=alone,
+            alone=alone or background,
+            background=background,
             max_version=max_version,
         )
 
@@ -174,6 +183,8 @@ class Subscription:
             raise ValueError(f"{self.routing_key}: give exactly one of handler or batch_handler")
         if not self.producers:
             object.__setattr__(self, "producers", producers_of(self.routing_key))
+        if self.background:
+            object.__setattr__(self, "alone", True)
 
     async def handle(self, events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
         if self.batch_handler is not None:
@@ -281,6 +292,7 @@ class Consumer:
         # batchable messages, and ``alone`` ones taken one at a time (a long one blocks one worker only)
         self._inbox = _Inbox()
         self._alone_inbox = _Inbox()
+        self._background_inbox = _Inbox()
         self._stopping = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._channel: AbstractChannel | None = None
@@ -312,8 +324,10 @@ class Consumer:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._supervise(), name=f"{self._service}-consumer")]
         self._tasks += [asyncio.create_task(self._work(self._inbox, self._batch_size)) for _ in range(self._concurrency)]
-        if any(subscription.alone for subscription in self._subscriptions.values()):
+        if any(subscription.alone and not subscription.background for subscription in self._subscriptions.values()):
             self._tasks += [asyncio.create_task(self._work(self._alone_inbox, 1)) for _ in range(self._concurrency)]
+        if any(subscription.background for subscription in self._subscriptions.values()):
+            self._tasks.append(asyncio.create_task(self._work(self._background_inbox, 1)))
 
     async def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Stop taking messages, finish those already taken, then close; the rest are redelivered."""
@@ -362,7 +376,11 @@ class Consumer:
             exchange = await declare_exchange(channel, self._exchange_name)
             self._requeue = await declare_requeue_exchange(channel, self._service)
             consumer_tags = []
-            for queue in self.queues:
+            # background queues last: the prefetch set for them applies to the consumers made after it
+            background = {key for key, subscription in self._subscriptions.items() if subscription.background}
+            for queue in sorted(self.queues, key=lambda queue: queue.routing_key in background):
+                if queue.routing_key in background:
+                    await channel.set_qos(prefetch_count=BACKGROUND_PREFETCH)
                 await declare_consumer_queue(channel, exchange, queue, self._queue_type)
                 # on aiormq's channel, not aio-pika's queue: see shared/messaging/received.py
                 subscribed = await underlay.basic_consume(queue.name, self._enqueue_for(queue, acks))
@@ -394,7 +412,9 @@ class Consumer:
 
     def _enqueue_for(self, queue: ConsumerQueue, acks: AckTracker) -> Callable[[DeliveredMessage], Coroutine[Any, Any, None]]:
         subscription = self._subscriptions.get(queue.routing_key)
-        inbox = self._alone_inbox if subscription is not None and subscription.alone else self._inbox
+        inbox = self._inbox
+        if subscription is not None and subscription.alone:
+            inbox = self._background_inbox if subscription.background else self._alone_inbox
 
         async def enqueue(delivered: DeliveredMessage) -> None:
             message = ReceivedMessage(delivered)
@@ -408,6 +428,7 @@ class Consumer:
     async def _drained(self) -> None:
         await self._inbox.messages.join()
         await self._alone_inbox.messages.join()
+        await self._background_inbox.messages.join()
 
     async def _work(self, inbox: _Inbox, batch_size: int) -> None:
         messages = inbox.messages

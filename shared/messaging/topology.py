@@ -24,6 +24,7 @@ ORDER_CREATED = "order.created"
 REPORT_REQUESTED = "report.requested"
 REPORT_GENERATED = "report.generated"
 REPORT_FAILED = "report.failed"
+REPORT_BACKFILL_REQUESTED = "report.backfill_requested"
 
 QueueType = Literal["quorum", "classic"]
 

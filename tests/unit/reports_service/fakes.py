@@ -35,6 +35,23 @@ class InMemoryReportsStore:
     async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
         self.tasks[task_id] = {"report_date": report_date, "status": "scheduled", "requested_by": requested_by, "attempts": 0}
 
+    async def add_backfill(self, backfill_id: uuid.UUID, tasks: Sequence[tuple[uuid.UUID, date]]) -> None:
+        for task_id, day in tasks:
+            self.tasks[task_id] = {
+                "report_date": day,
+                "status": "scheduled",
+                "requested_by": f"backfill:{backfill_id}",
+                "attempts": 0,
+                "backfill_id": backfill_id,
+            }
+
+    async def unfinished_tasks(self, first: date, last: date) -> dict[date, uuid.UUID]:
+        return {
+            task["report_date"]: task_id
+            for task_id, task in self.tasks.items()
+            if first <= task["report_date"] <= last and task["status"] in ("scheduled", "running", "retrying")
+        }
+
     async def task_running(self, request: ReportRequested) -> None:
         task = self.tasks.setdefault(
             request.task_id, {"report_date": request.report_date, "requested_by": request.requested_by, "attempts": 0}

@@ -15,7 +15,7 @@ from shared.contracts.reports import ReportRequested
 from shared.correlation import correlation_id
 from shared.domain_errors import InvalidRequest
 from shared.messaging.envelope import Envelope
-from shared.messaging.topology import ORDER_CREATED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
+from shared.messaging.topology import ORDER_CREATED, REPORT_BACKFILL_REQUESTED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
 from tests.unit.fakes import RecordingOutbox
 from tests.unit.reports_service.fakes import InMemoryReportsStore
 
@@ -137,3 +137,49 @@ async def test_a_task_waiting_for_another_attempt_reads_retrying_with_the_attemp
     await reports.generate_report(store, events, request, tz=KYIV)
     await reports.retry_later(store, request, "late", attempts=2, max_attempts=5, retry_in_s=1)
     assert task["status"] == "succeeded", "only a running task goes back to waiting"
+
+
+NOON_APRIL = datetime(2026, 4, 10, 12, tzinfo=UTC)
+
+
+async def test_a_backfill_requests_every_day_through_its_own_event_and_leaves_unfinished_days_alone() -> None:
+    store, events = InMemoryReportsStore(), RecordingOutbox()
+    running = requested(date(2026, 4, 2))
+    await store.task_running(running)
+    accepted = await reports.request_backfill(store, events, date(2026, 4, 1), date(2026, 4, 5), tz=KYIV, now=NOON_APRIL)
+    assert sorted(accepted.requested) == [date(2026, 4, day) for day in (1, 3, 4, 5)]
+    assert accepted.already_requested == {date(2026, 4, 2): running.task_id}
+    sent = events.published(REPORT_BACKFILL_REQUESTED)
+    assert [event["report_date"] for event in sent] == ["2026-04-01", "2026-04-03", "2026-04-04", "2026-04-05"]
+    assert {event["backfill_id"] for event in sent} == {str(accepted.backfill_id)}
+    assert events.published(REPORT_REQUESTED) == [], "a backfill never joins the queue of people's and schedules' requests"
+    for day, task_id in accepted.requested.items():
+        assert store.tasks[task_id] | {"attempts": 0} == {
+            "report_date": day,
+            "status": "scheduled",
+            "requested_by": f"backfill:{accepted.backfill_id}",
+            "attempts": 0,
+            "backfill_id": accepted.backfill_id,
+        }
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "reason"),
+    [
+        (date(2026, 4, 5), date(2026, 4, 1), "must not be after"),
+        (date(2025, 3, 31), date(2026, 4, 1), "at most 366 days"),
+        (date(2026, 4, 1), date(2026, 4, 11), "2026-04-11 is in the future"),
+    ],
+)
+async def test_a_backfill_out_of_bounds_is_refused_and_writes_nothing(first: date, last: date, reason: str) -> None:
+    store, events = InMemoryReportsStore(), RecordingOutbox()
+    with pytest.raises(InvalidRequest, match=reason):
+        await reports.request_backfill(store, events, first, last, tz=KYIV, now=NOON_APRIL)
+    assert store.tasks == {}
+    assert events.rows == []
+
+
+async def test_a_full_year_of_366_days_is_one_backfill() -> None:
+    store, events = InMemoryReportsStore(), RecordingOutbox()
+    accepted = await reports.request_backfill(store, events, date(2025, 4, 10), date(2026, 4, 10), tz=KYIV, now=NOON_APRIL)
+    assert len(accepted.requested) == 366
