@@ -97,6 +97,8 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool, broker_urls
         ports = [free_port() if free_ports else settings.port + PORT_STEP * i for i in range(count)]
         result.instances[name] = [f"http://127.0.0.1:{port}" for port in ports]
         service_env = shared_env | ({"BROKER_URL": broker_urls[name]} if broker_urls and name in broker_urls else {})
+        if name == "reports" and "orders" in result.instances:  # reconciliation reads the orders' day counts
+            service_env = service_env | {"REPORTS_ORDERS_URL": result.instances["orders"][0]}
         for index, port in enumerate(ports):
             label = name if count == 1 else f"{name}.{index + 1}"
             result.commands[label] = (f"{processes[name]} --port {port}", service_env)

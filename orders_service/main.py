@@ -8,7 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from orders_service import models, orders
-from orders_service.routes import router
+from orders_service.routes import admin_router, router
 from orders_service.settings import OrdersSettings
 from shared.messaging.outbox import Outbox
 from shared.runtime import ServiceRuntime
@@ -35,7 +35,7 @@ def build_app(settings: OrdersSettings | None = None) -> FastAPI:
         runtime,
         title="Orders service",
         description="Accepts orders and publishes order.created through a transactional outbox.",
-        routers=[router],
+        routers=[router, admin_router],
     )
 
 

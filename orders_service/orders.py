@@ -1,12 +1,15 @@
-"""Use cases of the orders service: place an order (idempotently) and purge old idempotency keys."""
+"""Use cases of the orders service: place an order (idempotently), publish a day's orders again,
+and purge old idempotency keys."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from sqlalchemy import func
@@ -17,12 +20,14 @@ from orders_service.store import KeyUse, OrdersStore
 from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.db import SessionFactory
 from shared.domain_errors import InvalidRequest
+from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import new_event, outbox_row
 from shared.messaging.topology import ORDER_CREATED
 
 log = logging.getLogger(__name__)
 
 SOURCE = "orders_service"
+ORDER_EVENTS = uuid.UUID("5b0c3f5e-2f4a-4c8e-9a51-0d6f2b7f0a11")  # namespace of order.created ids
 CLOCK_SKEW = timedelta(minutes=5)
 CENT = Decimal("0.01")
 # what orders.total_amount (numeric(14, 2)) holds
@@ -54,20 +59,7 @@ async def place_order(
     placed = _new_order(order, created_at, client)
     if placed.total_amount > MAX_TOTAL:
         raise InvalidRequest(f"items: the order's total {placed.total_amount} is more than {MAX_TOTAL:,}")
-    event = new_event(
-        ORDER_CREATED,
-        SOURCE,
-        OrderCreated(
-            order_id=placed.id,
-            customer_email=placed.customer_email,
-            created_at=created_at,
-            items=[OrderItemData(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price) for i in placed.items],
-            count_product=placed.count_product,
-            total_amount=placed.total_amount,
-            currency=placed.currency,
-            client=client,
-        ),
-    )
+    event = order_created(placed)
     key = KeyUse(client or "", idempotency_key, request_fingerprint(order)) if idempotency_key else None
     prior = await store.place(placed, outbox_row(event), key)
     if prior is None:
@@ -78,6 +70,47 @@ async def place_order(
     found = await store.get(prior.order_id)
     assert found is not None, "an idempotency key always points at its order"
     return found, False
+
+
+def order_event_id(order_id: uuid.UUID) -> uuid.UUID:
+    """The id of an order's ``order.created``, derived from the order: the event published again
+    (``republish_day``) is the same event, which every consumer's idempotency absorbs."""
+    return uuid.uuid5(ORDER_EVENTS, str(order_id))
+
+
+def order_created(order: OrderOut) -> Envelope[Any]:
+    data = OrderCreated(
+        order_id=order.id,
+        customer_email=order.customer_email,
+        created_at=order.created_at,
+        items=[OrderItemData(sku=i.sku, quantity=i.quantity, unit_price=i.unit_price) for i in order.items],
+        count_product=order.count_product,
+        total_amount=order.total_amount,
+        currency=order.currency,
+        client=order.client,
+    )
+    return new_event(ORDER_CREATED, SOURCE, data, event_id=order_event_id(order.id))
+
+
+async def republish_day(store: OrdersStore, day: date, *, tz: str, now: datetime | None = None) -> int:
+    """``order.created`` of every order of ``day`` (local to ``tz``) into the outbox again, for the
+    consumers that missed some (a reconciliation found the day's report short); how many."""
+    zone = time_zone(tz)
+    today = (now or datetime.now(UTC)).astimezone(zone).date()
+    if day > today:
+        raise InvalidRequest(f"day: {day} is in the future (today is {today} in {tz})")
+    placed = await store.orders_of_day(day, tz=tz)
+    await store.add_events([outbox_row(order_created(order)) for order in placed])
+    log.info("order.created published again", extra={"day": day.isoformat(), "tz": tz, "orders": len(placed)})
+    return len(placed)
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA zone ``name``; ``InvalidRequest`` naming it when there is none."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRequest(f"tz: {name!r} is not an IANA time zone (e.g. UTC, Europe/Kyiv)") from None
 
 
 def _new_order(order: OrderIn, created_at: datetime, client: str | None) -> OrderOut:

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from orders_service import orders, views
-from orders_service.schemas import OrderIn, OrderOut, OrderPage
+from orders_service.schemas import OrderDay, OrderIn, OrderOut, OrderPage, Republished
 from orders_service.settings import OrdersSettings
 from orders_service.store import SqlOrdersStore
 from shared.runtime import ServiceRuntime
 from shared.web.caller import current_caller
 from shared.web.deps import get_runtime
 from shared.web.errors import ServiceError
-from shared.web.params import within_depth
+from shared.web.params import NO_NUL, within_depth
 
 router = APIRouter(prefix="/orders", tags=["orders"])
+admin_router = APIRouter(prefix="/admin/orders", tags=["admin"])
+MAX_DAYS = 366
 RuntimeDep = Annotated[ServiceRuntime[OrdersSettings], Depends(get_runtime)]
 
 IdempotencyKey = Annotated[
@@ -45,6 +47,35 @@ async def create_order(body: OrderIn, runtime: RuntimeDep, idempotency_key: Idem
         headers["Idempotent-Replayed"] = "true"
     # serialised once here: returning the model would make FastAPI validate it a second time
     return Response(order.model_dump_json(), status_code=201 if created else 200, headers=headers, media_type="application/json")
+
+
+@router.get("/days", response_model=list[OrderDay])
+async def days(
+    runtime: RuntimeDep,
+    first: Annotated[date | None, Query(alias="from", description="first day, inclusive (default: 30 days before to)")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last day, inclusive (default: today in tz)")] = None,
+    tz: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL, description="the IANA time zone the days are in")] = "UTC",
+) -> list[OrderDay]:
+    """Orders and products per day, as a report of those days should count them (a shop: its own orders)."""
+    zone = orders.time_zone(tz)
+    last = last or datetime.now(UTC).astimezone(zone).date()
+    first = first or max(last - timedelta(days=30), date.min)
+    if first > last:
+        raise ServiceError(422, "from must not be after to")
+    if (last - first).days >= MAX_DAYS:
+        raise ServiceError(422, f"at most {MAX_DAYS} days at once")
+    return await views.day_counts(runtime.driver_pool, first, last, tz=tz, owner=current_caller().owner)
+
+
+@admin_router.post("/republish", response_model=Republished)
+async def republish(
+    runtime: RuntimeDep,
+    day: Annotated[date, Query(description="the day (YYYY-MM-DD) whose orders to publish again")],
+    tz: Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL, description="the IANA time zone of day")] = "UTC",
+) -> Republished:
+    """``order.created`` of each of the day's orders, with its original event id: the consumers that
+    have it absorb the duplicate, those that missed it catch up (a report short of orders reconciles)."""
+    return Republished(republished=await orders.republish_day(SqlOrdersStore(runtime.driver_pool), day, tz=tz))
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"description": "No such order, or another client's"}})

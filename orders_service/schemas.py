@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -68,3 +68,13 @@ class OrderPage(BaseModel):
     total_exact: bool = Field(description="false when the range holds more orders than the service counts (ORDERS_LIST_COUNT_LIMIT)")
     page: int
     count: int
+
+
+class OrderDay(BaseModel):
+    day: date = Field(description="a local day of the time zone asked for")
+    orders: int
+    products: int
+
+
+class Republished(BaseModel):
+    republished: int = Field(description="order.created events put into the outbox again, one per order of the day")

@@ -8,13 +8,15 @@ every other service's are.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Protocol
 
 import asyncpg
 
 from orders_service.schemas import OrderOut
-from orders_service.views import fetch_order
+from orders_service.views import fetch_order, fetch_orders_of_day
 from shared.domain_errors import Conflict
 
 
@@ -41,6 +43,12 @@ class OrdersStore(Protocol):
         key before, store nothing and answer that use. A key another request holds now: ``Conflict``."""
 
     async def get(self, order_id: uuid.UUID) -> OrderOut | None: ...
+
+    async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
+        """Every order created on ``day`` in the time zone ``tz``, oldest first."""
+
+    async def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Outbox rows (``outbox_row``'s) in one transaction; a row of the same event id is sent again."""
 
 
 INSERT_ORDER = """
@@ -114,3 +122,18 @@ class SqlOrdersStore:
     async def get(self, order_id: uuid.UUID) -> OrderOut | None:
         async with self._pool.acquire() as connection:
             return await fetch_order(connection, order_id)
+
+    async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
+        async with self._pool.acquire() as connection:
+            return await fetch_orders_of_day(connection, day, tz)
+
+    async def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        columns = ("event_id", "routing_key", "event_type", "body", "correlation_id", "occurred_at")
+        values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+        # an event still in the outbox (sent, not yet pruned) is made due again rather than written twice
+        statement = (
+            f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({values}) ON CONFLICT (event_id) DO UPDATE "
+            "SET published_at = NULL, available_at = now(), attempts = 0, last_error = NULL, body = EXCLUDED.body"
+        )
+        async with self._pool.acquire() as connection, connection.transaction():
+            await connection.executemany(statement, [tuple(row[column] for column in columns) for row in rows])

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 import asyncpg
 
-from orders_service.schemas import OrderOut, OrderPage
+from orders_service.schemas import OrderDay, OrderOut, OrderPage
 
 # An order's items as three arrays (position order), aggregated in one pass over its rows through
 # the index on order_items.order_id (a scalar subquery per array would read them three times);
@@ -64,6 +64,29 @@ async def get_order(pool: asyncpg.Pool, order_id: uuid.UUID, *, owner: str | Non
 async def fetch_order(connection: asyncpg.Connection, order_id: uuid.UUID, owner: str | None = None) -> OrderOut | None:
     row = await (connection.fetchrow(SELECT_ORDER, order_id) if owner is None else connection.fetchrow(SELECT_OWN_ORDER, order_id, owner))
     return None if row is None else _order_from_row(row)
+
+
+# A local day of ``tz`` runs from its midnight to the next (23 or 25 hours on DST days), as the reports service counts it.
+IN_DAY = "o.created_at >= ($1::date::timestamp AT TIME ZONE $2) AND o.created_at < (($1::date + 1)::timestamp AT TIME ZONE $2)"
+SELECT_DAY = f"SELECT {ORDER_COLUMNS}, {ITEM_COLUMNS} FROM orders o{ITEMS}WHERE {IN_DAY} ORDER BY o.created_at, o.id"
+DAY_COUNTS = """
+SELECT (o.created_at AT TIME ZONE $3)::date AS day, count(*) AS orders, sum(o.count_product) AS products
+FROM orders o
+WHERE o.created_at >= ($1::date::timestamp AT TIME ZONE $3) AND o.created_at < (($2::date + 1)::timestamp AT TIME ZONE $3)
+  AND ($4::text IS NULL OR o.client = $4)
+GROUP BY 1 ORDER BY 1
+"""
+
+
+async def fetch_orders_of_day(connection: asyncpg.Connection, day: date, tz: str) -> list[OrderOut]:
+    return [_order_from_row(row) for row in await connection.fetch(SELECT_DAY, day, tz)]
+
+
+async def day_counts(pool: asyncpg.Pool, first: date, last: date, *, tz: str, owner: str | None = None) -> list[OrderDay]:
+    """Orders and products per local day of ``tz`` from ``first`` to ``last``; days without orders left out."""
+    async with pool.acquire() as connection:
+        rows = await connection.fetch(DAY_COUNTS, first, last, tz, owner)
+    return [OrderDay(day=row["day"], orders=row["orders"], products=row["products"]) for row in rows]
 
 
 def _order_from_row(row: asyncpg.Record) -> OrderOut:

@@ -8,6 +8,9 @@ from fastapi import FastAPI
 
 from reports_service import models
 from reports_service.handlers import build_subscriptions
+from reports_service.orders_client import HttpOrdersDays
+from reports_service.reconciliation import OrdersDays, scheduled_reconciliation
+from reports_service.reports import local_today
 from reports_service.routes import router
 from reports_service.settings import ReportsSettings
 from shared.messaging.outbox import Outbox
@@ -15,12 +18,16 @@ from shared.runtime import ServiceRuntime
 from shared.serve import serve
 from shared.service import service_app
 from shared.settings import load_settings
+from shared.workers import Periodic
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_app(settings: ReportsSettings | None = None) -> FastAPI:
+def build_app(settings: ReportsSettings | None = None, *, orders: OrdersDays | None = None) -> FastAPI:
+    """``orders``: where reconciliation reads the orders' day counts (a test's fake); ``REPORTS_ORDERS_URL`` otherwise."""
     settings = settings or load_settings(ReportsSettings)
+    if orders is None and settings.orders_url:
+        orders = HttpOrdersDays(settings.orders_url, internal_token=settings.internal_token_value, timeout_s=settings.peer_timeout_s)
     outbox = Outbox(models.outbox)
     runtime = ServiceRuntime(settings, outbox=outbox)
     runtime.consume(
@@ -29,12 +36,18 @@ def build_app(settings: ReportsSettings | None = None) -> FastAPI:
         ),
         processed_events=models.processed_events,
     )
-    return service_app(
+    if orders is not None:
+        tz = settings.timezone
+        job = scheduled_reconciliation(runtime.session_factory, orders, tz=tz, days=settings.reconcile_days, today=lambda: local_today(tz))
+        runtime.run("reconciliation", Periodic("reconciliation", job, every_s=settings.reconcile_every_s))
+    app = service_app(
         runtime,
         title="Reports service",
         description="Daily order reports built set-based from order.created facts; on demand and on schedule.",
         routers=[router],
     )
+    app.state.orders_days = orders
+    return app
 
 
 if __name__ == "__main__":

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from reports_service import reports, views
+from reports_service import reconciliation, reports, views
+from reports_service.reconciliation import OrdersDays
 from reports_service.schemas import (
     BackfillAccepted,
     BackfillIn,
     BackfillProgress,
+    DayReconciliationOut,
     DayTask,
     DayTotals,
     ReportRow,
@@ -155,6 +158,29 @@ async def task(task_id: uuid.UUID, session: SessionDep) -> ReportTask:
     if found is None:
         raise ServiceError(404, f"report task {task_id} not found")
     return found
+
+
+async def get_orders_days(request: Request) -> OrdersDays:
+    orders: OrdersDays | None = request.app.state.orders_days
+    if orders is None:
+        raise ServiceError(503, "reconciliation needs REPORTS_ORDERS_URL, the orders service's address", code="not_configured")
+    return orders
+
+
+@router.get("/reconciliation", response_model=list[DayReconciliationOut])
+async def reconciliation_days(
+    session: SessionDep,
+    runtime: RuntimeDep,
+    orders: Annotated[OrdersDays, Depends(get_orders_days)],
+    first: Annotated[date | None, Query(alias="from", description="first day, inclusive (default: 7 days before to)")] = None,
+    last: Annotated[date | None, Query(alias="to", description="last day, inclusive (default: today)")] = None,
+) -> list[DayReconciliationOut]:
+    """Each day's report against the orders the orders service took that day: ``ok``, ``missing_orders``,
+    ``extra_orders``, ``not_generated`` or ``stale`` (see docs/operations.md for the repair of each)."""
+    last = last or reports.local_today(_tz(runtime))
+    first = first or max(last - timedelta(days=7), date.min)
+    judged = await reconciliation.reconcile(SqlReportsStore(session), orders, first, last, tz=_tz(runtime))
+    return [DayReconciliationOut(**dataclasses.asdict(day)) for day in judged]
 
 
 @router.get("/days", response_model=list[DayTotals])

@@ -74,3 +74,14 @@ class DayTotals(BaseModel):
     report_at: date
     orders: int
     products: int
+
+
+class DayReconciliationOut(BaseModel):
+    day: date
+    status: Literal["ok", "missing_orders", "extra_orders", "not_generated", "stale"]
+    orders: int = Field(description="orders the orders service took that day")
+    products: int
+    facts: int = Field(description="order.created events this service received for the day")
+    reported_orders: int | None = Field(description="rows of the day's report; null: the day has no report")
+    reported_products: int | None
+    generated_at: datetime | None

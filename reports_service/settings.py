@@ -20,6 +20,13 @@ class ReportsSettings(BaseServiceSettings):
     timezone: str = "UTC"
     # GET /report/?report_date= answers a whole day up to this many rows, and pages (count=, after=) beyond
     day_row_limit: int = Field(default=10_000, ge=1, le=100_000)
+    # the orders service's own address, for reconciliation (GET /orders/days); unset: no reconciliation
+    orders_url: str | None = Field(default=None, pattern=r"^https?://")
+    # the scheduled reconciliation: every this many seconds, over this many days up to today
+    reconcile_every_s: float = Field(default=3600.0, gt=0)
+    reconcile_days: int = Field(default=7, ge=1, le=366)
+    # how long a call to another service may take
+    peer_timeout_s: float = Field(default=10.0, gt=0, le=120)
 
     @field_validator("timezone")
     @classmethod

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reports_service.models import UNFINISHED, report_tasks, reports
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportRequested
+
+
+@dataclass(frozen=True, slots=True)
+class DaySummary:
+    """What this service holds of one local day: its facts, and its report if it has one."""
+
+    facts: int = 0
+    fact_products: int = 0
+    reported_orders: int = 0
+    reported_products: int = 0
+    generated_at: datetime | None = None
 
 
 class ReportsStore(Protocol):
@@ -38,6 +50,9 @@ class ReportsStore(Protocol):
     async def unfinished_tasks(self, first: date, last: date) -> dict[date, uuid.UUID]:
         """The days between ``first`` and ``last`` with a task still to finish, and that task;
         serialises the callers that go on to request days (one backfill decides at a time)."""
+
+    async def day_summaries(self, first: date, last: date, *, tz: str) -> dict[date, DaySummary]:
+        """Each day from ``first`` to ``last`` with facts or a report (local days of ``tz``)."""
 
     async def task_running(self, request: ReportRequested) -> None:
         """The task is ``running`` (created if its id is new) with one more attempt."""
@@ -125,6 +140,25 @@ MARK_RUNNING = text(
     """
 )
 
+DAY_FACTS = text(
+    """
+    SELECT (created_at AT TIME ZONE :tz)::date AS day, count(*) AS facts, coalesce(sum(count_product), 0) AS products
+    FROM order_facts
+    WHERE created_at >= (CAST(:first AS date)::timestamp AT TIME ZONE :tz)
+      AND created_at < ((CAST(:last AS date) + 1)::timestamp AT TIME ZONE :tz)
+    GROUP BY 1
+    """
+)
+
+DAY_REPORTS = text(
+    """
+    SELECT reported.report_at AS day, reported.generated_at, count(row.id) AS orders, coalesce(sum(row.count_product), 0) AS products
+    FROM reported_days AS reported LEFT JOIN reports AS row ON row.report_at = reported.report_at
+    WHERE reported.report_at BETWEEN CAST(:first AS date) AND CAST(:last AS date)
+    GROUP BY reported.report_at, reported.generated_at
+    """
+)
+
 MARK_DAY_REPORTED = text(
     """
     INSERT INTO reported_days (report_at, generated_at) VALUES (CAST(:day AS date), now())
@@ -175,6 +209,16 @@ class SqlReportsStore:
             .order_by(report_tasks.c.created_at)
         )
         return {day: task_id for day, task_id in result}
+
+    async def day_summaries(self, first: date, last: date, *, tz: str) -> dict[date, DaySummary]:
+        found: dict[date, dict[str, Any]] = {}
+        for row in await self._session.execute(DAY_FACTS, {"first": first, "last": last, "tz": tz}):
+            found.setdefault(row.day, {}).update(facts=int(row.facts), fact_products=int(row.products))
+        for row in await self._session.execute(DAY_REPORTS, {"first": first, "last": last}):
+            found.setdefault(row.day, {}).update(
+                reported_orders=int(row.orders), reported_products=int(row.products), generated_at=row.generated_at
+            )
+        return {day: DaySummary(**values) for day, values in found.items()}
 
     async def task_running(self, request: ReportRequested) -> None:
         # clock_timestamp(): now() is the start of the transaction, which may have begun long before

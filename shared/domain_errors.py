@@ -32,6 +32,12 @@ class NotFound(DomainError):
     code = "not_found"
 
 
+class Unavailable(DomainError):
+    """Another service the use case needs did not answer; the request may succeed later."""
+
+    code = "dependency_unavailable"
+
+
 class Conflict(DomainError):
     """The request contradicts the current state (a name taken, a key reused)."""
 

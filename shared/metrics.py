@@ -21,6 +21,9 @@ CONSUMER_ATTACHED = Gauge("consumer_attached", "1 while the consumer is subscrib
 NOTIFICATION_SENDS = Counter(
     "notification_sends_total", "Notifications handed to the mail server, by outcome", ["outcome"]
 )  # sent, retrying, failed (given up), server_unreachable (held; no attempt spent)
+RECONCILIATION_MISMATCHED_DAYS = Gauge(
+    "report_reconciliation_mismatched_days", "Days of the last scheduled reconciliation whose report disagrees with the orders"
+)
 DATABASE_PAUSED = Gauge("database_paused", "1 while a background worker waits for its database to answer", ["worker"])
 
 # gateway

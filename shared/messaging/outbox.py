@@ -17,6 +17,7 @@ import contextlib
 import logging
 import random
 import time
+import uuid
 from typing import Any, Protocol
 
 import asyncpg
@@ -79,9 +80,15 @@ def define_outbox_table(metadata: MetaData) -> Table:
     )
 
 
-def new_event(event_type: str, source: str, data: BaseModel, *, correlation_id: str | None = None) -> Envelope[Any]:
-    """An envelope carrying the correlation id of the request or event being handled."""
-    return Envelope[Any](type=event_type, source=source, data=data, correlation_id=correlation_id or current_correlation_id())
+def new_event(
+    event_type: str, source: str, data: BaseModel, *, correlation_id: str | None = None, event_id: uuid.UUID | None = None
+) -> Envelope[Any]:
+    """An envelope carrying the correlation id of the request or event being handled; ``event_id``
+    for an event whose id is derived from what it reports, so that publishing it again is a duplicate."""
+    correlation = correlation_id or current_correlation_id()
+    if event_id is None:
+        return Envelope[Any](type=event_type, source=source, data=data, correlation_id=correlation)
+    return Envelope[Any](id=event_id, type=event_type, source=source, data=data, correlation_id=correlation)
 
 
 def outbox_row(envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:

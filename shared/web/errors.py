@@ -25,7 +25,7 @@ from starlette.types import Send
 
 from shared.correlation import current_correlation_id
 from shared.db_faults import database_unavailable, network_failure
-from shared.domain_errors import Conflict, DomainError, InvalidRequest, NotFound
+from shared.domain_errors import Conflict, DomainError, InvalidRequest, NotFound, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ async def _service_error(request: Request, exc: Exception) -> Response:
 
 
 # the status of each kind of domain failure; a kind not listed is a 422
-_DOMAIN_STATUS: dict[type[DomainError], int] = {InvalidRequest: 422, NotFound: 404, Conflict: 409}
+_DOMAIN_STATUS: dict[type[DomainError], int] = {InvalidRequest: 422, NotFound: 404, Conflict: 409, Unavailable: 503}
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:

@@ -37,6 +37,10 @@ ROUTES: list[tuple[str, str, str, str]] = [
     ("scheduler", "GET", "/admin/scheduler/outbox", "operator"),
     ("orders", "POST", "/admin/orders/outbox/republish", "operator"),
     ("reports", "GET", "/admin/reports/dead-letters", "operator"),
+    ("reports", "POST", "/report/backfill", "operator"),
+    ("reports", "GET", "/report/reconciliation", "analyst"),
+    ("orders", "GET", "/orders/days", "shop"),
+    ("orders", "POST", "/admin/orders/republish", "operator"),
     ("notifications", "GET", "/admin/notifications/dead-letters", "operator"),
     ("notifications", "POST", "/admin/notifications/dead-letters/replay", "operator"),
 ]

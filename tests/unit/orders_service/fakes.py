@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from orders_service.schemas import OrderOut
 from orders_service.store import KeyUse, PriorUse
@@ -30,3 +33,12 @@ class InMemoryOrdersStore:
 
     async def get(self, order_id: uuid.UUID) -> OrderOut | None:
         return self.orders.get(order_id)
+
+    async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
+        return sorted(
+            (order for order in self.orders.values() if order.created_at.astimezone(ZoneInfo(tz)).date() == day),
+            key=lambda order: (order.created_at, order.id),
+        )
+
+    async def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.outbox.extend(rows)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from reports_service.store import DaySummary
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportRequested
 
@@ -18,6 +19,7 @@ class InMemoryReportsStore:
         self.reported_days: set[date] = set()
         self.rows: dict[date, dict[uuid.UUID, int]] = {}
         self.tasks: dict[uuid.UUID, dict[str, Any]] = {}
+        self.generated_at: dict[date, datetime] = {}
 
     @staticmethod
     def _local_day(fact: OrderCreated, tz: str) -> date:
@@ -52,6 +54,22 @@ class InMemoryReportsStore:
             if first <= task["report_date"] <= last and task["status"] in ("scheduled", "running", "retrying")
         }
 
+    async def day_summaries(self, first: date, last: date, *, tz: str) -> dict[date, DaySummary]:
+        found: dict[date, dict[str, Any]] = {}
+        for fact in self.facts.values():
+            day = self._local_day(fact, tz)
+            if first <= day <= last:
+                values = found.setdefault(day, {"facts": 0, "fact_products": 0})
+                values["facts"] += 1
+                values["fact_products"] += fact.count_product
+        for day in self.reported_days:
+            if first <= day <= last:
+                rows = self.rows.get(day, {})
+                found.setdefault(day, {}).update(
+                    reported_orders=len(rows), reported_products=sum(rows.values()), generated_at=self.generated_at[day]
+                )
+        return {day: DaySummary(**values) for day, values in found.items()}
+
     async def task_running(self, request: ReportRequested) -> None:
         task = self.tasks.setdefault(
             request.task_id, {"report_date": request.report_date, "requested_by": request.requested_by, "attempts": 0}
@@ -65,6 +83,7 @@ class InMemoryReportsStore:
             fact.order_id: fact.count_product for fact in self.facts.values() if self._local_day(fact, tz) == report_date
         }
         self.reported_days.add(report_date)
+        self.generated_at[report_date] = datetime.now(UTC)
         return len(self.rows[report_date]), sum(self.rows[report_date].values())
 
     async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
