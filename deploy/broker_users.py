@@ -38,6 +38,7 @@ from shared.contracts.owners import routing_keys_of
 from shared.messaging.topology import (
     ORDER_CREATED,
     REPORT_BACKFILL_REQUESTED,
+    REPORT_CANCEL_REQUESTED,
     REPORT_FAILED,
     REPORT_GENERATED,
     REPORT_REQUESTED,
@@ -57,8 +58,8 @@ SERVICES: Mapping[str, str] = {
 }
 SUBSCRIBES: Mapping[str, tuple[str, ...]] = {
     "orders": (),
-    "reports": (ORDER_CREATED, REPORT_REQUESTED, REPORT_BACKFILL_REQUESTED),
-    "scheduler": (),
+    "reports": (ORDER_CREATED, REPORT_REQUESTED, REPORT_BACKFILL_REQUESTED, REPORT_CANCEL_REQUESTED),
+    "scheduler": (REPORT_GENERATED, REPORT_FAILED),
     "notifications": (ORDER_CREATED, REPORT_GENERATED, REPORT_FAILED),
 }
 NOTHING = "^$"

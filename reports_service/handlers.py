@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reports_service import reports
 from reports_service.store import SqlReportsStore
 from shared.contracts.orders import OrderCreated
-from shared.contracts.reports import ReportBackfillRequested, ReportRequested
+from shared.contracts.reports import ReportBackfillRequested, ReportCancelRequested, ReportRequested
 from shared.db import SessionFactory
 from shared.messaging.consumer import Subscription
 from shared.messaging.envelope import Envelope
@@ -25,8 +25,12 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
 
     async def generate(event: Envelope[ReportRequested], session: AsyncSession) -> None:
         async with session_factory() as starting, starting.begin():
-            await reports.start_task(SqlReportsStore(starting), event.data)
-        await reports.generate_report(SqlReportsStore(session), outbox.within(session), event.data, tz=tz)
+            started = await reports.start_task(SqlReportsStore(starting), event.data)
+        if started:
+            await reports.generate_report(SqlReportsStore(session), outbox.within(session), event.data, tz=tz)
+
+    async def cancel(event: Envelope[ReportCancelRequested], session: AsyncSession) -> None:
+        await reports.cancel_task(SqlReportsStore(session), event.data)
 
     async def retry_later(event: Envelope[ReportRequested], error: str, attempts: int, retry_in_s: float, session: AsyncSession) -> None:
         await reports.retry_later(
@@ -41,4 +45,5 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
         Subscription.to(ReportRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, alone=True),
         # a backfill's days: the same work, behind everything else
         Subscription.to(ReportBackfillRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, background=True),
+        Subscription.to(ReportCancelRequested, handler=cancel),
     ]

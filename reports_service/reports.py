@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from reports_service.store import ReportsStore
 from shared.contracts.orders import OrderCreated
-from shared.contracts.reports import ReportBackfillRequested, ReportFailed, ReportGenerated, ReportRequested
+from shared.contracts.reports import ReportBackfillRequested, ReportCancelRequested, ReportFailed, ReportGenerated, ReportRequested
 from shared.domain_errors import InvalidRequest
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import EventsOut, new_event
@@ -77,20 +77,27 @@ async def request_backfill(
     return Backfill(backfill_id, requested, already)
 
 
-async def start_task(store: ReportsStore, request: ReportRequested) -> None:
+async def start_task(store: ReportsStore, request: ReportRequested) -> bool:
     """``running``, with its attempt counted; the reports consumer commits this in a unit of work of
-    its own before the generation, so readers see the task running and a failed attempt still counts."""
-    await store.task_running(request)
+    its own before the generation, so readers see the task running and a failed attempt still counts.
+    False: the task was cancelled, and is not to run."""
+    return await store.task_running(request)
+
+
+async def cancel_task(store: ReportsStore, request: ReportCancelRequested) -> bool:
+    """``cancelled``, unless it has finished; a cancellation that overtakes its request is kept, so the request does nothing."""
+    return await store.task_cancelled(request)
 
 
 async def generate_report(store: ReportsStore, events: EventsOut, request: ReportRequested, *, tz: str) -> ReportGenerated:
-    """Build the day's rows, mark the task succeeded and emit ``report.generated`` with the totals."""
+    """Build the day's rows, mark the task succeeded and emit ``report.generated`` with the totals
+    (not for a task cancelled while it ran: the rows stand, as a fresh generation would build them)."""
     orders, products = await store.build_day(request.report_date, tz=tz)
     generated = ReportGenerated(
         task_id=request.task_id, report_date=request.report_date, orders=orders, total_products=products, generated_at=datetime.now(UTC)
     )
-    await store.task_succeeded(request.task_id, orders=orders, products=products)
-    await events.add(new_event(REPORT_GENERATED, SOURCE, generated))
+    if await store.task_succeeded(request.task_id, orders=orders, products=products):
+        await events.add(new_event(REPORT_GENERATED, SOURCE, generated))
     return generated
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports_service.models import UNFINISHED, report_tasks, reports
 from shared.contracts.orders import OrderCreated
-from shared.contracts.reports import ReportRequested
+from shared.contracts.reports import ReportCancelRequested, ReportRequested
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +54,18 @@ class ReportsStore(Protocol):
     async def day_summaries(self, first: date, last: date, *, tz: str) -> dict[date, DaySummary]:
         """Each day from ``first`` to ``last`` with facts or a report (local days of ``tz``)."""
 
-    async def task_running(self, request: ReportRequested) -> None:
-        """The task is ``running`` (created if its id is new) with one more attempt."""
+    async def task_running(self, request: ReportRequested) -> bool:
+        """The task is ``running`` (created if its id is new) with one more attempt; False (nothing
+        changed) for a task cancelled before it could run."""
+
+    async def task_cancelled(self, request: ReportCancelRequested) -> bool:
+        """An unfinished task (or one not seen yet) is ``cancelled`` with the reason; False if it had finished."""
 
     async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
         """The day's rows exactly the facts of that local day; answers (orders, products)."""
 
-    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None: ...
+    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> bool:
+        """``succeeded`` with the totals; False for a task cancelled meanwhile, which stays so."""
 
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         """``failed`` with the error; False if it had failed already."""
@@ -137,6 +142,20 @@ MARK_RUNNING = text(
     VALUES (:id, :day, 'running', :requested_by, :scheduled_for, 1, clock_timestamp())
     ON CONFLICT (id) DO UPDATE SET status = 'running', attempts = report_tasks.attempts + 1, started_at = clock_timestamp(),
         next_attempt_at = NULL
+    WHERE report_tasks.status <> 'cancelled'
+    RETURNING id
+    """
+)
+
+# a cancellation seen before its request leaves the task behind as a tombstone: the request then does nothing
+MARK_CANCELLED = text(
+    """
+    INSERT INTO report_tasks (id, report_date, status, requested_by, error, finished_at)
+    VALUES (:id, :day, 'cancelled', :requested_by, :reason, clock_timestamp())
+    ON CONFLICT (id) DO UPDATE SET status = 'cancelled', error = EXCLUDED.error, finished_at = EXCLUDED.finished_at,
+        next_attempt_at = NULL
+    WHERE report_tasks.status IN ('scheduled', 'running', 'retrying')
+    RETURNING id
     """
 )
 
@@ -220,9 +239,9 @@ class SqlReportsStore:
             )
         return {day: DaySummary(**values) for day, values in found.items()}
 
-    async def task_running(self, request: ReportRequested) -> None:
+    async def task_running(self, request: ReportRequested) -> bool:
         # clock_timestamp(): now() is the start of the transaction, which may have begun long before
-        await self._session.execute(
+        started = await self._session.execute(
             MARK_RUNNING,
             {
                 "id": request.task_id,
@@ -231,6 +250,14 @@ class SqlReportsStore:
                 "scheduled_for": request.scheduled_for,
             },
         )
+        return started.first() is not None
+
+    async def task_cancelled(self, request: ReportCancelRequested) -> bool:
+        cancelled = await self._session.execute(
+            MARK_CANCELLED,
+            {"id": request.task_id, "day": request.report_date, "requested_by": request.requested_by, "reason": request.reason},
+        )
+        return cancelled.first() is not None
 
     async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
         day = {"day": report_date, "tz": tz}
@@ -247,12 +274,14 @@ class SqlReportsStore:
         ).one()
         return int(orders), int(products)
 
-    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
-        await self._session.execute(
+    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> bool:
+        changed = await self._session.execute(
             update(report_tasks)
-            .where(report_tasks.c.id == task_id)
+            .where(report_tasks.c.id == task_id, report_tasks.c.status != "cancelled")
             .values(status="succeeded", rows=orders, total_products=products, error=None, finished_at=func.clock_timestamp())
+            .returning(report_tasks.c.id)
         )
+        return changed.first() is not None
 
     async def task_retrying(self, task_id: uuid.UUID, reason: str, *, next_attempt_at: datetime) -> None:
         await self._session.execute(
@@ -264,7 +293,7 @@ class SqlReportsStore:
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         changed = await self._session.execute(
             update(report_tasks)
-            .where(report_tasks.c.id == task_id, report_tasks.c.status != "failed")
+            .where(report_tasks.c.id == task_id, report_tasks.c.status.not_in(("failed", "cancelled")))
             .values(status="failed", error=error, finished_at=func.clock_timestamp())
             .returning(report_tasks.c.id)
         )

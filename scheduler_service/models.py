@@ -18,10 +18,12 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db import make_metadata
+from shared.messaging.consumer import define_processed_events_table
 from shared.messaging.outbox import define_outbox_table
 
 metadata = make_metadata()
@@ -38,6 +40,8 @@ schedules = Table(
     Column("enabled", Boolean, nullable=False, server_default="true"),
     Column("catch_up", String(8), nullable=False, server_default="latest"),
     Column("lookback_s", Integer, nullable=False, server_default="86400"),
+    # an instant whose previous task is unfinished: allow it, forbid it (skipped) or replace the previous (cancelled)
+    Column("concurrency", String(8), nullable=False, server_default="allow"),
     # the next instant (UTC) this schedule is due; NULL until the ticker first computes it
     Column("next_fire_at", DateTime(timezone=True)),
     # fires in a row that failed, and why the last one did; the schedule backs off meanwhile
@@ -48,6 +52,7 @@ schedules = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint("catch_up IN ('skip', 'latest', 'all')", name="catch_up_known"),
+    CheckConstraint("concurrency IN ('allow', 'forbid', 'replace')", name="concurrency_known"),
     Index("ix_schedules_due", "next_fire_at", postgresql_where="enabled"),
 )
 
@@ -62,9 +67,15 @@ schedule_runs = Table(
     Column("reason", Text),
     Column("event_id", Uuid),
     Column("task_id", Uuid),  # the task a fired command asked for (report.requested's task_id)
+    # how that task ended (succeeded, failed, cancelled), from report.generated / report.failed; NULL: unfinished
+    Column("task_status", String(16)),
+    Column("task_finished_at", DateTime(timezone=True)),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     UniqueConstraint("schedule_id", "scheduled_for"),
     CheckConstraint("status IN ('fired', 'skipped', 'manual', 'failed')", name="status_known"),
+    Index("ix_schedule_runs_unfinished", "schedule_id", postgresql_where=text("task_id IS NOT NULL AND task_status IS NULL")),
+    Index("ix_schedule_runs_task_id", "task_id", postgresql_where=text("task_id IS NOT NULL")),
 )
 
 outbox = define_outbox_table(metadata)
+processed_events = define_processed_events_table(metadata)

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from shared.messaging.topology import ORDER_CREATED, REPORT_BACKFILL_REQUESTED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
+from shared.messaging.topology import (
+    ORDER_CREATED,
+    REPORT_BACKFILL_REQUESTED,
+    REPORT_CANCEL_REQUESTED,
+    REPORT_FAILED,
+    REPORT_GENERATED,
+    REPORT_REQUESTED,
+)
 
 ORDERS = "orders_service"
 REPORTS = "reports_service"
@@ -25,6 +32,7 @@ PRODUCERS: Mapping[str, frozenset[str]] = {
     # commands: who may ask (the reports API, and the scheduler's catalogue)
     REPORT_REQUESTED: frozenset({REPORTS, SCHEDULER}),
     REPORT_BACKFILL_REQUESTED: frozenset({REPORTS}),  # a backfill's days, to the reports service itself
+    REPORT_CANCEL_REQUESTED: frozenset({SCHEDULER}),  # a schedule's `replace` policy ends the previous task
 }
 
 

@@ -8,7 +8,13 @@ from typing import ClassVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.messaging.topology import REPORT_BACKFILL_REQUESTED, REPORT_FAILED, REPORT_GENERATED, REPORT_REQUESTED
+from shared.messaging.topology import (
+    REPORT_BACKFILL_REQUESTED,
+    REPORT_CANCEL_REQUESTED,
+    REPORT_FAILED,
+    REPORT_GENERATED,
+    REPORT_REQUESTED,
+)
 
 
 class ReportRequested(BaseModel):
@@ -29,6 +35,18 @@ class ReportBackfillRequested(ReportRequested):
     event_type: ClassVar[str] = REPORT_BACKFILL_REQUESTED
 
     backfill_id: uuid.UUID
+
+
+class ReportCancelRequested(BaseModel):
+    """End a task that has not finished: it reads ``cancelled``, and a request for it still queued does nothing."""
+
+    event_type: ClassVar[str] = REPORT_CANCEL_REQUESTED
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    task_id: uuid.UUID
+    report_date: date
+    requested_by: str = Field(min_length=1, max_length=255)
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class ReportGenerated(BaseModel):

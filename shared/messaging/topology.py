@@ -25,6 +25,7 @@ REPORT_REQUESTED = "report.requested"
 REPORT_GENERATED = "report.generated"
 REPORT_FAILED = "report.failed"
 REPORT_BACKFILL_REQUESTED = "report.backfill_requested"
+REPORT_CANCEL_REQUESTED = "report.cancel_requested"
 
 QueueType = Literal["quorum", "classic"]
 

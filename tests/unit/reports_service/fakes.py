@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from reports_service.store import DaySummary
 from shared.contracts.orders import OrderCreated
-from shared.contracts.reports import ReportRequested
+from shared.contracts.reports import ReportCancelRequested, ReportRequested
 
 
 class InMemoryReportsStore:
@@ -70,13 +70,27 @@ class InMemoryReportsStore:
                 )
         return {day: DaySummary(**values) for day, values in found.items()}
 
-    async def task_running(self, request: ReportRequested) -> None:
+    async def task_running(self, request: ReportRequested) -> bool:
         task = self.tasks.setdefault(
             request.task_id, {"report_date": request.report_date, "requested_by": request.requested_by, "attempts": 0}
         )
+        if task.get("status") == "cancelled":
+            return False
         task["status"] = "running"
         task["attempts"] += 1
         task.pop("next_attempt_at", None)
+        return True
+
+    async def task_cancelled(self, request: ReportCancelRequested) -> bool:
+        task = self.tasks.setdefault(
+            request.task_id,
+            {"report_date": request.report_date, "requested_by": request.requested_by, "attempts": 0, "status": "scheduled"},
+        )
+        if task["status"] not in ("scheduled", "running", "retrying"):
+            return False
+        task.update(status="cancelled", error=request.reason)
+        task.pop("next_attempt_at", None)
+        return True
 
     async def build_day(self, report_date: date, *, tz: str) -> tuple[int, int]:
         self.rows[report_date] = {
@@ -86,8 +100,11 @@ class InMemoryReportsStore:
         self.generated_at[report_date] = datetime.now(UTC)
         return len(self.rows[report_date]), sum(self.rows[report_date].values())
 
-    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> None:
+    async def task_succeeded(self, task_id: uuid.UUID, *, orders: int, products: int) -> bool:
+        if self.tasks[task_id]["status"] == "cancelled":
+            return False
         self.tasks[task_id].update(status="succeeded", rows=orders, total_products=products, error=None)
+        return True
 
     async def task_retrying(self, task_id: uuid.UUID, reason: str, *, next_attempt_at: datetime) -> None:
         task = self.tasks.get(task_id)
@@ -96,7 +113,7 @@ class InMemoryReportsStore:
 
     async def task_failed(self, task_id: uuid.UUID, error: str) -> bool:
         task = self.tasks.get(task_id)
-        if task is None or task["status"] == "failed":
+        if task is None or task["status"] in ("failed", "cancelled"):
             return False
         task.update(status="failed", error=error)
         return True

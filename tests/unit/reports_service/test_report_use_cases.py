@@ -11,7 +11,7 @@ import pytest
 
 from reports_service import reports
 from shared.contracts.orders import OrderCreated, OrderItemData
-from shared.contracts.reports import ReportRequested
+from shared.contracts.reports import ReportCancelRequested, ReportRequested
 from shared.correlation import correlation_id
 from shared.domain_errors import InvalidRequest
 from shared.messaging.envelope import Envelope
@@ -183,3 +183,45 @@ async def test_a_full_year_of_366_days_is_one_backfill() -> None:
     store, events = InMemoryReportsStore(), RecordingOutbox()
     accepted = await reports.request_backfill(store, events, date(2025, 4, 10), date(2026, 4, 10), tz=KYIV, now=NOON_APRIL)
     assert len(accepted.requested) == 366
+
+
+def cancellation(request: ReportRequested) -> ReportCancelRequested:
+    return ReportCancelRequested(
+        task_id=request.task_id, report_date=request.report_date, requested_by=request.requested_by, reason="replaced by the 10:00 run"
+    )
+
+
+async def test_a_cancelled_task_is_not_run_and_a_cancellation_that_arrives_first_is_kept() -> None:
+    store = InMemoryReportsStore()
+    waiting = requested(date(2026, 4, 2))
+    await store.add_task(waiting.task_id, waiting.report_date, requested_by="api")
+    assert await reports.cancel_task(store, cancellation(waiting))
+    assert not await reports.start_task(store, waiting), "the queued request of a cancelled task does nothing"
+    assert store.tasks[waiting.task_id]["status"] == "cancelled"
+
+    overtaken = requested(date(2026, 4, 3))  # the cancellation consumed before its request
+    assert await reports.cancel_task(store, cancellation(overtaken))
+    assert not await reports.start_task(store, overtaken)
+    assert store.tasks[overtaken.task_id]["error"] == "replaced by the 10:00 run"
+
+
+async def test_a_task_cancelled_while_it_ran_stays_cancelled_and_announces_nothing() -> None:
+    store, events = InMemoryReportsStore(), RecordingOutbox()
+    running = requested(date(2026, 4, 2))
+    assert await reports.start_task(store, running)
+    await reports.cancel_task(store, cancellation(running))
+    await reports.generate_report(store, events, running, tz=KYIV)
+    assert store.tasks[running.task_id]["status"] == "cancelled"
+    assert events.published(REPORT_GENERATED) == []
+    await reports.record_failure(store, events, running, "late failure")
+    assert store.tasks[running.task_id]["status"] == "cancelled"
+    assert events.published(REPORT_FAILED) == []
+
+
+async def test_a_finished_task_is_not_cancelled() -> None:
+    store, events = InMemoryReportsStore(), RecordingOutbox()
+    done = requested(date(2026, 4, 2))
+    await reports.start_task(store, done)
+    await reports.generate_report(store, events, done, tz=KYIV)
+    assert not await reports.cancel_task(store, cancellation(done))
+    assert store.tasks[done.task_id]["status"] == "succeeded"
