@@ -11,16 +11,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scheduler_service.cron import zone
-from shared.contracts.reports import ReportRequested
+from shared.contracts.reports import ReportCancelRequested, ReportRequested
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import new_event
-from shared.messaging.topology import REPORT_REQUESTED
+from shared.messaging.topology import REPORT_CANCEL_REQUESTED, REPORT_REQUESTED
 
 SOURCE = "scheduler_service"
 
@@ -82,6 +82,18 @@ def task_of(envelope: Envelope[Any]) -> uuid.UUID | None:
     """The task a fired command asks for (``report.requested`` names its ``task_id``): how a run links to what it started."""
     task_id = getattr(envelope.data, "task_id", None)
     return task_id if isinstance(task_id, uuid.UUID) else None
+
+
+def report_date_of(envelope: Envelope[Any]) -> date | None:
+    """The day a fired command's task reports on: what its cancellation names."""
+    report_date = getattr(envelope.data, "report_date", None)
+    return report_date if isinstance(report_date, date) else None
+
+
+def cancel_event(name: str, task_id: uuid.UUID, report_date: date | None, reason: str) -> Envelope[Any]:
+    """``report.cancel_requested`` for a task a run of schedule ``name`` started (the ``replace`` policy)."""
+    data = ReportCancelRequested(task_id=task_id, report_date=report_date or date.min, requested_by=f"scheduler:{name}", reason=reason)
+    return new_event(REPORT_CANCEL_REQUESTED, SOURCE, data)
 
 
 def build_event(name: str, routing_key: str, payload: Mapping[str, Any], timezone: str, instant: datetime) -> Envelope[Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from scheduler_service import models
+from scheduler_service.handlers import build_subscriptions
 from scheduler_service.routes import router
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.ticker import Clock, Ticker
@@ -39,6 +40,7 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
         failure_backoff_max_s=settings.failure_backoff_max_s,
     )
     runtime.run("ticker", ticker)
+    runtime.consume(build_subscriptions(), processed_events=models.processed_events)
 
     async def schedules_firing() -> bool:
         failing = await ticker.failing_schedules()

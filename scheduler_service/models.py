@@ -7,6 +7,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Identity,
@@ -68,6 +69,7 @@ schedule_runs = Table(
     Column("event_id", Uuid),
     Column("task_id", Uuid),  # the task a fired command asked for (report.requested's task_id)
     # how that task ended (succeeded, failed, cancelled), from report.generated / report.failed; NULL: unfinished
+    Column("task_report_date", Date),  # the day that task reports on (what a cancellation names)
     Column("task_status", String(16)),
     Column("task_finished_at", DateTime(timezone=True)),
     Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

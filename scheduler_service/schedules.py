@@ -33,6 +33,7 @@ def run_out(run: Run) -> RunOut:
         reason=run.reason,
         event_id=str(run.event_id) if run.event_id else None,
         task_id=str(run.task_id) if run.task_id else None,
+        task_status=run.task_status,
         recorded_at=run.recorded_at,
     )
 

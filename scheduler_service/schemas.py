@@ -12,6 +12,11 @@ from scheduler_service import commands, cron
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
 RoutingKey = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$", max_length=255)]
 CatchUp = Literal["skip", "latest", "all"]
+Concurrency = Literal["allow", "forbid", "replace"]
+CONCURRENCY = (
+    "an instant whose previous task has not finished: allow (fire anyway), forbid (skip it, "
+    "'previous run still running') or replace (cancel the previous task, then fire)"
+)
 LOOKBACK_MAX_S = 30 * 86_400
 
 
@@ -29,6 +34,7 @@ class ScheduleIn(BaseModel):
     enabled: bool = True
     catch_up: CatchUp = "latest"
     lookback_s: int = Field(default=86_400, ge=0, le=LOOKBACK_MAX_S)
+    concurrency: Concurrency = Field(default="allow", description=CONCURRENCY)
 
     @field_validator("routing_key", mode="after")
     @classmethod
@@ -56,6 +62,7 @@ class SchedulePatch(BaseModel):
     enabled: bool | None = None
     catch_up: CatchUp | None = None
     lookback_s: int | None = Field(default=None, ge=0, le=LOOKBACK_MAX_S)
+    concurrency: Concurrency | None = Field(default=None, description=CONCURRENCY)
 
     @field_validator("routing_key", mode="after")
     @classmethod
@@ -74,6 +81,7 @@ class ScheduleOut(BaseModel):
     enabled: bool
     catch_up: CatchUp
     lookback_s: int
+    concurrency: Concurrency
     next_fire_at: datetime | None
     next_fire_local: datetime | None
     failures: int = Field(description="fires in a row that failed (0 once one succeeds); the schedule backs off meanwhile")
@@ -89,6 +97,9 @@ class RunOut(BaseModel):
     reason: str | None
     event_id: str | None
     task_id: str | None = Field(default=None, description="the report task the fire requested: GET /report/tasks/{task_id}")
+    task_status: Literal["succeeded", "failed", "cancelled"] | None = Field(
+        default=None, description="how that task ended (from report.generated / report.failed, or a replace); null: not finished"
+    )
     recorded_at: datetime
 
 

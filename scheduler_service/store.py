@@ -33,6 +33,7 @@ class Schedule:
     enabled: bool
     catch_up: str
     lookback_s: int
+    concurrency: str
     next_fire_at: datetime | None
     failures: int
     last_error: str | None
@@ -49,6 +50,7 @@ class Run:
     event_id: uuid.UUID | None
     recorded_at: datetime
     task_id: uuid.UUID | None = None
+    task_status: str | None = None
 
 
 class SchedulesStore(Protocol):
@@ -83,6 +85,7 @@ RUN_COLUMNS = (
     schedule_runs.c.event_id,
     schedule_runs.c.recorded_at,
     schedule_runs.c.task_id,
+    schedule_runs.c.task_status,
 )
 
 

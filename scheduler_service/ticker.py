@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,16 +21,30 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from scheduler_service import cron
-from scheduler_service.commands import build_event, task_of
+from scheduler_service.commands import build_event, cancel_event, report_date_of, task_of
 from scheduler_service.firing import decide
 from scheduler_service.models import schedule_runs, schedules
 from shared.db import SessionFactory, listen_forever
 from shared.db_gate import DatabaseGate
 from shared.messaging.outbox import Outbox
+from shared.messaging.topology import REPORT_CANCEL_REQUESTED
 
 log = logging.getLogger(__name__)
 
 CHANGED_CHANNEL = "schedules_changed"
+# the tasks a `replace` fire cancelled: their runs say so at once (report.failed / .generated may never come)
+MARK_CANCELLED = text(
+    "UPDATE schedule_runs SET task_status = 'cancelled', task_finished_at = now() "
+    "WHERE task_id = ANY(CAST(:ids AS uuid[])) AND task_status IS NULL"
+)
+
+
+@dataclass(slots=True)
+class Fire:
+    """What one fired instant publishes, once its transaction claims it: the cancellations it makes, then its command."""
+
+    events: list[tuple[Any, str]] = field(default_factory=list)
+    cancels: list[Any] = field(default_factory=list)
 
 
 class Clock(Protocol):
@@ -42,7 +57,14 @@ class SystemClock:
 
 
 def _run(
-    schedule_id: Any, scheduled_for: datetime, status: str, *, reason: str | None = None, event_id: Any = None, task_id: Any = None
+    schedule_id: Any,
+    scheduled_for: datetime,
+    status: str,
+    *,
+    reason: str | None = None,
+    event_id: Any = None,
+    task_id: Any = None,
+    task_report_date: Any = None,
 ) -> dict[str, Any]:
     """A ``schedule_runs`` row; every row of one insert has the same columns."""
     return {
@@ -51,6 +73,7 @@ def _run(
         "status": status,
         "event_id": event_id,
         "task_id": task_id,
+        "task_report_date": task_report_date,
         "reason": reason,
     }
 
@@ -109,17 +132,18 @@ class Ticker:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
+            unfinished = await self._unfinished_tasks(session, [schedule.id for schedule in due if schedule.concurrency != "allow"])
             runs: list[dict[str, Any]] = []
-            events: dict[tuple[Any, datetime], Any] = {}
+            events: dict[tuple[Any, datetime], Fire] = {}
             # (id, next fire, failures in a row, last error): what each schedule looks like after this tick
             planned: list[tuple[Any, datetime | None, int, str | None]] = []
             for schedule in due:
                 try:
                     # planned into lists of its own: a schedule that fails adds nothing but its failure
                     own_runs: list[dict[str, Any]] = []
-                    own_events: dict[tuple[Any, datetime], Any] = {}
+                    own_events: dict[tuple[Any, datetime], Fire] = {}
                     if schedule.next_fire_at is not None:
-                        self._plan(schedule, now, own_runs, own_events)
+                        self._plan(schedule, now, own_runs, own_events, unfinished.get(schedule.id, []))
                     next_fire = cron.next_after(schedule.cron, schedule.timezone, now)
                 except Exception as exc:  # noqa: BLE001 - one schedule's failure is recorded, never the others' problem
                     runs.append(self._failed_run(schedule, now, exc))
@@ -131,6 +155,7 @@ class Ticker:
                 events |= own_events
                 planned.append((schedule.id, next_fire, 0, schedule.last_error))
             fired = await self._record(session, runs, events)
+
             if planned:
                 await session.execute(
                     text(
@@ -149,7 +174,31 @@ class Ticker:
                 )
         return len(due), fired
 
-    def _plan(self, schedule: Any, now: datetime, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Any]) -> None:
+    @staticmethod
+    async def _unfinished_tasks(session: AsyncSession, schedule_ids: list[Any]) -> dict[Any, list[tuple[Any, Any]]]:
+        """For each schedule, its runs' tasks not known to have ended, as (task id, report date), oldest first."""
+        if not schedule_ids:
+            return {}
+        rows = await session.execute(
+            select(schedule_runs.c.schedule_id, schedule_runs.c.task_id, schedule_runs.c.task_report_date)
+            .where(
+                schedule_runs.c.schedule_id.in_(schedule_ids), schedule_runs.c.task_id.is_not(None), schedule_runs.c.task_status.is_(None)
+            )
+            .order_by(schedule_runs.c.scheduled_for)
+        )
+        found: dict[Any, list[tuple[Any, Any]]] = {}
+        for schedule_id, task_id, report_date in rows:
+            found.setdefault(schedule_id, []).append((task_id, report_date))
+        return found
+
+    def _plan(
+        self,
+        schedule: Any,
+        now: datetime,
+        runs: list[dict[str, Any]],
+        events: dict[tuple[Any, datetime], Fire],
+        unfinished: list[tuple[Any, Any]],
+    ) -> None:
         first = schedule.next_fire_at
         # the look-back bounds the catch-up of missed instants; an instant within the grace is on time,
         # not missed, so a look-back shorter than the grace (0: "catch nothing up") never cuts into it
@@ -161,10 +210,26 @@ class Ticker:
             first = cron.next_after(schedule.cron, schedule.timezone, horizon - timedelta(microseconds=1)) or now
         instants = cron.instants_between(schedule.cron, schedule.timezone, first, now)
         decision = decide(instants, now, catch_up=schedule.catch_up, grace=self._grace, max_fires=self._max_catch_up)
+        unfinished = list(unfinished)
         for instant in decision.fire:
+            if schedule.concurrency == "forbid" and unfinished:
+                runs.append(_run(schedule.id, instant, "skipped", reason=f"previous run still running (task {unfinished[-1][0]})"))
+                continue
             event = build_event(schedule.name, schedule.routing_key, schedule.payload, schedule.timezone, instant)
-            events[(schedule.id, instant)] = (event, schedule.routing_key)
-            runs.append(_run(schedule.id, instant, "fired", event_id=event.id, task_id=task_of(event)))
+            note: str | None = None
+            fire = Fire()
+            if schedule.concurrency == "replace" and unfinished:
+                why = f"replaced by the run of {instant.isoformat()}"
+                fire.events += [(cancel_event(schedule.name, task_id, day, why), REPORT_CANCEL_REQUESTED) for task_id, day in unfinished]
+                fire.cancels += [task_id for task_id, _ in unfinished]
+                note = "replaced the unfinished task " + ", ".join(str(task_id) for task_id, _ in unfinished)
+                unfinished = []
+            fire.events.append((event, schedule.routing_key))
+            events[(schedule.id, instant)] = fire
+            task, day = task_of(event), report_date_of(event)
+            runs.append(_run(schedule.id, instant, "fired", reason=note, event_id=event.id, task_id=task, task_report_date=day))
+            if task is not None:
+                unfinished.append((task, day))
         for instant, reason in decision.skip:
             runs.append(_run(schedule.id, instant, "skipped", reason=reason))
 
@@ -186,7 +251,7 @@ class Ticker:
             )
             return [f"{name}: {error}" for name, error in rows]
 
-    async def _record(self, session: AsyncSession, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Any]) -> int:
+    async def _record(self, session: AsyncSession, runs: list[dict[str, Any]], events: dict[tuple[Any, datetime], Fire]) -> int:
         """Insert the runs; publish only the instants this transaction claimed."""
         if not runs:
             return 0
@@ -196,14 +261,20 @@ class Ticker:
             .on_conflict_do_nothing(index_elements=["schedule_id", "scheduled_for"])
             .returning(schedule_runs.c.schedule_id, schedule_runs.c.scheduled_for, schedule_runs.c.status)
         )
-        rows = []
+        rows: list[dict[str, Any]] = []
+        cancelled: list[Any] = []
+        fired = 0
         for schedule_id, scheduled_for, status in claimed:
             if status == "fired":
-                envelope, routing_key = events[(schedule_id, scheduled_for)]
-                rows.append(self._outbox.row(envelope, routing_key=routing_key))
+                fired += 1
+                fire = events[(schedule_id, scheduled_for)]
+                rows += [self._outbox.row(envelope, routing_key=routing_key) for envelope, routing_key in fire.events]
+                cancelled += fire.cancels
         if rows:
             await session.execute(self._outbox.table.insert(), rows)
-        return len(rows)
+        if cancelled:
+            await session.execute(MARK_CANCELLED, {"ids": cancelled})
+        return fired
 
     # the loop -------------------------------------------------------------------------
 

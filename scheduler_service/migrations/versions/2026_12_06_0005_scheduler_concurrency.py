@@ -19,6 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("schedules", sa.Column("concurrency", sa.String(8), nullable=False, server_default="allow"))
     op.create_check_constraint(op.f("ck_schedules_concurrency_known"), "schedules", "concurrency IN ('allow', 'forbid', 'replace')")
+    op.add_column("schedule_runs", sa.Column("task_report_date", sa.Date))
     op.add_column("schedule_runs", sa.Column("task_status", sa.String(16)))
     op.add_column("schedule_runs", sa.Column("task_finished_at", sa.DateTime(timezone=True)))
     op.create_index(
@@ -37,5 +38,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_schedule_runs_unfinished"), table_name="schedule_runs")
     op.drop_column("schedule_runs", "task_finished_at")
     op.drop_column("schedule_runs", "task_status")
+    op.drop_column("schedule_runs", "task_report_date")
     op.drop_constraint(op.f("ck_schedules_concurrency_known"), "schedules", type_="check")
     op.drop_column("schedules", "concurrency")

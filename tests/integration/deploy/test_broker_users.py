@@ -11,6 +11,7 @@ import pytest
 from deploy.broker_users import SUBSCRIBES, consumer_queues, declare_queues
 from notifications_service.handlers import build_subscriptions as notifications_subscriptions
 from reports_service.handlers import build_subscriptions as reports_subscriptions
+from scheduler_service.handlers import build_subscriptions as scheduler_subscriptions
 from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
 
 
@@ -98,6 +99,7 @@ def test_the_queues_declared_up_front_are_the_ones_the_services_subscribe_to() -
             for subscription in reports_subscriptions(session_factory=None, outbox=None, tz="UTC", max_attempts=5)  # type: ignore[arg-type]
         ],
         "notifications": [subscription.routing_key for subscription in notifications_subscriptions(reports_to=None)],
+        "scheduler": [subscription.routing_key for subscription in scheduler_subscriptions()],
     }
     assert {service: sorted(keys) for service, keys in subscribed.items()} == {
         service: sorted(keys) for service, keys in SUBSCRIBES.items() if keys

@@ -15,7 +15,7 @@ from alembic import command
 from scheduler_service.main import MIGRATIONS, build_app
 from scheduler_service.settings import SchedulerSettings
 from shared.db import alembic_config, create_engine, drop_database, migrate
-from shared.testing.fixtures import eventually, serving
+from shared.testing.fixtures import eventually, serving, wait_until_consuming
 from shared.testing.infrastructure import Infrastructure
 from tests.integration.scheduler_service.test_schedules_api import _settings
 
@@ -23,6 +23,7 @@ from tests.integration.scheduler_service.test_schedules_api import _settings
 @asynccontextmanager
 async def _serving_api(settings: SchedulerSettings) -> AsyncIterator[httpx.AsyncClient]:
     async with serving(build_app(settings)) as base, httpx.AsyncClient(base_url=base) as client:
+        await wait_until_consuming(client)  # readiness is degraded until the consumer attaches
         yield client
 
 
