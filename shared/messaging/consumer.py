@@ -54,7 +54,7 @@ from shared.db import SessionFactory
 from shared.db_gate import DatabaseGate
 from shared.messaging.acks import AckTracker
 from shared.messaging.envelope import Envelope
-from shared.messaging.received import ReceivedMessage
+from shared.messaging.received import ReceivedMessage, persistent_copy
 from shared.messaging.topology import (
     DEFAULT_RETRY_TIERS_MS,
     ConsumerQueue,
@@ -625,16 +625,7 @@ class Consumer:
         merged = {**(message.headers or {}), **headers}
         merged.setdefault("x-original-routing-key", message.routing_key or queue.routing_key)
         merged.setdefault("x-original-exchange", message.exchange or self._exchange_name)
-        copy = aio_pika.Message(
-            message.body,
-            headers=merged,
-            content_type=message.content_type,
-            message_id=message.message_id,
-            correlation_id=message.correlation_id,
-            timestamp=message.timestamp,
-            type=message.type,
-            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        )
+        copy = persistent_copy(message, merged)
         try:
             await requeue.publish(copy, routing_key=target, mandatory=True, timeout=10)
         except Exception as exc:  # noqa: BLE001 - left unacked: the broker redelivers it later

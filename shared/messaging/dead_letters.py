@@ -36,6 +36,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 
 from shared.domain_errors import Conflict, InvalidRequest
+from shared.messaging.received import persistent_copy
 from shared.messaging.topology import ConsumerQueue
 
 # headers of a parked message that a replay takes off: the replayed message starts its attempts afresh
@@ -106,16 +107,7 @@ def replay_copy(message: AbstractIncomingMessage, now: datetime, run: str) -> ai
     headers["x-replays"] = _number(headers.get("x-replays")) + 1
     headers["x-replayed-at"] = now.isoformat()
     headers[REPLAY_RUN_HEADER] = run
-    return aio_pika.Message(
-        message.body,
-        headers=headers,
-        content_type=message.content_type,
-        message_id=message.message_id,
-        correlation_id=message.correlation_id,
-        timestamp=message.timestamp,
-        type=message.type,
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-    )
+    return persistent_copy(message, headers)
 
 
 class DeadLetters:

@@ -10,8 +10,9 @@ and wraps each delivery in this instead; it reads a handful of fields, each on d
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+import aio_pika
 from aiormq.abc import AbstractChannel, DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 
@@ -78,3 +79,34 @@ class ReceivedMessage:
         if tag is None:
             raise ValueError("a message without a delivery tag cannot be acked")
         await self.channel.basic_ack(tag, multiple=multiple)
+
+
+class Copyable(Protocol):
+    """What a copy of a message is made of: a ``ReceivedMessage`` or aio-pika's ``IncomingMessage``."""
+
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def content_type(self) -> str | None: ...
+    @property
+    def message_id(self) -> str | None: ...
+    @property
+    def correlation_id(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime | None: ...
+    @property
+    def type(self) -> str | None: ...
+
+
+def persistent_copy(message: Copyable, headers: dict[str, Any]) -> aio_pika.Message:
+    """The message with these headers, persistent: how a consumer moves it to a retry tier or a DLQ, and a replay back."""
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        message_id=message.message_id,
+        correlation_id=message.correlation_id,
+        timestamp=message.timestamp,
+        type=message.type,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
