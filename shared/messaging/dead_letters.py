@@ -132,7 +132,7 @@ class DeadLetters:
 
     async def queues(self) -> list[DeadLetterQueue]:
         """Each consumer queue with the number of messages parked in its DLQ."""
-        async with self._channel() as channel:
+        async with self._broker_channel() as channel:
             found = []
             for name in self.queue_names:
                 dlq = await self._dlq(channel, self._queues[name])
@@ -142,7 +142,7 @@ class DeadLetters:
     async def read(self, name: str, *, page: int = 1, count: int = 50) -> tuple[list[DeadLetter], int]:
         """One page of the parked messages, oldest first, and how many are parked."""
         queue = self.queue(name)
-        async with self._locks[queue.name], self._channel() as channel:
+        async with self._locks[queue.name], self._broker_channel() as channel:
             held = await self._read_all(channel, queue)
             await _give_back(held)
         start = (page - 1) * count
@@ -151,7 +151,7 @@ class DeadLetters:
     async def replay(self, name: str, ids: Sequence[str] | None = None) -> int:
         """Replay the parked messages ``ids`` (every one for ``None``); how many moved."""
         queue = self.queue(name)
-        async with self._locks[queue.name], self._channel() as channel:
+        async with self._locks[queue.name], self._broker_channel() as channel:
             exchange = await channel.get_exchange(queue.requeue_exchange)
             if ids is None:
                 dlq = await self._dlq(channel, queue)
@@ -180,7 +180,7 @@ class DeadLetters:
     async def purge(self, name: str, ids: Sequence[str] | None = None) -> int:
         """Drop the parked messages ``ids`` (every one for ``None``); how many were dropped."""
         queue = self.queue(name)
-        async with self._locks[queue.name], self._channel() as channel:
+        async with self._locks[queue.name], self._broker_channel() as channel:
             if ids is None:
                 dlq = await self._dlq(channel, queue)
                 purged = await dlq.purge()
@@ -234,7 +234,7 @@ class DeadLetters:
         return await channel.declare_queue(queue.dlq_name, passive=True)
 
     @asynccontextmanager
-    async def _channel(self) -> AsyncIterator[AbstractChannel]:
+    async def _broker_channel(self) -> AsyncIterator[AbstractChannel]:
         connection = await aio_pika.connect(self._broker_url, client_properties={"connection_name": "dead-letters"})
         try:
             yield await connection.channel(publisher_confirms=True, on_return_raises=True)

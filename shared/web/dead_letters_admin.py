@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from shared.messaging.dead_letters import DeadLetters
 from shared.web.deps import RuntimeDep
 from shared.web.errors import ServiceError
+from shared.web.params import ids_or_all
 
 MAX_IDS = 1_000
 
@@ -57,8 +58,7 @@ class Selection(BaseModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> Selection:
-        if (self.ids is not None) == self.all:
-            raise ValueError('give either "ids" or "all": true')
+        ids_or_all(self.ids, self.all)
         return self
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.web.deps import RuntimeDep
 from shared.web.errors import ServiceError
-from shared.web.params import within_depth
+from shared.web.params import ids_or_all, within_depth
 
 PARKED = "available_at = 'infinity' AND published_at IS NULL"
 MAX_IDS = 1_000
@@ -48,8 +48,7 @@ class RepublishIn(BaseModel):
 
     @model_validator(mode="after")
     def _one_of(self) -> RepublishIn:
-        if (self.ids is not None) == self.all:
-            raise ValueError('give either "ids" or "all": true')
+        ids_or_all(self.ids, self.all)
         return self
 
 

@@ -21,3 +21,9 @@ def within_depth(page: int, count: int, depth_limit: int) -> None:
             f"page: at most {deepest} with count={count} (pages reach the first {depth_limit} rows); narrow the filters to go further",
             code="page_too_deep",
         )
+
+
+def ids_or_all(ids: object, everything: bool) -> None:
+    """An admin selection names either ``ids`` or ``"all": true``, never both, never neither."""
+    if (ids is not None) == everything:
+        raise ValueError('give either "ids" or "all": true')
