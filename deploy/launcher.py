@@ -89,16 +89,20 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool, broker_urls
     if gateway.internal_token is None:
         # a token for this run: the services' own ports then take calls from the gateway only, as in production
         shared_env["INTERNAL_TOKEN"] = secrets.token_urlsafe(32)
-    for name, settings_class in SERVICES.items():
-        if name not in processes:
-            continue
-        settings = load_settings(settings_class)
-        count = scale.get(name, 1)
-        ports = [free_port() if free_ports else settings.port + PORT_STEP * i for i in range(count)]
-        result.instances[name] = [f"http://127.0.0.1:{port}" for port in ports]
+    settings_of = {name: load_settings(settings_class) for name, settings_class in SERVICES.items() if name in processes}
+    ports_of = {
+        name: [free_port() if free_ports else settings.port + PORT_STEP * i for i in range(scale.get(name, 1))]
+        for name, settings in settings_of.items()
+    }
+    result.instances = {name: [f"http://127.0.0.1:{port}" for port in ports] for name, ports in ports_of.items()}
+    # reports asks orders for its day counts (reconciliation) and the scheduler for the tasks it fired
+    peers = {"REPORTS_ORDERS_URL": "orders", "REPORTS_SCHEDULER_URL": "scheduler"}
+    for name, settings in settings_of.items():
+        ports = ports_of[name]
+        count = len(ports)
         service_env = shared_env | ({"BROKER_URL": broker_urls[name]} if broker_urls and name in broker_urls else {})
-        if name == "reports" and "orders" in result.instances:  # reconciliation reads the orders' day counts
-            service_env = service_env | {"REPORTS_ORDERS_URL": result.instances["orders"][0]}
+        if name == "reports":
+            service_env |= {variable: result.instances[peer][0] for variable, peer in peers.items() if peer in result.instances}
         for index, port in enumerate(ports):
             label = name if count == 1 else f"{name}.{index + 1}"
             result.commands[label] = (f"{processes[name]} --port {port}", service_env)

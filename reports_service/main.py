@@ -8,11 +8,12 @@ from fastapi import FastAPI
 
 from reports_service import models
 from reports_service.handlers import build_subscriptions
-from reports_service.orders_client import HttpOrdersDays
+from reports_service.peers import HttpFiredTasks, HttpOrdersDays
 from reports_service.reconciliation import OrdersDays, scheduled_reconciliation
 from reports_service.reports import local_today
 from reports_service.routes import router
 from reports_service.settings import ReportsSettings
+from reports_service.views import FiredTasks
 from shared.messaging.outbox import Outbox
 from shared.runtime import ServiceRuntime
 from shared.serve import serve
@@ -23,11 +24,15 @@ from shared.workers import Periodic
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build_app(settings: ReportsSettings | None = None, *, orders: OrdersDays | None = None) -> FastAPI:
-    """``orders``: where reconciliation reads the orders' day counts (a test's fake); ``REPORTS_ORDERS_URL`` otherwise."""
+def build_app(settings: ReportsSettings | None = None, *, orders: OrdersDays | None = None, fired: FiredTasks | None = None) -> FastAPI:
+    """``orders``: where reconciliation reads the orders' day counts, ``fired``: where a task a schedule fired is
+    found before its request arrives (a test's fakes); ``REPORTS_ORDERS_URL`` and ``REPORTS_SCHEDULER_URL`` otherwise."""
     settings = settings or load_settings(ReportsSettings)
+    token, timeout_s = settings.internal_token_value, settings.peer_timeout_s
     if orders is None and settings.orders_url:
-        orders = HttpOrdersDays(settings.orders_url, internal_token=settings.internal_token_value, timeout_s=settings.peer_timeout_s)
+        orders = HttpOrdersDays(settings.orders_url, internal_token=token, timeout_s=timeout_s)
+    if fired is None and settings.scheduler_url:
+        fired = HttpFiredTasks(settings.scheduler_url, internal_token=token, timeout_s=timeout_s)
     outbox = Outbox(models.outbox)
     runtime = ServiceRuntime(settings, outbox=outbox)
     runtime.consume(
@@ -47,6 +52,7 @@ def build_app(settings: ReportsSettings | None = None, *, orders: OrdersDays | N
         routers=[router],
     )
     app.state.orders_days = orders
+    app.state.fired_tasks = fired
     return app
 
 

@@ -152,9 +152,15 @@ async def tasks(
     return found
 
 
-@router.get("/tasks/{task_id}", response_model=ReportTask, responses={404: {"description": "No such report task"}})
-async def task(task_id: uuid.UUID, session: SessionDep) -> ReportTask:
-    found = await views.get_task(session, task_id)
+@router.get(
+    "/tasks/{task_id}",
+    response_model=ReportTask,
+    responses={404: {"description": "No such report task"}, 503: {"description": "The scheduler did not answer"}},
+)
+async def task(task_id: uuid.UUID, session: SessionDep, request: Request) -> ReportTask:
+    """A task fired by a schedule is ``scheduled`` here as soon as the fire committed (the scheduler is asked
+    until the request arrives; ``REPORTS_SCHEDULER_URL``)."""
+    found = await views.task_seen_anywhere(session, request.app.state.fired_tasks, task_id)
     if found is None:
         raise ServiceError(404, f"report task {task_id} not found")
     return found

@@ -22,6 +22,8 @@ class ReportsSettings(BaseServiceSettings):
     day_row_limit: int = Field(default=10_000, ge=1, le=100_000)
     # the orders service's own address, for reconciliation (GET /orders/days); unset: no reconciliation
     orders_url: str | None = Field(default=None, pattern=r"^https?://")
+    # the scheduler's own address: a task a schedule fired is shown before its request arrives; unset: 404 until then
+    scheduler_url: str | None = Field(default=None, pattern=r"^https?://")
     # the scheduled reconciliation: every this many seconds, over this many days up to today
     reconcile_every_s: float = Field(default=3600.0, gt=0)
     reconcile_days: int = Field(default=7, ge=1, le=366)

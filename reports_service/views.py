@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports_service.models import UNFINISHED, report_tasks, reports
+from reports_service.peers import FiredTask
 from reports_service.schemas import BackfillProgress, DayTotals, ReportRow, ReportTask
 from shared.db import count_up_to, equal_to, newest_first
 
@@ -39,6 +40,37 @@ async def all_rows(session: AsyncSession, *, page: int, count: int, count_limit:
 async def get_task(session: AsyncSession, task_id: uuid.UUID) -> ReportTask | None:
     row = (await session.execute(select(report_tasks).where(report_tasks.c.id == task_id))).first()
     return None if row is None else _task(row)
+
+
+class FiredTasks(Protocol):
+    async def fired_task(self, task_id: uuid.UUID) -> FiredTask | None:
+        """The task as the schedule run that fired it recorded it; None when no schedule fired it."""
+
+
+async def task_seen_anywhere(session: AsyncSession, fired: FiredTasks | None, task_id: uuid.UUID) -> ReportTask | None:
+    """A task of this service, or one a schedule fired whose request is still on its way here: ``scheduled``
+    from the moment the fire committed, as the scheduler recorded it."""
+    found = await get_task(session, task_id)
+    if found is not None or fired is None:
+        return found
+    task = await fired.fired_task(task_id)
+    if task is None:
+        return None
+    # the request may have arrived while the scheduler answered
+    return await get_task(session, task_id) or ReportTask(
+        task_id=task_id,
+        report_date=task.report_date,
+        status=task.status or "scheduled",
+        requested_by=f"scheduler:{task.schedule}",
+        scheduled_for=task.scheduled_for,
+        attempts=0,
+        rows=None,
+        total_products=None,
+        error=None,
+        created_at=task.fired_at,
+        started_at=None,
+        finished_at=None,
+    )
 
 
 async def list_tasks(

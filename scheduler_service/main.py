@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from scheduler_service import models
 from scheduler_service.handlers import build_subscriptions
-from scheduler_service.routes import router
+from scheduler_service.routes import admin_router, router
 from scheduler_service.settings import SchedulerSettings
 from scheduler_service.ticker import Clock, Ticker
 from shared.db import asyncpg_dsn
@@ -52,7 +52,7 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
         runtime,
         title="Scheduler service",
         description="Cron schedules in any time zone; each instant fired exactly once by any number of replicas.",
-        routers=[router],
+        routers=[router, admin_router],
         checks=[Check("schedules", schedules_firing, critical=False)],
     )
 

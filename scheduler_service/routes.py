@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from scheduler_service import schedules, views
-from scheduler_service.schemas import PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
+from scheduler_service.schemas import FiredTask, PreviewOut, RunOut, RunPage, ScheduleIn, ScheduleOut, SchedulePatch
 from scheduler_service.settings import ScheduleLimits, SchedulerSettings
 from scheduler_service.store import SqlSchedulesStore
 from shared.runtime import ServiceRuntime
@@ -15,6 +16,7 @@ from shared.web.deps import SessionDep, get_runtime
 from shared.web.params import within_depth
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
+admin_router = APIRouter(prefix="/admin/scheduler", tags=["admin"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No schedule of this name"}}
 
@@ -81,3 +83,10 @@ async def runs(
 @router.get("/{name}/preview", response_model=list[PreviewOut], responses=NOT_FOUND)
 async def preview(name: ScheduleName, session: SessionDep, count: Annotated[int, Query(ge=1, le=100)] = 10) -> list[PreviewOut]:
     return await schedules.preview(SqlSchedulesStore(session), name, count)
+
+
+@admin_router.get("/tasks/{task_id}", response_model=FiredTask, responses={404: {"description": "No schedule fired this task"}})
+async def fired_task(task_id: uuid.UUID, session: SessionDep) -> FiredTask:
+    """The schedule run that fired a report task: how ``GET /report/tasks/{id}`` shows a fired task as ``scheduled``
+    before the reports service has consumed its request."""
+    return await views.fired_task(session, task_id)

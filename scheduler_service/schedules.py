@@ -120,7 +120,9 @@ async def trigger(store: SchedulesStore, events: EventsOut, name: str, *, now: d
             event = commands.build_event(current.name, current.routing_key, current.payload, current.timezone, now)
         except commands.CommandError as exc:
             raise InvalidRequest(f"schedule {name!r} cannot fire: {exc}") from exc
-        run = await store.add_run(current.id, now, "manual", event.id, "triggered through the API", commands.task_of(event))
+        task_id = commands.task_of(event)
+        task = (task_id, commands.report_date_of(event)) if task_id else None
+        run = await store.add_run(current.id, now, "manual", event.id, "triggered through the API", task)
         await events.add(event, routing_key=current.routing_key)
     return run_out(run)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
@@ -101,6 +101,18 @@ class RunOut(BaseModel):
         default=None, description="how that task ended (from report.generated / report.failed, or a replace); null: not finished"
     )
     recorded_at: datetime
+
+
+class FiredTask(BaseModel):
+    """A report task as the scheduler knows it from the run that fired it: what the reports service answers for the task
+    until it has consumed the request."""
+
+    task_id: str
+    schedule: str
+    scheduled_for: datetime
+    report_date: date | None = Field(description="the day the task reports on")
+    task_status: Literal["succeeded", "failed", "cancelled"] | None = Field(description="how it ended; null: not finished")
+    recorded_at: datetime = Field(description="when the fire committed")
 
 
 class RunPage(BaseModel):

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import delete, func, insert, select, text, update
@@ -69,7 +69,13 @@ class SchedulesStore(Protocol):
     async def remove(self, schedule_id: uuid.UUID) -> None: ...
 
     async def add_run(
-        self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str, task_id: uuid.UUID | None
+        self,
+        schedule_id: uuid.UUID,
+        scheduled_for: datetime,
+        status: str,
+        event_id: uuid.UUID,
+        reason: str,
+        task: tuple[uuid.UUID, date | None] | None,
     ) -> Run: ...
 
 
@@ -131,13 +137,25 @@ class SqlSchedulesStore:
         await self._session.execute(NOTIFY_CHANGED)
 
     async def add_run(
-        self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str, task_id: uuid.UUID | None
+        self,
+        schedule_id: uuid.UUID,
+        scheduled_for: datetime,
+        status: str,
+        event_id: uuid.UUID,
+        reason: str,
+        task: tuple[uuid.UUID, date | None] | None,
     ) -> Run:
         row = (
             await self._session.execute(
                 insert(schedule_runs)
                 .values(
-                    schedule_id=schedule_id, scheduled_for=scheduled_for, status=status, event_id=event_id, reason=reason, task_id=task_id
+                    schedule_id=schedule_id,
+                    scheduled_for=scheduled_for,
+                    status=status,
+                    event_id=event_id,
+                    reason=reason,
+                    task_id=task[0] if task else None,
+                    task_report_date=task[1] if task else None,
                 )
                 .returning(*RUN_COLUMNS)
             )

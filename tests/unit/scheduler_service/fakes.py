@@ -6,7 +6,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from scheduler_service.store import Run, Schedule
@@ -55,8 +55,15 @@ class InMemorySchedulesStore:
         self.changes_announced += 1
 
     async def add_run(
-        self, schedule_id: uuid.UUID, scheduled_for: datetime, status: str, event_id: uuid.UUID, reason: str, task_id: uuid.UUID | None
+        self,
+        schedule_id: uuid.UUID,
+        scheduled_for: datetime,
+        status: str,
+        event_id: uuid.UUID,
+        reason: str,
+        task: tuple[uuid.UUID, date | None] | None,
     ) -> Run:
+        task_id = task[0] if task else None
         run = Run(scheduled_for=scheduled_for, status=status, reason=reason, event_id=event_id, recorded_at=self.now, task_id=task_id)
         self.runs.append((schedule_id, run))
         return run
