@@ -7,15 +7,16 @@ The real scheduler and reports services, each on its own port with the internal 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 
 import httpx
 
 from reports_service.main import build_app as build_reports
 from reports_service.settings import ReportsSettings
 from scheduler_service.main import build_app as build_scheduler
-from shared.testing.fixtures import eventually, free_port, serving, wait_until_consuming
+from shared.ports import free_port
+from shared.testing.fixtures import eventually, serving, wait_until_consuming
 from tests.integration.scheduler_service.test_schedules_api import _settings as scheduler_settings
 
 TOKEN = "fired-tasks-test-token"
