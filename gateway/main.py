@@ -26,6 +26,7 @@ from shared.settings import load_settings
 from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware
 from shared.web.request_id import RequestIdMiddleware
+from shared.web.tracing import trace_requests
 
 TITLE = "Order-reporting suite API"
 VERSION = "1.0.0"
@@ -84,10 +85,11 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
     app.state.gateway = gateway
     install_error_handlers(app)
     app.include_router(router)
-    # outermost last: request ids wrap metrics, which wrap the proxy, which wraps the gateway's own endpoints
+    # outermost last: the trace wraps request ids, which wrap metrics, which wrap the proxy, which wraps the gateway's own endpoints
     app.add_middleware(ProxyMiddleware, gateway=gateway)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    trace_requests(app)
     return app
 
 

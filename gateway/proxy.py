@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass
 
 import aiohttp
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from starlette.types import ASGIApp, Receive, Scope, Send
 from yarl import URL
 
@@ -32,7 +34,7 @@ from gateway.retry import (
     retry_reason,
 )
 from gateway.upstreams import RouteTable, Upstream
-from shared import metrics
+from shared import metrics, tracing
 from shared.correlation import current_correlation_id
 from shared.web.caller import CALLER_NAME, CALLER_ROLES, INTERNAL_TOKEN
 from shared.web.errors import send_problem
@@ -112,6 +114,8 @@ class Gateway:
         self.max_body_bytes = max_body_bytes
         self.connections_per_instance = connections_per_instance
         self._internal_token = internal_token
+        # traced, the gateway's own span is the parent the service continues: the client's trace headers stay here
+        self._not_forwarded = NOT_FORWARDED | {b"traceparent", b"tracestate"} if tracing.tracer() else NOT_FORWARDED
         self.auth_failures = auth_failures
         self.body_timeout_s = body_timeout_s
         self.max_header_bytes = max_header_bytes
@@ -164,7 +168,7 @@ class Gateway:
                 content_length = int(value) if value.isdigit() else -1
             elif name == b"idempotency-key":
                 idempotency_key = True
-            if name not in NOT_FORWARDED:
+            if name not in self._not_forwarded:
                 forwarded.append((name.decode("latin-1"), value.decode("latin-1")))
 
         if header_bytes > self.max_header_bytes:
@@ -253,11 +257,20 @@ class Gateway:
         if remaining_s <= 0:
             instance.breaker.release(permit)
             return UpstreamFailure(Failure.TIMEOUT, f"the request's deadline passed before {upstream.name} answered")
+        headers, span = request.headers, None
+        traced = tracing.tracer()
+        if traced is not None:
+            span = traced.start_span(
+                f"{request.method} {upstream.name}", kind=SpanKind.CLIENT, attributes={"server.address": instance.base_url}
+            )
+            carrier: dict[str, str] = {}
+            tracing.inject(carrier, trace.set_span_in_context(span))
+            headers = [*headers, *carrier.items()]
         try:
             response = await self._session.request(
                 request.method,
                 URL(instance.base_url + request.tail, encoded=True),
-                headers=request.headers,
+                headers=headers,
                 data=request.body,
                 allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=min(connect_s + read_s, remaining_s), sock_connect=connect_s, sock_read=read_s),
@@ -277,10 +290,15 @@ class Gateway:
         except aiohttp.ClientError as exc:
             log.info("upstream connection lost", extra={"upstream": upstream.name, "instance": instance.base_url, "error": repr(exc)})
             outcome = UpstreamFailure(Failure.DROPPED, f"the {upstream.name} service closed the connection")
-        except BaseException:
+        except BaseException as error:
             instance.breaker.release(permit)
+            if span is not None:
+                tracing.failed(span, error)
+                span.end()
             raise
         success = isinstance(outcome, UpstreamResponse) and outcome.status < 500
+        if span is not None:
+            _end_span(span, outcome)
         instance.breaker.record(permit, success=success)
         label = str(outcome.status) if isinstance(outcome, UpstreamResponse) else outcome.kind.value
         metrics.GATEWAY_UPSTREAM_CALLS.labels(upstream.name, instance.base_url, label).inc()
@@ -375,3 +393,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 async def _reject(send: Send, scope: Scope, status: int, code: str, detail: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
     metrics.GATEWAY_REJECTED.labels(code).inc()
     await send_problem(send, status, code, detail, scope["path"], headers)
+
+
+def _end_span(span: Span, outcome: Outcome) -> None:
+    if isinstance(outcome, UpstreamResponse):
+        span.set_attribute("http.response.status_code", outcome.status)
+        if outcome.status >= 500:
+            span.set_status(StatusCode.ERROR)
+    else:
+        span.set_status(StatusCode.ERROR, outcome.detail)
+    span.end()

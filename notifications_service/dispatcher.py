@@ -24,11 +24,12 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from sqlalchemy import ARRAY, Uuid, any_, bindparam, func, select, text, update
 
 from notifications_service.models import notifications
 from notifications_service.senders import OutgoingMail, Sender, SendError, ServerUnreachable
-from shared import metrics
+from shared import metrics, tracing
 from shared.db import SessionFactory, listen_forever
 from shared.db_gate import DatabaseGate
 
@@ -176,6 +177,14 @@ class Dispatcher:
         return len(rows)
 
     async def _send(self, row: Any) -> None:
+        if row.traceparent is None or tracing.tracer() is None:
+            await self._compose_and_send(row)
+            return
+        attributes = {"notification.id": str(row.id), "notification.kind": row.kind, "attempt": row.attempts + 1}
+        with tracing.child_span("smtp send", {"traceparent": row.traceparent}, SpanKind.CLIENT, **attributes):
+            await self._compose_and_send(row)
+
+    async def _compose_and_send(self, row: Any) -> None:
         try:
             mail = compose(row, self._mail_from)
         except ValueError as exc:

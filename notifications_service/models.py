@@ -28,6 +28,8 @@ notifications = Table(
     Column("next_attempt_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    # W3C trace context of the event's consumer span, while tracing: the send's span is its child
+    Column("traceparent", String(55)),
     CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_known"),
     Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     Index("ix_notifications_recipient", "recipient"),

@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.templates import Mail
+from shared import tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,10 +36,11 @@ class NotificationsStore(Protocol):
 # the statement's NOTIFY trigger) once per row, the largest statement time of this database.
 RECORD = text(
     """
-    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id, client)
+    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent)
     SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]), CAST(:kinds AS text[]),
                          CAST(:recipients AS text[]), CAST(:subjects AS text[]), CAST(:texts AS text[]),
-                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]), CAST(:clients AS text[]))
+                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]), CAST(:clients AS text[]),
+                         CAST(:traceparents AS text[]))
     ON CONFLICT (event_id) DO NOTHING
     """
 )
@@ -65,5 +67,12 @@ class SqlNotificationsStore:
                 "htmls": [pending.mail.html for pending in mails],
                 "order_ids": [pending.order_id for pending in mails],
                 "clients": [pending.client for pending in mails],
+                "traceparents": [_traceparent(pending.event_id) for pending in mails],
             },
         )
+
+
+def _traceparent(event_id: uuid.UUID) -> str | None:
+    """The trace of the consumer's span for this event, while tracing."""
+    carrier = tracing.carrier_of(event_id)
+    return carrier.get("traceparent") if carrier else None

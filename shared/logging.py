@@ -1,4 +1,4 @@
-"""Structured JSON logs carrying the request or event correlation id."""
+"""Structured JSON logs carrying the request or event correlation id and the trace and span ids."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 from pythonjsonlogger.json import JsonFormatter
 
 from shared.correlation import current_correlation_id
+from shared.tracing import current_ids
 
 
 class _CorrelationFilter(logging.Filter):
@@ -18,6 +19,7 @@ class _CorrelationFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.correlation_id = current_correlation_id()
+        record.trace_id, record.span_id = current_ids()
         return True
 
 
@@ -27,7 +29,7 @@ def configure_logging(service: str, level: str = "INFO", *, json: bool = True) -
     if json:
         handler.setFormatter(
             JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s",
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(correlation_id)s %(trace_id)s %(span_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )

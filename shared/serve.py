@@ -13,6 +13,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy import Table
 
+from shared import tracing
 from shared.db import migrate
 from shared.dead_letters_cli import DEAD_LETTER_ACTIONS, run_dead_letters
 from shared.logging import configure_logging
@@ -59,7 +60,9 @@ def serve(
         settings.port = args.port
     elif relay is not None:
         settings.port = relay.relay_port
-    configure_logging(f"{settings.service_name}-relay" if relay else settings.service_name, settings.log_level, json=settings.log_json)
+    process_name = f"{settings.service_name}-relay" if relay else settings.service_name
+    configure_logging(process_name, settings.log_level, json=settings.log_json)
+    tracing.configure(process_name)
     if args.command == "dead-letters":
         runtime = build_app(settings).state.runtime
         if runtime.dead_letters is None:

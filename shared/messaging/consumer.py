@@ -32,7 +32,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,13 +42,15 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
+from opentelemetry import context as otel_context
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ARRAY, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.contracts.owners import producers_of
 from shared.correlation import correlation_id
 from shared.db import SessionFactory
@@ -194,7 +197,8 @@ class Subscription:
         for event in events:
             token = correlation_id.set(event.correlation_id)
             try:
-                await self.handler(event, session)
+                with tracing.current_event(event.id):
+                    await self.handler(event, session)
             finally:
                 correlation_id.reset(token)
 
@@ -525,6 +529,22 @@ class Consumer:
         return _Parsed(message, queue, subscription, envelope)
 
     async def _handle_in_one_transaction(self, items: Sequence[_Parsed]) -> None:
+        if tracing.tracer() is None:
+            await self._handle_and_ack(items)
+            return
+        spans = _process_spans(items)
+        try:
+            with tracing.event_spans(spans):
+                await self._handle_and_ack(items)
+        except BaseException as error:
+            for span in spans.values():
+                tracing.failed(span, error)
+                span.end()
+            raise
+        for span in spans.values():
+            span.end()
+
+    async def _handle_and_ack(self, items: Sequence[_Parsed]) -> None:
         async with self._session_factory() as session, session.begin():
             fresh = await self._claim(session, items)
             todo: dict[str, list[Envelope[Any]]] = {}
@@ -554,6 +574,10 @@ class Consumer:
         return set(result.scalars())
 
     async def _on_failure(self, item: _Parsed, error: BaseException) -> None:
+        with _as_message(item.message):
+            await self._retry_or_park(item, error)
+
+    async def _retry_or_park(self, item: _Parsed, error: BaseException) -> None:
         failed_attempts = attempts_so_far(item.message.headers) + 1
         description = f"{type(error).__name__}: {error}"[:1000]
         if failed_attempts >= self._retry.max_attempts:
@@ -595,6 +619,10 @@ class Consumer:
             correlation_id.reset(token)
 
     async def _dead_letter(self, message: ReceivedMessage, queue: ConsumerQueue, reason: str, kind: str, attempts: int) -> None:
+        with _as_message(message):
+            await self._park(message, queue, reason, kind, attempts)
+
+    async def _park(self, message: ReceivedMessage, queue: ConsumerQueue, reason: str, kind: str, attempts: int) -> None:
         headers = {
             "x-error": reason[:2000],
             "x-error-kind": kind,
@@ -651,3 +679,36 @@ class Consumer:
                         await message.ack()
             except Exception as exc:  # noqa: BLE001 - the channel is gone; the broker redelivers and idempotency absorbs it
                 log.debug("ack failed; messages will be redelivered", extra={"error": repr(exc)})
+
+
+def _process_spans(items: Sequence[_Parsed]) -> dict[uuid.UUID, Span]:
+    """A consumer span per message, the child of the publish its headers name."""
+    traced = tracing.tracer()
+    assert traced is not None
+    return {
+        item.envelope.id: traced.start_span(
+            f"process {item.subscription.routing_key}",
+            context=tracing.extract(item.message.headers),
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": item.queue.name,
+                "messaging.message.id": str(item.envelope.id),
+                "messaging.batch.message_count": len(items),
+            },
+        )
+        for item in items
+    }
+
+
+@contextlib.contextmanager
+def _as_message(message: ReceivedMessage) -> Iterator[None]:
+    """What is logged meanwhile names this message's correlation id and trace, one message of a batch at a time."""
+    correlation = correlation_id.set(message.correlation_id)
+    traced = otel_context.attach(tracing.extract(message.headers)) if "traceparent" in (message.headers or {}) else None
+    try:
+        yield
+    finally:
+        if traced is not None:
+            otel_context.detach(traced)
+        correlation_id.reset(correlation)

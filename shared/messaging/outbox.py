@@ -18,11 +18,14 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
 import orjson
 from aiormq.exceptions import DeliveryError, PublishError
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
@@ -45,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.correlation import current_correlation_id
 from shared.db import driver_connection, listen_forever
 from shared.db_gate import DatabaseGate
@@ -92,7 +95,13 @@ def new_event(
 
 
 def outbox_row(envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The one definition of what an event's outbox row holds; the routing key is its type unless given."""
+    """The one definition of what an event's outbox row holds; the routing key is its type unless given.
+
+    While tracing, the headers carry the current span's ``traceparent``: the relay's publish continues it."""
+    if tracing.tracer() is not None:
+        headers = dict(headers or {})
+        tracing.inject(headers)
+        headers = headers or None
     return {
         "event_id": envelope.id,
         "routing_key": routing_key or envelope.type,
@@ -138,6 +147,45 @@ class SessionOutbox:
 
     async def add(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> None:
         await self._outbox.add(self._session, envelope, routing_key=routing_key, headers=headers)
+
+
+def _headers(stored: str | dict[str, Any] | None) -> dict[str, Any]:
+    """A row's headers: decoded by the engine's JSONB codec, or text from a bare asyncpg connection."""
+    if not stored:
+        return {}
+    return dict(stored) if isinstance(stored, dict) else dict(orjson.loads(stored))
+
+
+def _publish_spans(messages: list[OutgoingMessage]) -> list[tuple[int, Span]]:
+    """A producer span per message that carries a trace (its row's ``traceparent``), whose context then
+    travels in the message's headers: the consumer's span is its child."""
+    traced = tracing.tracer()
+    assert traced is not None
+    spans = []
+    for index, message in enumerate(messages):
+        if "traceparent" not in message.headers:
+            continue
+        span = traced.start_span(
+            f"publish {message.routing_key}",
+            context=tracing.extract(message.headers),
+            kind=SpanKind.PRODUCER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.destination.name": message.routing_key,
+                "messaging.message.id": message.message_id,
+            },
+        )
+        tracing.inject(message.headers, trace.set_span_in_context(span))
+        spans.append((index, span))
+    return spans
+
+
+def _end_publish_spans(spans: list[tuple[int, Span]], outcomes: Sequence[BaseException | None]) -> None:
+    for index, span in spans:
+        outcome = outcomes[index]
+        if outcome is not None:
+            tracing.failed(span, outcome)
+        span.end()
 
 
 def _is_per_message_failure(error: BaseException) -> bool:
@@ -215,11 +263,18 @@ class OutboxRelay:
                     type=row["event_type"],
                     timestamp=row["occurred_at"],
                     correlation_id=row["correlation_id"],
-                    headers=orjson.loads(row["headers"]) if row["headers"] else {},
+                    headers=_headers(row["headers"]),
                 )
                 for row in rows
             ]
-            outcomes = await self._publisher.publish_many(messages)
+            spans = _publish_spans(messages) if tracing.tracer() is not None else None
+            try:
+                outcomes = await self._publisher.publish_many(messages)
+            except BaseException as failure:
+                _end_publish_spans(spans or [], [failure] * len(messages))
+                raise
+            if spans:
+                _end_publish_spans(spans, outcomes)
             sent = [row["id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
             rejected = [
                 (row, outcome)

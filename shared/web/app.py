@@ -15,6 +15,7 @@ from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware, metrics_endpoint
 from shared.web.problem_docs import document_problems
 from shared.web.request_id import RequestIdMiddleware
+from shared.web.tracing import trace_requests
 
 
 def create_app(
@@ -37,10 +38,11 @@ def create_app(
     app.include_router(health.router)
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     _document_errors_as_problems(app)
-    # the last middleware added is the outermost: request ids wrap metrics, the caller (and token check) and the app
+    # the last middleware added is the outermost: the trace wraps request ids, which wrap metrics, the caller (and token check) and the app
     app.add_middleware(CallerMiddleware, token=internal_token)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    trace_requests(app)
     return app
 
 

@@ -72,10 +72,18 @@ def test_a_missing_secret_stops_compose_with_its_name(missing: str) -> None:
 
 def test_only_the_gateway_and_the_uis_are_published(config: dict[str, Any]) -> None:
     published = {name: service.get("ports", []) for name, service in config["services"].items() if service.get("ports")}
-    assert set(published) == {"gateway", "rabbitmq", "mailpit"}
+    assert set(published) == {"gateway", "rabbitmq", "mailpit", "jaeger"}
     assert [str(port["target"]) for port in published["gateway"]] == ["8000"]
     assert [str(port["target"]) for port in published["rabbitmq"]] == ["15672"]
     assert [str(port["target"]) for port in published["mailpit"]] == ["8025"]
+    assert [str(port["target"]) for port in published["jaeger"]] == ["16686"]
+
+
+def test_every_process_exports_its_spans_to_jaeger(config: dict[str, Any]) -> None:
+    for name in [*APP_SERVICES, "orders_relay", "gateway"]:
+        environment = config["services"][name]["environment"]
+        assert environment["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318", name
+        assert environment["OTEL_TRACES_SAMPLER"] == "parentbased_always_on", name
 
 
 def test_services_can_scale(config: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
 import asyncio
 import contextlib
+import logging
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -11,7 +12,9 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, Uuid, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.contracts.orders import OrderCreated
+from shared.correlation import current_correlation_id
 from shared.db import create_engine, create_session_factory, drop_database, ensure_database
 from shared.messaging.consumer import ATTEMPTS_HEADER, Consumer, RetryPolicy, Subscription, define_processed_events_table
 from shared.messaging.envelope import Envelope
@@ -343,3 +346,38 @@ async def _read_dlq(broker_url: str) -> aio_pika.abc.AbstractIncomingMessage:
         return message
     finally:
         await connection.close()
+
+
+class _Lines(logging.Handler):
+    """What the consumer logs, with the correlation and trace ids current as each line is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[tuple[str, str | None, str | None]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((record.getMessage(), current_correlation_id(), tracing.current_ids()[0]))
+
+
+async def test_each_event_of_a_batch_logs_its_own_correlation_and_trace_ids(consumer_db: str, broker_url: str, exchange_name: str) -> None:
+    lines = _Lines()
+    logger = logging.getLogger("shared.messaging.consumer")
+    logger.addHandler(lines)
+    try:
+        async with Harness(consumer_db, broker_url, exchange_name) as harness:
+            events = [_event().model_copy(update={"correlation_id": f"request-{n}"}) for n in range(2)]
+            traces = [uuid.uuid4().hex for _ in events]
+            for event, trace_id in zip(events, traces, strict=True):
+                harness.fail_times[event.id] = 99
+                traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+                await harness.publisher.publish(OutgoingMessage.from_envelope(event, headers={"traceparent": traceparent}))
+
+            async def both_parked() -> bool:
+                return sum(message == "message parked" for message, _, _ in lines.lines) == 2
+
+            await eventually(both_parked, what="both events parked after their attempts")
+    finally:
+        logger.removeHandler(lines)
+    expected = set(zip([event.correlation_id for event in events], traces, strict=True))
+    for kind in ("handler failed; retrying later", "message parked"):
+        assert {(correlation, trace_id) for message, correlation, trace_id in lines.lines if message == kind} == expected, kind

@@ -7,7 +7,10 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared import tracing
 from shared.correlation import correlation_id
 from shared.logging import configure_logging
 
@@ -47,3 +50,21 @@ def test_below_the_level_nothing_is_written_and_the_plain_format_stays_one_line(
     logging.getLogger("orders_service").error("shown")
     (line,) = capsys.readouterr().out.splitlines()
     assert "ERROR [orders_service None] orders_service: shown" in line
+
+
+@pytest.mark.usefixtures("restored_logging")
+def test_a_line_written_inside_a_span_names_its_trace_and_span(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("reports_service", "INFO", json=True)
+    tracing.install("reports_service", SimpleSpanProcessor(InMemorySpanExporter()))
+    try:
+        traced = tracing.tracer()
+        assert traced is not None
+        with traced.start_as_current_span("work") as span:
+            logging.getLogger("reports_service").info("inside")
+        logging.getLogger("reports_service").info("outside")
+    finally:
+        tracing.uninstall()
+    inside, outside = (json.loads(line) for line in capsys.readouterr().out.splitlines())
+    context = span.get_span_context()
+    assert (inside["trace_id"], inside["span_id"]) == (format(context.trace_id, "032x"), format(context.span_id, "016x"))
+    assert (outside["trace_id"], outside["span_id"]) == (None, None)

@@ -1,0 +1,180 @@
+"""Traces across HTTP and AMQP: the W3C trace context taken in, carried through the outbox and the broker, continued.
+
+The chain of one report: the gateway's server span and its call to the service, the
+service's server span, the outbox row (``traceparent`` in its headers), the relay's publish
+span (its context in the AMQP headers), the consumer's span for that message (a child of the
+publish), and so on for the events it emits, down to the notification's SMTP send.
+
+Tracing is on when an exporter is configured by the standard variables: OTLP over HTTP
+when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set,
+``OTEL_TRACES_EXPORTER=console`` for stdout, ``none`` for nothing. The SDK reads the rest
+(``OTEL_TRACES_SAMPLER``, ``OTEL_TRACES_SAMPLER_ARG``, ``OTEL_SERVICE_NAME``,
+``OTEL_RESOURCE_ATTRIBUTES``, the exporter's headers and timeouts). Off, nothing here runs
+on the hot paths: no spans are made and no context is written, and a client's
+``traceparent`` passes the gateway unchanged.
+
+The provider is this module's own rather than the global one, so that a test can install
+an in-memory exporter and take it away again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+TRACE_HEADERS = ("traceparent", "tracestate")
+PROPAGATOR = TraceContextTextMapPropagator()
+INSTRUMENTATION = "order_reporting_suite"
+
+_provider: TracerProvider | None = None
+_tracer: Tracer | None = None
+# while a consumer handles a batch: each event's span, so a batch handler can store the context of its own event
+_event_spans: ContextVar[Mapping[uuid.UUID, Span] | None] = ContextVar("event_spans", default=None)
+
+
+class _HeaderGetter(Getter[Mapping[str, Any]]):
+    """Reads AMQP headers and ASGI-decoded mappings alike: a value may come as bytes."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get(key)
+        if value is None:
+            return None
+        return [value.decode("latin-1") if isinstance(value, bytes) else str(value)]
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return list(carrier)
+
+
+_GETTER = _HeaderGetter()
+
+
+def exporter_from_environment() -> SpanExporter | None:
+    """The exporter the standard variables name, or None (tracing off)."""
+    name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if name == "none":
+        return None
+    if name == "console":
+        return ConsoleSpanExporter()
+    if name not in ("", "otlp"):
+        raise ValueError(f"OTEL_TRACES_EXPORTER={name!r}: the suite exports otlp, console or none")
+    if not (os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def configure(service_name: str) -> bool:
+    """Tracing for this process as the environment asks; whether it is on."""
+    exporter = exporter_from_environment()
+    if exporter is not None:
+        install(service_name, BatchSpanProcessor(exporter))
+    return exporter is not None
+
+
+def install(service_name: str, processor: SpanProcessor) -> TracerProvider:
+    """Tracing on, spans going to ``processor``; ``OTEL_SERVICE_NAME`` names the service when set."""
+    global _provider, _tracer
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service_name})
+    provider = TracerProvider(resource=resource)  # the sampler from OTEL_TRACES_SAMPLER (parent-based, always on by default)
+    provider.add_span_processor(processor)
+    _provider, _tracer = provider, provider.get_tracer(INSTRUMENTATION)
+    return provider
+
+
+def uninstall() -> None:
+    """Tracing off again, after every span has been handed to its processor."""
+    global _provider, _tracer
+    if _provider is not None:
+        _provider.shutdown()
+    _provider = _tracer = None
+
+
+def tracer() -> Tracer | None:
+    """The tracer while tracing is on; None otherwise (and nothing should be traced)."""
+    return _tracer
+
+
+def provider() -> TracerProvider | None:
+    return _provider
+
+
+def inject(carrier: MutableMapping[str, Any], context: Context | None = None) -> None:
+    """``traceparent`` (and ``tracestate``) of the current span, or of ``context``, into ``carrier``."""
+    PROPAGATOR.inject(carrier, context=context)
+
+
+def extract(headers: Mapping[str, Any] | None) -> Context:
+    """The context a message's or request's ``traceparent`` names (an empty one without it)."""
+    return PROPAGATOR.extract(headers or {}, getter=_GETTER)
+
+
+def carrier_of(event_id: uuid.UUID) -> dict[str, str] | None:
+    """The trace headers of the span the consumer runs for this event (for a batch handler that stores them), or None."""
+    span = (_event_spans.get() or {}).get(event_id)
+    if span is None:
+        return None
+    carrier: dict[str, str] = {}
+    inject(carrier, trace.set_span_in_context(span))
+    return carrier
+
+
+@contextlib.contextmanager
+def event_spans(spans: Mapping[uuid.UUID, Span]) -> Iterator[None]:
+    """While a batch is handled: each of its events' spans, for ``carrier_of`` and ``current_event``."""
+    token = _event_spans.set(spans)
+    try:
+        yield
+    finally:
+        _event_spans.reset(token)
+
+
+@contextlib.contextmanager
+def current_event(event_id: uuid.UUID) -> Iterator[None]:
+    """The span of this event current (what it logs and the events it emits carry), if it has one."""
+    span = (_event_spans.get() or {}).get(event_id)
+    if span is None:
+        yield
+        return
+    token = otel_context.attach(trace.set_span_in_context(span))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)
+
+
+@contextlib.contextmanager
+def child_span(name: str, headers: Mapping[str, Any] | None, kind: SpanKind, **attributes: Any) -> Iterator[Span | None]:
+    """A span whose parent is the context in ``headers``, current while the block runs; None while tracing is off."""
+    if _tracer is None:
+        yield None
+        return
+    with _tracer.start_as_current_span(name, context=extract(headers), kind=kind, attributes=attributes) as span:
+        yield span
+
+
+def failed(span: Span, error: BaseException) -> None:
+    span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
+
+
+def current_ids() -> tuple[str | None, str | None]:
+    """(trace id, span id) of the current span in hex, for the logs; (None, None) outside any trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None, None
+    return format(context.trace_id, "032x"), format(context.span_id, "016x")
