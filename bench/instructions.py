@@ -21,6 +21,11 @@ difference by ``large - small``, so start-up, readiness polls and shutdown cance
 It counts the instructions the process runs in user space; the kernel's work for its
 system calls (socket writes and reads, ``epoll``) is not in the figure.
 
+``--tracing carried``: every event and request carries a ``traceparent`` and no exporter is
+configured (tracing off); ``--tracing exported``: the same, each process exporting every span
+(sampler ``always_on``) over OTLP to a stand-in collector here. Their difference from the default
+is what tracing costs.
+
 Run: ``make bench-instructions`` (needs Debian's ``valgrind``); 2 min 28 s on the machine that measured the figures in docs/architecture.md.
 """
 
@@ -35,10 +40,12 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import uvloop
+from aiohttp import web
 from sqlalchemy import func, insert, select
 
 from bench.environment import bench_infrastructure, scratch_database, scratch_vhost
@@ -59,7 +66,18 @@ from shared.testing.infrastructure import Infrastructure
 CLIENTS = 8  # requests in flight at once in the HTTP measures
 API_KEY = "instructions-key-0001"
 READY_TIMEOUT_S = 180  # start-up runs under valgrind, uninstrumented but still several times slower
-Run = Callable[[Infrastructure, int], Awaitable[int]]
+TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+@dataclass(frozen=True)
+class Tracing:
+    """What the measured process is given: headers its inputs carry, and its environment."""
+
+    headers: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+Run = Callable[[Infrastructure, int, Tracing], Awaitable[int]]
 
 
 def require_valgrind() -> None:
@@ -106,13 +124,13 @@ async def instrument(process: asyncio.subprocess.Process) -> None:
         raise RuntimeError("callgrind_control could not turn instrumentation on")
 
 
-async def consumer_run(infrastructure: Infrastructure, events: int) -> int:
+async def consumer_run(infrastructure: Infrastructure, events: int, tracing: Tracing) -> int:
     """Instructions of the peers worker process that handled ``events`` ``order.created`` messages."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_consumer") as database_url:
         await declare_target(broker_url, suite_worker.SERVICE)
-        messages = [OutgoingMessage.from_envelope(sample_event()) for _ in range(events)]
+        messages = [OutgoingMessage.from_envelope(sample_event(), headers=dict(tracing.headers)) for _ in range(events)]
         engine = create_engine(database_url, pool_size=1)
-        env = {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": database_url}
+        env = {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": database_url} | tracing.env
         try:
             async with counted("bench.peers.suite_worker", env=env) as (process, collected):
 
@@ -142,15 +160,15 @@ async def consumer_run(infrastructure: Infrastructure, events: int) -> int:
         return collected[0]
 
 
-async def relay_run(infrastructure: Infrastructure, events: int) -> int:
+async def relay_run(infrastructure: Infrastructure, events: int, tracing: Tracing) -> int:
     """Instructions of the orders relay process that published ``events`` outbox rows."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_relay", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
         outbox = Outbox(outbox_table)
-        rows = [outbox.row(sample_event()) for _ in range(events)]
+        rows = [outbox.row(sample_event(), headers=dict(tracing.headers) or None) for _ in range(events)]
         engine = create_engine(url, pool_size=1)
         port = free_port()
-        env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "EVENTS_EXCHANGE": EXCHANGE, "LOG_LEVEL": "WARNING"}
+        env = {"ORDERS_DATABASE_URL": url, "BROKER_URL": broker_url, "EVENTS_EXCHANGE": EXCHANGE, "LOG_LEVEL": "WARNING"} | tracing.env
         try:
             async with counted("orders_service.main", "relay", "--port", str(port), env=env) as (process, collected):
                 await wait_until_live(f"http://127.0.0.1:{port}/health/ready", process, timeout_s=READY_TIMEOUT_S)
@@ -184,7 +202,7 @@ async def post_orders(base_url: str, requests: int, headers: dict[str, str]) -> 
         await asyncio.gather(*(place() for _ in range(CLIENTS)))
 
 
-async def orders_http_run(infrastructure: Infrastructure, requests: int) -> int:
+async def orders_http_run(infrastructure: Infrastructure, requests: int, tracing: Tracing) -> int:
     """Instructions of the orders HTTP process that answered ``requests`` ``POST /orders``."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_orders", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
@@ -195,9 +213,9 @@ async def orders_http_run(infrastructure: Infrastructure, requests: int) -> int:
             "OUTBOX_RELAY": "external",
             "LOG_LEVEL": "WARNING",
             "INTERNAL_TOKEN": INTERNAL_TOKEN,
-        }
+        } | tracing.env
         # what the gateway sends with each call of a shop
-        headers = {"X-Internal-Token": INTERNAL_TOKEN, "X-Caller-Name": "bench", "X-Caller-Roles": "shop"}
+        headers = {"X-Internal-Token": INTERNAL_TOKEN, "X-Caller-Name": "bench", "X-Caller-Roles": "shop"} | tracing.headers
         async with counted("orders_service.main", "--port", str(port), env=env) as (process, collected):
             base_url = f"http://127.0.0.1:{port}"
             await wait_until_live(f"{base_url}/health/ready", process, timeout_s=READY_TIMEOUT_S)
@@ -207,7 +225,7 @@ async def orders_http_run(infrastructure: Infrastructure, requests: int) -> int:
         return collected[0]
 
 
-async def gateway_run(infrastructure: Infrastructure, requests: int) -> int:
+async def gateway_run(infrastructure: Infrastructure, requests: int, tracing: Tracing) -> int:
     """Instructions of the gateway process that passed ``requests`` ``POST /orders`` to an orders process."""
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_gateway", ORDERS_MIGRATIONS) as url:
         await declare_target(broker_url)
@@ -217,20 +235,49 @@ async def gateway_run(infrastructure: Infrastructure, requests: int) -> int:
         orders = await start_python("orders_service.main", "--port", str(orders_port), env=orders_env)
         try:
             await wait_until_live(f"{orders_url}/health/ready", orders)
-            async with counted("gateway.main", "--port", str(gateway_port), env=gateway_env(orders_url, API_KEY)) as (process, collected):
+            env = gateway_env(orders_url, API_KEY) | tracing.env
+            headers = {"X-API-Key": API_KEY} | tracing.headers
+            async with counted("gateway.main", "--port", str(gateway_port), env=env) as (process, collected):
                 base_url = f"http://127.0.0.1:{gateway_port}"
                 await wait_until_live(f"{base_url}/health/live", process, timeout_s=READY_TIMEOUT_S)
-                await post_orders(base_url, CLIENTS, {"X-API-Key": API_KEY})
+                await post_orders(base_url, CLIENTS, headers)
                 await instrument(process)
-                await post_orders(base_url, requests, {"X-API-Key": API_KEY})
+                await post_orders(base_url, requests, headers)
         finally:
             await stop(orders)
         return collected[0]
 
 
-async def per_event(infrastructure: Infrastructure, run: Run, small: int, large: int) -> float:
+async def per_event(infrastructure: Infrastructure, run: Run, small: int, large: int, tracing: Tracing) -> float:
     """Instructions per event: two runs of ``small`` and ``large`` events, the difference divided by theirs."""
-    return (await run(infrastructure, large) - await run(infrastructure, small)) / (large - small)
+    return (await run(infrastructure, large, tracing) - await run(infrastructure, small, tracing)) / (large - small)
+
+
+@asynccontextmanager
+async def tracing_for(mode: str) -> AsyncIterator[Tracing]:
+    """``none``, ``carried`` or ``exported`` (see the module's docstring)."""
+    if mode == "none":
+        yield Tracing()
+        return
+    if mode == "carried":
+        yield Tracing(headers={"traceparent": TRACEPARENT})
+        return
+
+    async def accept(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    collector = web.Application(client_max_size=64 * 1024 * 1024)
+    collector.router.add_post("/v1/traces", accept)
+    runner = web.AppRunner(collector, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_TRACES_SAMPLER": "always_on"}
+        yield Tracing(headers={"traceparent": TRACEPARENT}, env=env)
+    finally:
+        await runner.cleanup()
 
 
 MEASURES: dict[str, tuple[str, Run, int, int]] = {
@@ -241,17 +288,19 @@ MEASURES: dict[str, tuple[str, Run, int, int]] = {
 }
 
 
-async def main(names: list[str]) -> None:
+async def main(names: list[str], mode: str) -> None:
     require_valgrind()
-    async with bench_infrastructure() as infrastructure:
-        print("| process | instructions per event or request |")
+    async with bench_infrastructure() as infrastructure, tracing_for(mode) as tracing:
+        print(f"| process (tracing: {mode}) | instructions per event or request |")
         print("|---|---|")
         for name in names:
             label, run, small, large = MEASURES[name]
-            print(f"| {label} | {await per_event(infrastructure, run, small, large) / 1000:,.0f}k |", flush=True)
+            print(f"| {label} | {await per_event(infrastructure, run, small, large, tracing) / 1000:,.0f}k |", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", nargs="*", choices=sorted(MEASURES), default=sorted(MEASURES))
-    uvloop.run(main(parser.parse_args().only))
+    parser.add_argument("--tracing", choices=["none", "carried", "exported"], default="none")
+    args = parser.parse_args()
+    uvloop.run(main(args.only, args.tracing))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports_service import reports
 from reports_service.store import SqlReportsStore
+from shared import metrics
 from shared.contracts.orders import OrderCreated
 from shared.contracts.reports import ReportBackfillRequested, ReportCancelRequested, ReportRequested
 from shared.db import SessionFactory
@@ -22,6 +24,9 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
 
     async def store_order_facts(events: Sequence[Envelope[OrderCreated]], session: AsyncSession) -> None:
         await reports.ingest_orders(SqlReportsStore(session), events, tz=tz)
+        now = datetime.now(UTC)
+        for event in events:
+            metrics.REPORT_FACT_LAG.observe((now - event.occurred_at).total_seconds())
 
     async def generate(event: Envelope[ReportRequested], session: AsyncSession) -> None:
         async with session_factory() as starting, starting.begin():

@@ -19,6 +19,7 @@ from shared.serve import serve
 from shared.service import service_app
 from shared.settings import load_settings
 from shared.web.health import Check
+from shared.workers import Periodic
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,6 +41,7 @@ def build_app(settings: SchedulerSettings | None = None, *, clock: Clock | None 
         failure_backoff_max_s=settings.failure_backoff_max_s,
     )
     runtime.run("ticker", ticker)
+    runtime.run("schedule-gauges", Periodic("schedule-gauges", ticker.observe, every_s=settings.gauges_every_s))
     runtime.consume(build_subscriptions(), processed_events=models.processed_events)
 
     async def schedules_firing() -> bool:

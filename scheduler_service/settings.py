@@ -20,6 +20,8 @@ class SchedulerSettings(BaseServiceSettings):
     misfire_grace_s: float = Field(default=60.0, ge=1)
     # the loop sleeps at most this long even when nothing is due (a safety net for lost NOTIFYs)
     max_sleep_s: float = Field(default=60.0, gt=0)
+    # every this many seconds the schedules' gauges (scheduler_schedules_failing, scheduler_schedules_late) are read
+    gauges_every_s: float = Field(default=15.0, gt=0)
     # schedules handled per transaction by one ticker
     tick_batch_size: int = Field(default=500, ge=1, le=10_000)
 

@@ -24,6 +24,7 @@ from scheduler_service import cron
 from scheduler_service.commands import build_event, cancel_event, report_date_of, task_of
 from scheduler_service.firing import decide
 from scheduler_service.models import schedule_runs, schedules
+from shared import metrics
 from shared.db import SessionFactory, listen_forever
 from shared.db_gate import DatabaseGate
 from shared.messaging.outbox import Outbox
@@ -239,6 +240,21 @@ class Ticker:
         log.warning("schedule failed to fire; backing off", extra={"schedule": schedule.name, "error": reason})
         instant = schedule.next_fire_at if schedule.next_fire_at is not None and schedule.next_fire_at <= now else now
         return _run(schedule.id, instant, "failed", reason=reason)
+
+    async def observe(self) -> None:
+        """The schedules' gauges: failing (their last fire failed) and late (an instant past by more than the grace,
+        which no replica fired: every ticker down or stuck)."""
+        async with self._sessions() as session:
+            failing, late = (
+                await session.execute(
+                    select(
+                        func.count().filter(schedules.c.failures > 0),
+                        func.count().filter(schedules.c.next_fire_at < func.now() - self._grace),
+                    ).where(schedules.c.enabled)
+                )
+            ).one()
+        metrics.SCHEDULES_FAILING.set(failing)
+        metrics.SCHEDULES_LATE.set(late)
 
     async def failing_schedules(self) -> list[str]:
         """Enabled schedules whose last fire failed (readiness shows them as degraded)."""

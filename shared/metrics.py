@@ -14,6 +14,7 @@ HTTP_LATENCY = Histogram(
 EVENTS_PUBLISHED = Counter("events_published_total", "Events confirmed by the broker", ["routing_key"])
 EVENTS_PUBLISH_FAILED = Counter("events_publish_failed_total", "Outbox publish attempts that failed", ["reason"])
 OUTBOX_BACKLOG = Gauge("outbox_backlog", "Outbox rows waiting to be published (parked ones apart)")
+OUTBOX_OLDEST_AGE = Gauge("outbox_oldest_unpublished_seconds", "Age of the oldest outbox row waiting to be published (parked ones apart)")
 OUTBOX_PARKED = Counter("outbox_parked_total", "Outbox events parked after the broker refused every attempt")
 OUTBOX_PARKED_ROWS = Gauge("outbox_parked_rows", "Outbox rows parked, waiting for an operator")
 EVENTS_CONSUMED = Counter("events_consumed_total", "Consumed messages by outcome", ["queue", "outcome"])
@@ -24,6 +25,13 @@ NOTIFICATION_SENDS = Counter(
 RECONCILIATION_MISMATCHED_DAYS = Gauge(
     "report_reconciliation_mismatched_days", "Days of the last scheduled reconciliation whose report disagrees with the orders"
 )
+REPORT_FACT_LAG = Histogram(
+    "report_fact_lag_seconds",
+    "From an order.created's occurrence (its outbox write) to its fact stored by the reports service",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+)
+SCHEDULES_FAILING = Gauge("scheduler_schedules_failing", "Enabled schedules whose last fire failed")
+SCHEDULES_LATE = Gauge("scheduler_schedules_late", "Enabled schedules whose next instant is past by more than the misfire grace")
 DATABASE_PAUSED = Gauge("database_paused", "1 while a background worker waits for its database to answer", ["worker"])
 
 # gateway

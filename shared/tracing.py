@@ -1,9 +1,12 @@
 """Traces across HTTP and AMQP: the W3C trace context taken in, carried through the outbox and the broker, continued.
 
 The chain of one report: the gateway's server span and its call to the service, the
-service's server span, the outbox row (``traceparent`` in its headers), the relay's publish
-span (its context in the AMQP headers), the consumer's span for that message (a child of the
-publish), and so on for the events it emits, down to the notification's SMTP send.
+service's server span, the event's publish span as the outbox row is written (its
+``traceparent`` in the row's headers, which the relay sends as AMQP headers), the consumer's
+span for that message (a child of the publish), and so on for the events it emits, down to
+the notification's SMTP send. A batch of several messages is one consumer span linked to
+each message's publish (OpenTelemetry's messaging conventions for batches): a span per
+message costs more than the consumer's own work for it.
 
 Tracing is on when an exporter is configured by the standard variables: OTLP over HTTP
 when ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set,
@@ -33,7 +36,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.trace import Span, SpanContext, SpanKind, Status, StatusCode, TraceFlags, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 TRACE_HEADERS = ("traceparent", "tracestate")
@@ -121,6 +124,44 @@ def inject(carrier: MutableMapping[str, Any], context: Context | None = None) ->
 def extract(headers: Mapping[str, Any] | None) -> Context:
     """The context a message's or request's ``traceparent`` names (an empty one without it)."""
     return PROPAGATOR.extract(headers or {}, getter=_GETTER)
+
+
+def published(routing_key: str, message_id: str, headers: dict[str, Any] | None) -> dict[str, Any]:
+    """The headers of an event being written to the outbox, with the ``traceparent`` of its publish: a
+    producer span, a child of the current span (a new trace when there is none, as for a scheduled fire)."""
+    assert _tracer is not None
+    span = _tracer.start_span(
+        f"publish {routing_key}",
+        kind=SpanKind.PRODUCER,
+        attributes={"messaging.system": "rabbitmq", "messaging.destination.name": routing_key, "messaging.message.id": message_id},
+    )
+    carried = dict(headers or {})
+    inject(carried, trace.set_span_in_context(span))
+    span.end()
+    return carried
+
+
+def remote_parent(headers: Mapping[str, Any] | None) -> SpanContext | None:
+    """The span a message's ``traceparent`` names, for a link; None without a valid one.
+
+    A split rather than the propagator's regular expression: a consumer reads one per message
+    of every batch. The checks are the W3C format's (version, lengths, hex, ids not zero)."""
+    value = headers.get("traceparent") if headers else None
+    if value is None:
+        return None
+    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    parts = text.split("-")
+    if len(parts) < 4 or parts[0] == "ff" or len(parts[0]) != 2 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+        return None
+    if parts[0] == "00" and len(parts) != 4:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0xFF))
 
 
 def carrier_of(event_id: uuid.UUID) -> dict[str, str] | None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Column, DateTime, MetaData, String, Table, Uuid, func, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import tracing
 from shared.contracts.orders import OrderCreated
 from shared.db import create_engine, create_session_factory
 from shared.messaging.consumer import Consumer, Subscription, define_processed_events_table
@@ -48,6 +49,7 @@ async def main() -> None:
     engine = create_engine(os.environ["PEER_DATABASE_URL"], pool_size=10)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
+    tracing.configure(SERVICE)  # as every service process does: on when the environment names an exporter
     consumer = Consumer(
         service=SERVICE,
         broker_url=os.environ["PEER_BROKER_URL"],

@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,7 +42,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from opentelemetry import context as otel_context
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Link, Span, SpanKind
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ARRAY, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -532,16 +531,14 @@ class Consumer:
         if tracing.tracer() is None:
             await self._handle_and_ack(items)
             return
-        spans = _process_spans(items)
+        span = _process_span(items)
         try:
-            with tracing.event_spans(spans):
+            with tracing.event_spans(dict.fromkeys((item.envelope.id for item in items), span)):
                 await self._handle_and_ack(items)
         except BaseException as error:
-            for span in spans.values():
-                tracing.failed(span, error)
-                span.end()
+            tracing.failed(span, error)
             raise
-        for span in spans.values():
+        finally:
             span.end()
 
     async def _handle_and_ack(self, items: Sequence[_Parsed]) -> None:
@@ -681,24 +678,21 @@ class Consumer:
                 log.debug("ack failed; messages will be redelivered", extra={"error": repr(exc)})
 
 
-def _process_spans(items: Sequence[_Parsed]) -> dict[uuid.UUID, Span]:
-    """A consumer span per message, the child of the publish its headers name."""
+def _process_span(items: Sequence[_Parsed]) -> Span:
+    """The consumer span of one transaction: for one message a child of its publish; for a batch one span
+    linked to each message's publish, its name the routing key they share."""
     traced = tracing.tracer()
     assert traced is not None
-    return {
-        item.envelope.id: traced.start_span(
-            f"process {item.subscription.routing_key}",
-            context=tracing.extract(item.message.headers),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": item.queue.name,
-                "messaging.message.id": str(item.envelope.id),
-                "messaging.batch.message_count": len(items),
-            },
-        )
-        for item in items
-    }
+    routing_keys = {item.subscription.routing_key for item in items}
+    name = f"process {routing_keys.pop()}" if len(routing_keys) == 1 else "process batch"
+    attributes: dict[str, str | int] = {"messaging.system": "rabbitmq", "messaging.destination.name": items[0].queue.name}
+    if len(items) == 1:
+        attributes["messaging.message.id"] = str(items[0].envelope.id)
+        return traced.start_span(name, context=tracing.extract(items[0].message.headers), kind=SpanKind.CONSUMER, attributes=attributes)
+    parents = (tracing.remote_parent(item.message.headers) for item in items)
+    links = [Link(parent) for parent in parents if parent is not None]
+    attributes["messaging.batch.message_count"] = len(items)
+    return traced.start_span(name, kind=SpanKind.CONSUMER, attributes=attributes, links=links)
 
 
 @contextlib.contextmanager

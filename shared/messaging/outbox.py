@@ -18,14 +18,11 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 import asyncpg
 import orjson
 from aiormq.exceptions import DeliveryError, PublishError
-from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
@@ -97,14 +94,14 @@ def new_event(
 def outbox_row(envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     """The one definition of what an event's outbox row holds; the routing key is its type unless given.
 
-    While tracing, the headers carry the current span's ``traceparent``: the relay's publish continues it."""
+    While tracing, the row is the event's publish (the relay only carries it): a producer span, a child of
+    the current one, whose ``traceparent`` goes into the headers the relay sends."""
+    routing_key = routing_key or envelope.type
     if tracing.tracer() is not None:
-        headers = dict(headers or {})
-        tracing.inject(headers)
-        headers = headers or None
+        headers = tracing.published(routing_key, str(envelope.id), headers)
     return {
         "event_id": envelope.id,
-        "routing_key": routing_key or envelope.type,
+        "routing_key": routing_key,
         "event_type": envelope.type,
         "body": envelope.to_json(),
         "correlation_id": envelope.correlation_id,
@@ -147,45 +144,6 @@ class SessionOutbox:
 
     async def add(self, envelope: Envelope[Any], *, routing_key: str | None = None, headers: dict[str, Any] | None = None) -> None:
         await self._outbox.add(self._session, envelope, routing_key=routing_key, headers=headers)
-
-
-def _headers(stored: str | dict[str, Any] | None) -> dict[str, Any]:
-    """A row's headers: decoded by the engine's JSONB codec, or text from a bare asyncpg connection."""
-    if not stored:
-        return {}
-    return dict(stored) if isinstance(stored, dict) else dict(orjson.loads(stored))
-
-
-def _publish_spans(messages: list[OutgoingMessage]) -> list[tuple[int, Span]]:
-    """A producer span per message that carries a trace (its row's ``traceparent``), whose context then
-    travels in the message's headers: the consumer's span is its child."""
-    traced = tracing.tracer()
-    assert traced is not None
-    spans = []
-    for index, message in enumerate(messages):
-        if "traceparent" not in message.headers:
-            continue
-        span = traced.start_span(
-            f"publish {message.routing_key}",
-            context=tracing.extract(message.headers),
-            kind=SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "rabbitmq",
-                "messaging.destination.name": message.routing_key,
-                "messaging.message.id": message.message_id,
-            },
-        )
-        tracing.inject(message.headers, trace.set_span_in_context(span))
-        spans.append((index, span))
-    return spans
-
-
-def _end_publish_spans(spans: list[tuple[int, Span]], outcomes: Sequence[BaseException | None]) -> None:
-    for index, span in spans:
-        outcome = outcomes[index]
-        if outcome is not None:
-            tracing.failed(span, outcome)
-        span.end()
 
 
 def _is_per_message_failure(error: BaseException) -> bool:
@@ -249,7 +207,8 @@ class OutboxRelay:
         name = self._table.name
         async with driver_connection(self._engine) as connection, connection.transaction():
             rows = await connection.fetch(
-                f"SELECT id, event_id, routing_key, event_type, body, correlation_id, headers, occurred_at, attempts FROM {name} "
+                "SELECT id, event_id, routing_key, event_type, body, correlation_id, headers::text AS headers, occurred_at, attempts "
+                f"FROM {name} "
                 "WHERE published_at IS NULL AND available_at <= now() ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self._batch_size,
             )
@@ -263,18 +222,11 @@ class OutboxRelay:
                     type=row["event_type"],
                     timestamp=row["occurred_at"],
                     correlation_id=row["correlation_id"],
-                    headers=_headers(row["headers"]),
+                    headers=orjson.loads(row["headers"]) if row["headers"] else {},
                 )
                 for row in rows
             ]
-            spans = _publish_spans(messages) if tracing.tracer() is not None else None
-            try:
-                outcomes = await self._publisher.publish_many(messages)
-            except BaseException as failure:
-                _end_publish_spans(spans or [], [failure] * len(messages))
-                raise
-            if spans:
-                _end_publish_spans(spans, outcomes)
+            outcomes = await self._publisher.publish_many(messages)
             sent = [row["id"] for row, outcome in zip(rows, outcomes, strict=True) if outcome is None]
             rejected = [
                 (row, outcome)
@@ -441,8 +393,13 @@ class OutboxRelay:
             async with self._engine.begin() as connection:
                 unpublished = table.c.published_at.is_(None)
                 parked = table.c.available_at == text("'infinity'::timestamptz")
-                backlog = await connection.scalar(select(func.count()).select_from(table).where(unpublished, ~parked))
+                backlog, oldest = (
+                    await connection.execute(
+                        select(func.count(), func.extract("epoch", func.now() - func.min(table.c.created_at))).where(unpublished, ~parked)
+                    )
+                ).one()
                 metrics.OUTBOX_BACKLOG.set(backlog or 0)
+                metrics.OUTBOX_OLDEST_AGE.set(float(oldest or 0))
                 metrics.OUTBOX_PARKED_ROWS.set(
                     await connection.scalar(select(func.count()).select_from(table).where(unpublished, parked)) or 0
                 )

@@ -9,6 +9,9 @@ from typing import Any
 
 import aio_pika
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, MetaData, String, Table, Uuid, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -381,3 +384,35 @@ async def test_each_event_of_a_batch_logs_its_own_correlation_and_trace_ids(cons
     expected = set(zip([event.correlation_id for event in events], traces, strict=True))
     for kind in ("handler failed; retrying later", "message parked"):
         assert {(correlation, trace_id) for message, correlation, trace_id in lines.lines if message == kind} == expected, kind
+
+
+async def test_while_tracing_each_message_is_the_parent_or_a_link_of_the_span_that_handled_it(
+    consumer_db: str, broker_url: str, exchange_name: str
+) -> None:
+    exporter = InMemorySpanExporter()
+    tracing.install("tester", SimpleSpanProcessor(exporter))
+    try:
+        async with Harness(consumer_db, broker_url, exchange_name) as harness:
+            events = [_event() for _ in range(20)]
+            publishes = {event.id: (int(uuid.uuid4().hex, 16), int(uuid.uuid4().hex[:16], 16)) for event in events}
+            messages = [
+                OutgoingMessage.from_envelope(event, headers={"traceparent": f"00-{trace_id:032x}-{span_id:016x}-01"})
+                for event, (trace_id, span_id) in zip(events, publishes.values(), strict=True)
+            ]
+            await harness.publisher.publish_many(messages)
+            await eventually(lambda: _all_effects(harness, events), what="all 20 events handled")
+    finally:
+        tracing.uninstall()
+    reached = set()
+    for span in exporter.get_finished_spans():
+        assert span.kind == SpanKind.CONSUMER
+        assert span.name == "process order.created"
+        if span.parent is not None:  # one message: the child of its publish
+            reached.add((span.context.trace_id, span.parent.span_id))
+            assert span.parent.trace_id == span.context.trace_id
+        reached.update((link.context.trace_id, link.context.span_id) for link in span.links)  # a batch: linked to each
+    assert reached == set(publishes.values())
+
+
+async def _all_effects(harness: Harness, events: list[Envelope[Any]]) -> bool:
+    return all([await harness.effects_of(event.id) == 1 for event in events])

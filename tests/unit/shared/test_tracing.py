@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -61,3 +62,25 @@ def test_a_child_span_continues_the_traceparent_of_its_headers_and_names_itself_
 def test_while_off_a_child_span_is_nothing() -> None:
     with tracing.child_span("work", {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}, SpanKind.CLIENT) as span:
         assert span is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, 1)),
+        (b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00", (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, 0)),
+        ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later", (0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, 1)),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra", None),  # version 00 has four parts
+        ("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", None),
+        ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", None),
+        ("00-4bf92f3577b34da6a3ce929d0e0e473g-00f067aa0ba902b7-01", None),
+        ("00-4bf92f35-00f067aa0ba902b7-01", None),
+        ("", None),
+    ],
+)
+def test_a_link_reads_the_traceparent_as_the_propagator_would(value: str | bytes, expected: tuple[int, int, int] | None) -> None:
+    found = tracing.remote_parent({"traceparent": value})
+    assert (None if found is None else (found.trace_id, found.span_id, int(found.trace_flags))) == expected
+    extracted = trace.get_current_span(tracing.extract({"traceparent": value})).get_span_context()
+    assert extracted.is_valid == (expected is not None)
