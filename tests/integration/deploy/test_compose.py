@@ -24,6 +24,8 @@ SECRETS = {
     "BROKER_REPORTS_PASSWORD": "reports-secret",
     "BROKER_SCHEDULER_PASSWORD": "scheduler-secret",
     "BROKER_NOTIFICATIONS_PASSWORD": "notifications-secret",
+    "GATEWAY_METRICS_KEY": "web-key-123",
+    "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
 }
 APP_SERVICES = {
     "orders_service": "ORDERS_",
@@ -72,11 +74,13 @@ def test_a_missing_secret_stops_compose_with_its_name(missing: str) -> None:
 
 def test_only_the_gateway_and_the_uis_are_published(config: dict[str, Any]) -> None:
     published = {name: service.get("ports", []) for name, service in config["services"].items() if service.get("ports")}
-    assert set(published) == {"gateway", "rabbitmq", "mailpit", "jaeger"}
+    assert set(published) == {"gateway", "rabbitmq", "mailpit", "jaeger", "prometheus", "grafana"}
     assert [str(port["target"]) for port in published["gateway"]] == ["8000"]
     assert [str(port["target"]) for port in published["rabbitmq"]] == ["15672"]
     assert [str(port["target"]) for port in published["mailpit"]] == ["8025"]
     assert [str(port["target"]) for port in published["jaeger"]] == ["16686"]
+    assert [str(port["target"]) for port in published["prometheus"]] == ["9090"]
+    assert [str(port["target"]) for port in published["grafana"]] == ["3000"]
 
 
 def test_every_process_exports_its_spans_to_jaeger(config: dict[str, Any]) -> None:
