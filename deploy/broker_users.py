@@ -114,6 +114,16 @@ def apply(client: httpx.Client, vhost: str, exchange: str, passwords: Mapping[st
     return applied
 
 
+def apply_monitor(client: httpx.Client, vhost: str, name: str, password: str) -> None:
+    """A user that reads the management API's figures (tag ``monitoring``) and may touch no resource of
+    ``vhost``: the gateway console's view of the queues."""
+    quoted = quote(name, safe="")
+    client.put(f"/api/users/{quoted}", json={"password": password, "tags": "monitoring"}).raise_for_status()
+    client.put(
+        f"/api/permissions/{quote(vhost, safe='')}/{quoted}", json={"configure": NOTHING, "write": NOTHING, "read": NOTHING}
+    ).raise_for_status()
+
+
 def consumer_queues() -> list[ConsumerQueue]:
     """Every queue a service consumes from, as its consumer declares it when it attaches."""
     return [ConsumerQueue(service, routing_key) for service, routing_keys in SUBSCRIBES.items() for routing_key in routing_keys]
@@ -147,6 +157,11 @@ def main() -> None:
     with httpx.Client(base_url=url, auth=auth, timeout=10) as client:
         for user in apply(client, vhost, exchange, passwords):
             print(f"broker user {user.name}: topic write {user.topic_write}, queues {user.read}", file=sys.stderr)
+        if monitor_password := environ.get("BROKER_CONSOLE_PASSWORD"):
+            if reason := weak_secret(monitor_password):
+                raise SystemExit(f"broker users: choose a real password for BROKER_CONSOLE_PASSWORD ({reason})")
+            apply_monitor(client, vhost, "console", monitor_password)
+            print("broker user console: monitoring, no resources", file=sys.stderr)
     credentials = f"{quote(auth[0], safe='')}:{quote(auth[1], safe='')}"
     address = f"{urlsplit(url).hostname or '127.0.0.1'}:{environ.get('RABBITMQ_AMQP_PORT', '5672')}"
     amqp_url = urlunsplit(("amqp", f"{credentials}@{address}", "/" + quote(vhost, safe=""), "", ""))

@@ -89,6 +89,7 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool, broker_urls
     if gateway.internal_token is None:
         # a token for this run: the services' own ports then take calls from the gateway only, as in production
         shared_env["INTERNAL_TOKEN"] = secrets.token_urlsafe(32)
+    gateway_env = {} if gateway.console_secret else {"GATEWAY_CONSOLE_SECRET": secrets.token_urlsafe(32)}  # a console for this run
     settings_of = {name: load_settings(settings_class) for name, settings_class in SERVICES.items() if name in processes}
     ports_of = {
         name: [free_port() if free_ports else settings.port + PORT_STEP * i for i in range(scale.get(name, 1))]
@@ -116,7 +117,7 @@ def plan(procfile: Path, scale: dict[str, int], *, free_ports: bool, broker_urls
         result.gateway_url = f"http://127.0.0.1:{port}"
         result.api_key = gateway.client_keys()[0].key
         urls = {f"GATEWAY_{name.upper()}_URLS": ",".join(urls) for name, urls in result.instances.items()}
-        result.commands["gateway"] = (f"{processes['gateway']} --port {port}", shared_env | urls)
+        result.commands["gateway"] = (f"{processes['gateway']} --port {port}", shared_env | gateway_env | urls)
     for name, command in processes.items():
         if name not in result.commands and name not in SERVICES and name != "gateway":
             result.commands[name] = (command, shared_env)
@@ -131,6 +132,7 @@ def banner(result: Plan, broker_users: str = "") -> str:
         lines += [
             f"  {'API':<{width}}{result.gateway_url}",
             f"  {'API docs':<{width}}{result.gateway_url}/docs",
+            f"  {'console':<{width}}{result.gateway_url}/console   (sign in with an operator key)",
             f"  {'API key':<{width}}{result.api_key}   (development key: set GATEWAY_API_KEYS in .env)",
             f"  {'try':<{width}}curl -H 'X-API-Key: {result.api_key}' '{result.gateway_url}/report/all?page=1&count=10'",
         ]

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from gateway.auth import ApiKeys
 from gateway.breaker import BreakerPolicy, Clock
+from gateway.console.app import build_console
 from gateway.openapi import OpenApiCache
 from gateway.proxy import Gateway, ProxyMiddleware
 from gateway.rate_limit import RateLimiter
@@ -86,6 +87,8 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
     install_error_handlers(app)
     app.include_router(router)
     # outermost last: the trace wraps request ids, which wrap metrics, which wrap the proxy, which wraps the gateway's own endpoints
+    if settings.console_secret is not None:
+        app.mount("/console", build_console(settings, app))
     app.add_middleware(ProxyMiddleware, gateway=gateway)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

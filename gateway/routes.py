@@ -26,7 +26,9 @@ async def instance_health(client: httpx.AsyncClient, instance: Instance, timeout
     entry: dict[str, Any] = {"url": instance.base_url, "breaker": instance.breaker.state.name.lower()}
     try:
         response = await client.get(f"{instance.base_url}/health/ready", timeout=timeout_s)
-        entry["status"] = response.json().get("status", "unhealthy")
+        body = response.json()
+        entry["status"] = body.get("status", "unhealthy")
+        entry["checks"] = body.get("checks", {})
     except (httpx.HTTPError, ValueError, AttributeError) as exc:
         entry["status"] = "unreachable"
         entry["error"] = f"{type(exc).__name__}: {exc}"[:200]

@@ -68,6 +68,17 @@ class GatewaySettings(ProcessSettings):
     health_timeout_s: float = Field(default=2.0, gt=0)
     openapi_cache_s: float = Field(default=60.0, ge=0)
 
+    # the operator console at /console: its session cookie is signed with this secret (unset: no console)
+    console_secret: SecretStr | None = None
+    console_session_s: float = Field(default=8 * 3600, gt=0, le=7 * 86_400)
+    # the cookie only over HTTPS (a gateway behind a TLS terminator)
+    console_cookie_secure: bool = False
+    # the console's queues page reads depth, rates and consumers from RabbitMQ's management API
+    rabbitmq_management_url: str = Field(default="http://127.0.0.1:15672", pattern=r"^https?://")
+    rabbitmq_management_user: str = "guest"
+    rabbitmq_management_password: SecretStr = SecretStr("guest")
+    rabbitmq_vhost: str = "/"
+
     @field_validator("orders_urls", "reports_urls", "scheduler_urls", "notifications_urls", mode="before")
     @classmethod
     def _split_urls(cls, value: object) -> object:
@@ -85,6 +96,11 @@ class GatewaySettings(ProcessSettings):
                 raise ValueError(f"{url!r} is not an http(s):// URL")
         return tuple(url.rstrip("/") for url in value)
 
+    @field_validator("console_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
     @field_validator("api_keys", mode="after")
     @classmethod
     def _parse_keys(cls, value: SecretStr) -> SecretStr:
@@ -100,6 +116,10 @@ class GatewaySettings(ProcessSettings):
                 reason = weak_secret(entry.key)
                 if reason:
                     problems.append(f"GATEWAY_API_KEYS: the key of {entry.client.name!r} is {reason}")
+        if self.console_secret is not None and (reason := weak_secret(self.console_secret.get_secret_value())):
+            problems.append(f"GATEWAY_CONSOLE_SECRET is {reason}")
+        if self.console_secret is not None and self.rabbitmq_management_password.get_secret_value() == "guest":
+            problems.append("GATEWAY_RABBITMQ_MANAGEMENT_PASSWORD is RabbitMQ's default; give the console a monitoring user")
         return problems
 
     def upstream_urls(self) -> dict[str, tuple[str, ...]]:

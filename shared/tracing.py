@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
@@ -41,6 +42,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 PROPAGATOR = TraceContextTextMapPropagator()
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 INSTRUMENTATION = "order_reporting_suite"
 
 _provider: TracerProvider | None = None
@@ -144,24 +146,18 @@ def published(routing_key: str, message_id: str, headers: dict[str, Any] | None)
 def remote_parent(headers: Mapping[str, Any] | None) -> SpanContext | None:
     """The span a message's ``traceparent`` names, for a link; None without a valid one.
 
-    A split rather than the propagator's regular expression: a consumer reads one per message
-    of every batch. The checks are the W3C format's (version, lengths, hex, ids not zero)."""
+    One regular expression rather than the propagator (which builds a context around it): a
+    consumer reads one per message of every batch. The checks are the W3C format's."""
     value = headers.get("traceparent") if headers else None
     if value is None:
         return None
-    text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-    parts = text.split("-")
-    if len(parts) < 4 or parts[0] == "ff" or len(parts[0]) != 2 or len(parts[1]) != 32 or len(parts[2]) != 16 or len(parts[3]) != 2:
+    found = _TRACEPARENT.fullmatch(value.decode("latin-1") if isinstance(value, bytes) else str(value))
+    if found is None or found[1] == "ff" or (found[1] == "00" and found[5]):
         return None
-    if parts[0] == "00" and len(parts) != 4:
-        return None
-    try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
-    except ValueError:
-        return None
+    trace_id, span_id = int(found[2], 16), int(found[3], 16)
     if not trace_id or not span_id:
         return None
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0xFF))
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(found[4], 16)))
 
 
 def carrier_of(event_id: uuid.UUID) -> dict[str, str] | None:

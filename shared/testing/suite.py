@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -31,6 +32,7 @@ def suite_environment(*, broker_url: str, exchange: str, databases: Mapping[str,
         "GATEWAY_API_KEYS": api_keys,
         "GATEWAY_RATE_LIMIT_PER_S": "100000",
         "GATEWAY_RATE_LIMIT_BURST": "100000",
+        "GATEWAY_RABBITMQ_VHOST": unquote(urlsplit(broker_url).path[1:]) or "/",
     }
 
 

@@ -25,6 +25,8 @@ SECRETS = {
     "BROKER_SCHEDULER_PASSWORD": "scheduler-secret",
     "BROKER_NOTIFICATIONS_PASSWORD": "notifications-secret",
     "GATEWAY_METRICS_KEY": "web-key-123",
+    "GATEWAY_CONSOLE_SECRET": "console-secret-of-the-test",
+    "BROKER_CONSOLE_PASSWORD": "console-secret",
     "GRAFANA_ADMIN_PASSWORD": "grafana-secret",
 }
 APP_SERVICES = {

@@ -73,18 +73,18 @@ def gateway_for() -> GatewayFactory:
         **overrides: Any,
     ) -> AsyncIterator[tuple[httpx.AsyncClient, ShiftableClock]]:
         nowhere = f"http://127.0.0.1:{free_port()}"
-        settings = GatewaySettings(
-            orders_urls=tuple(orders or [nowhere]),
-            reports_urls=tuple(reports or [nowhere]),
-            scheduler_urls=tuple(scheduler or [nowhere]),
-            notifications_urls=tuple(notifications or [nowhere]),
-            api_keys=SecretStr(f"test:{KEY},other:{OTHER_KEY}"),
-            environment="test",
-            log_json=False,
-            retry_base_delay_s=0.01,
-            retry_max_delay_s=0.05,
-            **overrides,
-        )
+        values: dict[str, Any] = {
+            "orders_urls": tuple(orders or [nowhere]),
+            "reports_urls": tuple(reports or [nowhere]),
+            "scheduler_urls": tuple(scheduler or [nowhere]),
+            "notifications_urls": tuple(notifications or [nowhere]),
+            "api_keys": SecretStr(f"test:{KEY},other:{OTHER_KEY}"),
+            "environment": "test",
+            "log_json": False,
+            "retry_base_delay_s": 0.01,
+            "retry_max_delay_s": 0.05,
+        }
+        settings = GatewaySettings(**(values | overrides))
         clock = ShiftableClock()
         async with serving(build_app(settings, clock=clock)) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
             yield client, clock
