@@ -43,7 +43,7 @@ migrate: install ## Create the databases if missing and apply every service's mi
 	$(BIN)/python -m scheduler_service.main migrate
 	$(BIN)/python -m notifications_service.main migrate
 
-run: migrate ## Run the suite as local processes (Ctrl-C stops everything); SCALE=reports=3 runs three reports processes
+run: migrate ## Run the suite as local processes (Ctrl-C stops everything); SCALE=reports=3 runs three reports processes; OBSERVE=1 adds Debian's Prometheus
 	$(BIN)/python -m deploy.launcher --procfile $(PROCFILE) --scale "$(SCALE)"
 
 $(VENV)/.bench-installed: $(STAMP) requirements-bench.lock

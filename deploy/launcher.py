@@ -32,6 +32,8 @@ from honcho.environ import parse_procfile
 from honcho.printer import Printer
 
 from deploy.broker_users import declare_queues, users_for_run
+from deploy.observe import PORT as PROMETHEUS_PORT
+from deploy.observe import prometheus_command, scrape_config
 from deploy.supervisor import Supervisor
 from gateway.settings import GatewaySettings
 from notifications_service.mail_catcher import MBOX_NAME
@@ -64,6 +66,7 @@ class Plan:
     api_key: str = ""
     mail_dir: str = ""
     smtp_port: int = 0
+    prometheus_url: str = ""
 
 
 def parse_scale(spec: str) -> dict[str, int]:
@@ -142,9 +145,26 @@ def banner(result: Plan, broker_users: str = "") -> str:
         f"  {'caught mail':<{width}}{Path(result.mail_dir) / MBOX_NAME}   (SMTP on 127.0.0.1:{result.smtp_port})",
         f"  {'instances':<{width}}" + " | ".join(f"{name} {', '.join(urls)}" for name, urls in result.instances.items()),
         *[f"  {name:<{width}}{url}/health/ready, {url}/metrics" for name, url in result.relays.items()],
+        *(
+            [f"  {'Prometheus':<{width}}{result.prometheus_url}   (alerts: {result.prometheus_url}/alerts)"]
+            if result.prometheus_url
+            else []
+        ),
         "",
     ]
     return "\n".join(lines)
+
+
+def observed(result: Plan) -> None:
+    """Adds Debian's Prometheus to the run (``OBSERVE=1``), scraping every process of the plan."""
+    workdir = Path("var/prometheus").resolve()
+    config = scrape_config(result.instances, result.relays, result.gateway_url, workdir / "gateway-metrics-key")
+    command = prometheus_command(workdir, config, result.api_key)
+    if command is None:
+        print("OBSERVE=1: Debian's prometheus is not installed (apt-get install prometheus); running without it", file=sys.stderr)
+        return
+    result.commands["prometheus"] = (command, {})
+    result.prometheus_url = f"http://127.0.0.1:{PROMETHEUS_PORT}"
 
 
 def main() -> None:
@@ -172,6 +192,8 @@ def main() -> None:
                 "broker_users": sorted(urlsplit(url).username or "" for url in broker_urls.values()),
             }
             arguments.state_file.write_text(json.dumps(state))
+        if os.environ.get("OBSERVE") == "1":
+            observed(result)
         print(banner(result, users), flush=True)
         width = max(len(name) for name in [*result.commands, "supervisor"])
         supervisor = Supervisor(Printer(sys.stdout, width=width, colour=sys.stdout.isatty()))
