@@ -15,8 +15,10 @@ from reports_service.main import MIGRATIONS as REPORTS_MIGRATIONS
 from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from shared.messaging.envelope import Envelope
 from shared.messaging.publisher import OutgoingMessage, Publisher
+from shared.ports import free_port
 from shared.testing.fixtures import migrated_database, truncate_all
 from shared.testing.infrastructure import Infrastructure
+from tests.integration.notifications_service.conftest import RecordingSmtp
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +96,12 @@ def broker_users(infrastructure: Infrastructure, broker_url: str, exchange_name:
     with users_for_run(broker_url, exchange_name, infrastructure.management_url) as (urls, made):
         assert urls, f"the broker users could not be made: {made}"
         yield urls
+
+
+@pytest.fixture
+def smtp() -> Iterator[RecordingSmtp]:
+    """A real SMTP server that keeps what it receives (``RecordingSmtp``), on a free port."""
+    server = RecordingSmtp(free_port())
+    server.start()
+    yield server
+    server.stop()

@@ -1,6 +1,6 @@
 import email
 import email.policy
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from typing import Any
@@ -12,7 +12,6 @@ from aiosmtpd.smtp import AuthResult
 
 from notifications_service.main import build_app
 from notifications_service.settings import NotificationsSettings
-from shared.ports import free_port
 from shared.testing.fixtures import serving, wait_until_consuming
 
 
@@ -58,14 +57,6 @@ class RecordingSmtp:
         if self._controller is not None:
             self._controller.stop()
             self._controller = None
-
-
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtp]:
-    server = RecordingSmtp(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -47,14 +47,6 @@ def spans() -> Iterator[InMemorySpanExporter]:
     tracing.uninstall()
 
 
-@pytest.fixture
-def smtp() -> Iterator[RecordingSmtp]:
-    server = RecordingSmtp(free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
 def _chain(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[ReadableSpan]:
     """The span and its ancestors, the span first."""
     chain = [span]
