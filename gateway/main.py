@@ -88,7 +88,7 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
     app.include_router(router)
     # outermost last: the trace wraps request ids, which wrap metrics, which wrap the proxy, which wraps the gateway's own endpoints
     if settings.console_secret is not None:
-        app.mount("/console", build_console(settings, app))
+        app.mount("/console", build_console(settings, app, gateway.api_keys))
     app.add_middleware(ProxyMiddleware, gateway=gateway)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)

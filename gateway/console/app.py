@@ -28,19 +28,17 @@ from gateway.settings import GatewaySettings
 TEMPLATES = Jinja2Templates(directory=Path(__file__).with_name("templates"))
 COOKIE = "console_session"
 SERVICES_WITH_DEAD_LETTERS = ("reports", "notifications", "scheduler")
-PAGES = [("health", "/console/"), ("schedules", "/console/schedules"), ("tasks", "/console/tasks"), ("queues", "/console/queues")]
-PAGES.append(("reports", "/console/reports"))
+PAGES = [("health", "/console/"), *((name, f"/console/{name}") for name in ("schedules", "tasks", "queues", "reports"))]
 
 
 class _SignedOut(Exception):
     """No session, or one whose client is no longer an operator: back to the sign-in form."""
 
 
-def build_console(settings: GatewaySettings, gateway_app: ASGIApp) -> FastAPI:
-    """The console app, to mount at ``/console`` of ``gateway_app`` (whose API it calls)."""
+def build_console(settings: GatewaySettings, gateway_app: ASGIApp, keys: ApiKeys) -> FastAPI:
+    """The console app, to mount at ``/console`` of ``gateway_app`` (whose API it calls); ``keys``: the gateway's own."""
     assert settings.console_secret is not None, "the console needs GATEWAY_CONSOLE_SECRET"
     operators = {entry.client.name: entry for entry in settings.client_keys() if "operator" in entry.client.roles}
-    keys = ApiKeys(settings.client_keys())
     management = Management(
         settings.rabbitmq_management_url,
         settings.rabbitmq_management_user,
