@@ -137,6 +137,11 @@ class Gateway:
             timeout=aiohttp.ClientTimeout(total=None),
         )
 
+    @property
+    def is_open(self) -> bool:
+        """Between ``open`` and ``close``: calls can be passed to the upstreams."""
+        return self._session is not None and not self._session.closed
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -79,9 +79,22 @@ def _is_operator(request: Request) -> bool:
 
 
 @router.get("/health/ready", tags=["health"])
-@router.get("/health", tags=["health"])
 async def ready(request: Request) -> JSONResponse:
-    """The suite's readiness; each service's instances, breakers and errors only for an operator's key."""
+    """The gateway's own readiness: it answers once it can proxy, whatever its upstreams' state.
+
+    A load balancer (a Kubernetes Service) takes a gateway out of rotation on this answer; were
+    it the suite's, one service down would take every gateway out at once, and the routes of the
+    other services with them. A service that is down is the breaker's and ``/health``'s matter.
+    """
+    gateway: Gateway = request.app.state.gateway
+    if not gateway.is_open:
+        return JSONResponse({"status": "unhealthy", "service": "gateway"}, status_code=503)
+    return JSONResponse({"status": "healthy", "service": "gateway"})
+
+
+@router.get("/health", tags=["health"])
+async def health(request: Request) -> JSONResponse:
+    """The suite's health; each service's instances, breakers and errors only for an operator's key."""
     state = request.app.state
     status, services = await aggregate_health(state.routes, state.http, state.settings.health_timeout_s)
     body: dict[str, Any] = {"status": status, "service": "gateway"}

@@ -32,7 +32,7 @@ async def test_health_is_healthy_then_degraded_while_every_service_still_has_an_
     assert live.json() == {"status": "alive"}
 
 
-async def test_health_is_unhealthy_when_a_service_has_no_instance_left(
+async def test_health_is_unhealthy_when_a_service_has_no_instance_left_and_the_gateway_stays_ready(
     upstreams: list[UpstreamProcess], gateway_for: GatewayFactory
 ) -> None:
     first, second = upstreams
@@ -40,10 +40,14 @@ async def test_health_is_unhealthy_when_a_service_has_no_instance_left(
     async with gateway_for(orders=[first.url], reports=[first.url], scheduler=[first.url], notifications=[second.url]) as (client, _):
         health = await client.get("/health", headers=HEADERS)
         ready = await client.get("/health/ready", headers=HEADERS)
+        orders = await client.get("/orders", headers=HEADERS)
     assert health.status_code == 503
     assert health.json()["status"] == "unhealthy"
     assert health.json()["services"]["notifications"]["status"] == "unhealthy"
-    assert ready.status_code == 503
+    # the gateway itself still serves the other services: a load balancer must keep it in rotation
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "healthy", "service": "gateway"}
+    assert orders.status_code == 200
 
 
 async def test_docs_merge_the_services_public_paths_with_the_key_schemes(
