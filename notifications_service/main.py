@@ -33,7 +33,7 @@ def build_app(settings: NotificationsSettings | None = None, *, sender: Sender |
         runtime.session_factory,
         sender or build_sender(settings),
         mail_from=str(settings.mail_from),
-        listen_dsn=asyncpg_dsn(settings.database_url.get_secret_value()),
+        listen_dsn=asyncpg_dsn(settings.database_url.get_secret_value()) if settings.database_listen else None,
         batch_size=settings.dispatch_batch_size,
         poll_interval_s=settings.dispatch_poll_interval_s,
         max_attempts=settings.max_attempts,

@@ -75,7 +75,7 @@ class ServiceRuntime(Generic[SettingsT]):
                     table,
                     publisher,
                     lanes=RELAY_LANES,
-                    listen_dsn=asyncpg_dsn(database_url),
+                    listen_dsn=asyncpg_dsn(database_url) if settings.database_listen else None,
                     batch_size=settings.outbox_batch_size,
                     poll_interval_s=settings.outbox_poll_interval_s,
                     linger_s=settings.outbox_linger_ms / 1000,

@@ -84,6 +84,9 @@ class BaseServiceSettings(ProcessSettings):
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     database_pool_size: int = Field(default=20, ge=1, le=200)
     database_max_overflow: int = Field(default=0, ge=0, le=200)
+    # false behind a transaction-mode pooler (PgBouncer, CloudNativePG's Pooler), where LISTEN gets no
+    # notifications: the outbox relay and the notifications dispatcher then only poll
+    database_listen: bool = True
 
     # broker group (shared by all services)
     broker_url: SecretStr = Field(default=SecretStr(DEFAULT_BROKER_URL), validation_alias=AliasChoices("BROKER_URL"))
