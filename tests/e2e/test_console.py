@@ -16,6 +16,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -47,6 +48,11 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
+# A wait that reads the page while a form's redirect replaces it sees the old body go stale;
+# it reads again on the next poll.
+_PAGE_CHANGING = (StaleElementReferenceException, NoSuchElementException)
+
+
 def _shot(driver: WebDriver, name: str) -> None:
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
@@ -72,7 +78,9 @@ def _until(driver: WebDriver, found: str, *, reload: bool = False, timeout_s: fl
             current.refresh()
         return False
 
-    WebDriverWait(driver, timeout_s, poll_frequency=0.5).until(seen, message=f"{found!r} on {driver.current_url}")
+    WebDriverWait(driver, timeout_s, poll_frequency=0.5, ignored_exceptions=_PAGE_CHANGING).until(
+        seen, message=f"{found!r} on {driver.current_url}"
+    )
 
 
 def _sign_in_and_trigger(driver: WebDriver, gateway: str) -> str:
@@ -111,7 +119,7 @@ def _task_succeeds(driver: WebDriver, gateway: str, task_id: str) -> None:
         current.refresh()
         return False
 
-    WebDriverWait(driver, 60, poll_frequency=0.5).until(succeeded, message=f"task {task_id} succeeded")
+    WebDriverWait(driver, 60, poll_frequency=0.5, ignored_exceptions=_PAGE_CHANGING).until(succeeded, message=f"task {task_id} succeeded")
     _shot(driver, "tasks")
 
 
