@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from gateway.auth import ApiKeys
 from gateway.breaker import BreakerPolicy, Clock
 from gateway.console.app import build_console
+from gateway.discovery import Resolver, UpstreamDiscovery, resolve_system
 from gateway.openapi import OpenApiCache
 from gateway.proxy import Gateway, ProxyMiddleware
 from gateway.rate_limit import RateLimiter
@@ -28,12 +29,14 @@ from shared.web.errors import install_error_handlers
 from shared.web.metrics import MetricsMiddleware
 from shared.web.request_id import RequestIdMiddleware
 from shared.web.tracing import trace_requests
+from shared.workers import Periodic
 
 TITLE = "Order-reporting suite API"
 VERSION = "1.0.0"
 
 
-def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.monotonic) -> FastAPI:
+def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.monotonic, resolver: Resolver = resolve_system) -> FastAPI:
+    """``resolver``: where upstream names are looked up when ``GATEWAY_RESOLVE_EVERY_S`` is set (the system's)."""
     settings = settings or load_settings(GatewaySettings)
     routes = build_route_table(
         settings.upstream_urls(),
@@ -68,9 +71,21 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
         ),
     )
 
+    discovery = (
+        Periodic(
+            "upstream-discovery",
+            UpstreamDiscovery(routes, settings.upstream_urls(), resolver=resolver).refresh,
+            every_s=settings.resolve_every_s,
+        )
+        if settings.resolve_every_s > 0
+        else None
+    )
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await gateway.open()
+        if discovery is not None:
+            discovery.start()
         token_header = {"X-Internal-Token": internal_token} if internal_token else {}
         async with httpx.AsyncClient(timeout=settings.health_timeout_s, headers=token_header) as http:
             app.state.http = http
@@ -78,6 +93,8 @@ def build_app(settings: GatewaySettings | None = None, *, clock: Clock = time.mo
             try:
                 yield
             finally:
+                if discovery is not None:
+                    await discovery.stop()
                 await gateway.close()
 
     app = FastAPI(title="Gateway", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)

@@ -36,6 +36,9 @@ class GatewaySettings(ProcessSettings):
     timeouts: dict[str, UpstreamTimeouts] = Field(default_factory=dict, description='e.g. {"reports": {"read_s": 30}}')
     default_timeouts: UpstreamTimeouts = UpstreamTimeouts()
     connections_per_instance: int = Field(default=100, ge=1, le=10_000)
+    # a URL's host name (a headless Service, a compose service) is resolved this often and each address
+    # becomes an instance with its own breaker (gateway/discovery.py); 0: each URL is one instance
+    resolve_every_s: float = Field(default=0, ge=0, le=3_600)
 
     # clients: "name:key:roles" entries, comma-separated, roles joined by "+" (shop, analyst, operator;
     # none given: operator); the name (never the key) is what logs, limits and the services see

@@ -33,6 +33,8 @@ class Upstream:
     prefixes: tuple[str, ...]
     instances: list[Instance]
     timeouts: UpstreamTimeouts
+    policy: BreakerPolicy
+    clock: Clock
     route: str = ""
     _turn: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -49,6 +51,18 @@ class Upstream:
             if permit is not None:
                 return instance, permit
         return None
+
+    def replace_instances(self, base_urls: list[str]) -> tuple[list[str], list[str]]:
+        """The instances become ``base_urls``: one already there keeps its breaker, a new one starts
+        closed. One list is swapped in, so a ``pick`` under way sees the old list or the new one."""
+        current = {instance.base_url: instance for instance in self.instances}
+        if list(current) == base_urls:
+            return [], []
+        self.instances = [current.get(url) or new_instance(self.name, url, self.policy, self.clock) for url in base_urls]
+        dropped = [url for url in current if url not in base_urls]
+        for url in dropped:
+            metrics.GATEWAY_BREAKER_STATE.remove(self.name, url)
+        return [url for url in base_urls if url not in current], dropped
 
     def retry_after_s(self) -> int:
         """Whole seconds until the first open breaker half-opens (at least 1)."""
@@ -74,13 +88,15 @@ def build_route_table(
     policy: BreakerPolicy,
     clock: Clock,
 ) -> RouteTable:
-    upstreams = []
-    for name, prefixes in PREFIXES.items():
-        instances = []
-        for base_url in urls[name]:
-            gauge = metrics.GATEWAY_BREAKER_STATE.labels(name, base_url)
-            gauge.set(BreakerState.CLOSED)
-            breaker = CircuitBreaker(policy, clock=clock, on_change=gauge.set)
-            instances.append(Instance(name, base_url, breaker))
-        upstreams.append(Upstream(name, prefixes, instances, timeouts[name]))
+    upstreams = [
+        Upstream(name, prefixes, [new_instance(name, url, policy, clock) for url in urls[name]], timeouts[name], policy, clock)
+        for name, prefixes in PREFIXES.items()
+    ]
     return RouteTable(upstreams)
+
+
+def new_instance(upstream: str, base_url: str, policy: BreakerPolicy, clock: Clock) -> Instance:
+    """An instance with a closed breaker whose state its gauge follows."""
+    gauge = metrics.GATEWAY_BREAKER_STATE.labels(upstream, base_url)
+    gauge.set(BreakerState.CLOSED)
+    return Instance(upstream, base_url, CircuitBreaker(policy, clock=clock, on_change=gauge.set))

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from gateway.discovery import resolve_system
 from gateway.main import build_app
 from gateway.settings import GatewaySettings
 from shared.ports import free_port
@@ -84,9 +85,13 @@ def gateway_for() -> GatewayFactory:
             "retry_base_delay_s": 0.01,
             "retry_max_delay_s": 0.05,
         }
+        resolver = overrides.pop("resolver", resolve_system)
         settings = GatewaySettings(**(values | overrides))
         clock = ShiftableClock()
-        async with serving(build_app(settings, clock=clock)) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:
+        async with (
+            serving(build_app(settings, clock=clock, resolver=resolver)) as url,
+            httpx.AsyncClient(base_url=url, timeout=30) as client,
+        ):
             yield client, clock
 
     return start

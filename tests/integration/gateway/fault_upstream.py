@@ -97,5 +97,6 @@ async def echo(path: str, request: Request) -> JSONResponse:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    port = parser.parse_args().port
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1)
+    parser.add_argument("--host", default="127.0.0.1")
+    arguments = parser.parse_args()
+    uvicorn.run(app, host=arguments.host, port=arguments.port, log_level="warning", timeout_graceful_shutdown=1)

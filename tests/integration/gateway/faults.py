@@ -15,9 +15,11 @@ from shared.testing.fixtures import eventually
 class UpstreamProcess:
     """The fault upstream as a child process on a fixed port, so it can stop and come back at the same URL."""
 
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+        """``host``: any loopback address (127.0.0.2, ...), so several can share one port as a Service's pods do."""
+        self.host = host
+        self.port = port or free_port()
+        self.url = f"http://{host}:{self.port}"
         self._process: asyncio.subprocess.Process | None = None
 
     @property
@@ -26,7 +28,7 @@ class UpstreamProcess:
 
     async def start(self) -> None:
         self._process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.integration.gateway.fault_upstream", "--port", str(self.port)
+            sys.executable, "-m", "tests.integration.gateway.fault_upstream", "--host", self.host, "--port", str(self.port)
         )
 
         async def up() -> bool:
