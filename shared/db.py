@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, FromClause, MetaData, Row, Select, Table, event, func, literal_column, select
-from sqlalchemy.engine import make_url
+from sqlalchemy import ColumnElement, FromClause, MetaData, Row, Select, Table, event, func, literal_column, select, text
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
@@ -206,15 +206,18 @@ def run_alembic_env(target_metadata: MetaData, version_table: str, include_objec
 
     config = context.config
 
-    def run(connection: object) -> None:
+    def run(connection: Connection) -> None:
         context.configure(
-            connection=connection,  # type: ignore[arg-type]
+            connection=connection,
             target_metadata=target_metadata,
             version_table=version_table,
             compare_type=True,
             include_object=include_object,
         )
         with context.begin_transaction():
+            # replicas that migrate as they start (an init container each) take turns: the second reads
+            # the version the first committed instead of racing it to create the same tables
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": version_table})
             context.run_migrations()
 
     if context.is_offline_mode():
