@@ -141,8 +141,17 @@ def _queue_type(value: str) -> QueueType:
     return "quorum" if value == "quorum" else "classic"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``python -m deploy.broker_users`` makes the users, then declares the queues; ``... queues`` only
+    declares the queues, where the users come from elsewhere (the Messaging Topology Operator's
+    ``User`` and ``Permission`` resources under Kubernetes, ``deploy/k8s``)."""
+    command = (sys.argv[1:] if argv is None else argv) or ["users"]
+    if command not in (["users"], ["queues"]):
+        raise SystemExit(f"usage: python -m deploy.broker_users [users|queues], not {' '.join(command)!r}")
     environ = os.environ
+    if command == ["queues"]:
+        _declare_only(environ)
+        return
     names = [f"BROKER_{service.upper()}_PASSWORD" for service in SERVICES] + ["RABBITMQ_ADMIN_PASSWORD"]
     missing = [name for name in [*names, "RABBITMQ_ADMIN_USER"] if not environ.get(name)]
     if missing:
@@ -162,6 +171,19 @@ def main() -> None:
                 raise SystemExit(f"broker users: choose a real password for BROKER_CONSOLE_PASSWORD ({reason})")
             apply_monitor(client, vhost, "console", monitor_password)
             print("broker user console: monitoring, no resources", file=sys.stderr)
+    _declare(environ, auth, url, vhost, exchange)
+
+
+def _declare_only(environ: Mapping[str, str]) -> None:
+    missing = [name for name in ("RABBITMQ_ADMIN_USER", "RABBITMQ_ADMIN_PASSWORD") if not environ.get(name)]
+    if missing:
+        raise SystemExit(f"broker users: set {', '.join(missing)}")
+    auth = (environ["RABBITMQ_ADMIN_USER"], environ["RABBITMQ_ADMIN_PASSWORD"])
+    url = environ.get("RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+    _declare(environ, auth, url, environ.get("RABBITMQ_VHOST", "/"), environ.get("EVENTS_EXCHANGE", "events"))
+
+
+def _declare(environ: Mapping[str, str], auth: tuple[str, str], url: str, vhost: str, exchange: str) -> None:
     credentials = f"{quote(auth[0], safe='')}:{quote(auth[1], safe='')}"
     address = f"{urlsplit(url).hostname or '127.0.0.1'}:{environ.get('RABBITMQ_AMQP_PORT', '5672')}"
     amqp_url = urlunsplit(("amqp", f"{credentials}@{address}", "/" + quote(vhost, safe=""), "", ""))

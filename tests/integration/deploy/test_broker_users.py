@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import aiormq.exceptions
@@ -13,6 +16,7 @@ from notifications_service.handlers import build_subscriptions as notifications_
 from reports_service.handlers import build_subscriptions as reports_subscriptions
 from scheduler_service.handlers import build_subscriptions as scheduler_subscriptions
 from shared.messaging.topology import ConsumerQueue, declare_consumer_queue, declare_exchange
+from shared.testing.infrastructure import Infrastructure
 
 
 @pytest.fixture
@@ -104,3 +108,33 @@ def test_the_queues_declared_up_front_are_the_ones_the_services_subscribe_to() -
     assert {service: sorted(keys) for service, keys in subscribed.items()} == {
         service: sorted(keys) for service, keys in SUBSCRIBES.items() if keys
     }
+
+
+async def test_the_queues_command_declares_every_consumer_queue_with_the_administrator_account_alone(
+    broker_url: str, exchange_name: str, infrastructure: Infrastructure
+) -> None:
+    """Under Kubernetes the users are operator resources; ``python -m deploy.broker_users queues`` only
+    declares, and needs no service password."""
+    parts = urlsplit(broker_url)
+    environ = {
+        "PATH": os.environ["PATH"],
+        "RABBITMQ_MANAGEMENT_URL": infrastructure.management_url,
+        "RABBITMQ_AMQP_PORT": str(parts.port or 5672),
+        "RABBITMQ_ADMIN_USER": unquote(parts.username or ""),
+        "RABBITMQ_ADMIN_PASSWORD": unquote(parts.password or ""),
+        "RABBITMQ_VHOST": unquote(parts.path.removeprefix("/")),
+        "EVENTS_EXCHANGE": exchange_name,
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "deploy.broker_users", "queues", env=environ, stderr=asyncio.subprocess.PIPE
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    assert f"declared {len(consumer_queues())} consumer queues" in stderr.decode()
+    connection = await aio_pika.connect(broker_url)
+    try:
+        channel = await connection.channel()
+        for queue in consumer_queues():
+            await channel.get_queue(queue.name, ensure=True)
+    finally:
+        await connection.close()
