@@ -196,7 +196,7 @@ def test_each_process_accepts_the_environment_it_is_given_in_production(
                     patched.delenv(variable)
                 for variable, value in environment.items():
                     patched.setenv(variable, value)
-                settings = settings_class(_env_file=None)  # type: ignore[call-arg]
+                settings = settings_class(_env_file=None)
             assert settings.environment == "production"
     read_anywhere = set().union(*(variables_read(settings_class) for settings_class in SETTINGS.values()))
     assert {key for key in config if not LIBRARY.match(key)} - read_anywhere == set()
