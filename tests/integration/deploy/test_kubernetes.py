@@ -352,13 +352,14 @@ def test_prod_spreads_replicas_and_budgets_disruptions() -> None:
     assert {name: item["spec"]["instances"] for name, item in _named(objects, "Cluster").items()} == {
         f"{service}-db": 3 for service in ("orders", "reports", "scheduler", "notifications")
     }
+    assert {(item["spec"]["minSyncReplicas"], item["spec"]["maxSyncReplicas"]) for item in _named(objects, "Cluster").values()} == {(1, 1)}
     assert {item["spec"]["replicas"] for name, item in deployments.items() if "replicas" in item["spec"]} == {2, 3}
 
 
 def test_dev_runs_one_of_everything() -> None:
     objects = list(_render("dev", _kubectl()))
     assert _named(objects, "RabbitmqCluster")["rabbitmq"]["spec"]["replicas"] == 1
-    assert {item["spec"]["instances"] for item in _named(objects, "Cluster").values()} == {1}
+    assert {(item["spec"]["instances"], item["spec"]["maxSyncReplicas"]) for item in _named(objects, "Cluster").values()} == {(1, 0)}
     assert {item["spec"].get("replicas", 1) for item in _named(objects, "Deployment").values()} == {1}
     assert {item["spec"]["minReplicas"] for item in _named(objects, "HorizontalPodAutoscaler").values()} == {1}
     assert {item["spec"]["minReplicaCount"] for item in _named(objects, "ScaledObject").values()} == {1}
