@@ -16,7 +16,7 @@ from pathlib import Path
 import aio_pika
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import JavascriptException, NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -48,9 +48,9 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
-# A wait that reads the page while a form's redirect replaces it sees the old body go stale;
+# A wait that reads the page while a form's redirect replaces it may find the old document gone;
 # it reads again on the next poll.
-_PAGE_CHANGING = (StaleElementReferenceException, NoSuchElementException)
+_PAGE_CHANGING = (StaleElementReferenceException, NoSuchElementException, JavascriptException)
 
 
 def _shot(driver: WebDriver, name: str) -> None:
@@ -60,7 +60,8 @@ def _shot(driver: WebDriver, name: str) -> None:
 
 
 def _text(driver: WebDriver) -> str:
-    return str(driver.find_element(By.TAG_NAME, "body").text)
+    """The page's text in one script call: no element handle to go stale while a redirect replaces the page."""
+    return str(driver.execute_script("return document.body ? document.body.innerText : '';"))
 
 
 def _sign_in(driver: WebDriver, gateway: str, key: str) -> None:
