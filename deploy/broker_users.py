@@ -36,6 +36,7 @@ import httpx
 
 from shared.contracts.owners import routing_keys_of
 from shared.messaging.topology import (
+    ORDER_CANCELLED,
     ORDER_CREATED,
     REPORT_BACKFILL_REQUESTED,
     REPORT_CANCEL_REQUESTED,
@@ -58,9 +59,9 @@ SERVICES: Mapping[str, str] = {
 }
 SUBSCRIBES: Mapping[str, tuple[str, ...]] = {
     "orders": (),
-    "reports": (ORDER_CREATED, REPORT_REQUESTED, REPORT_BACKFILL_REQUESTED, REPORT_CANCEL_REQUESTED),
+    "reports": (ORDER_CREATED, ORDER_CANCELLED, REPORT_REQUESTED, REPORT_BACKFILL_REQUESTED, REPORT_CANCEL_REQUESTED),
     "scheduler": (REPORT_GENERATED, REPORT_FAILED),
-    "notifications": (ORDER_CREATED, REPORT_GENERATED, REPORT_FAILED),
+    "notifications": (ORDER_CREATED, ORDER_CANCELLED, REPORT_GENERATED, REPORT_FAILED),
 }
 NOTHING = "^$"
 

@@ -1,6 +1,6 @@
 """Which role may call which route: the gateway's one table of authorization rules.
 
-``shop`` places orders and reads its own orders and their notifications; ``analyst``
+``shop`` places and cancels orders and reads its own orders and their notifications; ``analyst``
 reads reports, tasks and schedules and requests reports; ``operator`` may call anything.
 A route that no rule names needs ``operator``, so a new endpoint is closed until a rule
 opens it; ``/admin/...`` needs it whatever the rules say.
@@ -33,6 +33,13 @@ def _one_below(prefix: str) -> Callable[[str], bool]:
     return lambda candidate: candidate.startswith(prefix + "/") and "/" not in candidate[len(prefix) + 1 :].rstrip("/")
 
 
+def _action_of_one(prefix: str, action: str) -> Callable[[str], bool]:
+    """``/orders/<id>/cancel``: an action on one resource under the prefix."""
+    one = _one_below(prefix)
+    suffix = "/" + action
+    return lambda candidate: candidate.rstrip("/").endswith(suffix) and one(candidate.rstrip("/").removesuffix(suffix))
+
+
 def _anything(_: str) -> bool:
     return True
 
@@ -41,6 +48,7 @@ RULES: tuple[Rule, ...] = (
     Rule("orders", frozenset({"POST"}), _exactly("/orders"), "shop"),
     Rule("orders", READS, _exactly("/orders"), "shop"),
     Rule("orders", READS, _one_below("/orders"), "shop"),
+    Rule("orders", frozenset({"POST"}), _action_of_one("/orders", "cancel"), "shop"),
     Rule("notifications", READS, _anything, "shop"),
     Rule("reports", READS, _anything, "analyst"),
     Rule("reports", frozenset({"POST"}), _exactly("/report/generate"), "analyst"),

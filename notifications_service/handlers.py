@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service import notifications
 from notifications_service.store import SqlNotificationsStore
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.messaging.consumer import Subscription
 from shared.messaging.envelope import Envelope
@@ -20,6 +20,9 @@ def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
     async def confirm_orders(events: Sequence[Envelope[OrderCreated]], session: AsyncSession) -> None:
         await notifications.confirm_orders(SqlNotificationsStore(session), events)
 
+    async def notify_cancellations(events: Sequence[Envelope[OrderCancelled]], session: AsyncSession) -> None:
+        await notifications.notify_cancellations(SqlNotificationsStore(session), events)
+
     async def report_ready(events: Sequence[Envelope[ReportGenerated]], session: AsyncSession) -> None:
         await notifications.announce_reports(SqlNotificationsStore(session), events, reports_to=reports_to)
 
@@ -28,6 +31,7 @@ def build_subscriptions(*, reports_to: str | None) -> list[Subscription]:
 
     return [
         Subscription.to(OrderCreated, batch_handler=confirm_orders),
+        Subscription.to(OrderCancelled, batch_handler=notify_cancellations),
         Subscription.to(ReportGenerated, batch_handler=report_ready),
         Subscription.to(ReportFailed, batch_handler=report_failed),
     ]

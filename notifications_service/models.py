@@ -30,11 +30,20 @@ notifications = Table(
     Column("sent_at", DateTime(timezone=True)),
     # W3C trace context of the event's consumer span, while tracing: the send's span is its child
     Column("traceparent", String(55)),
-    CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_known"),
+    # dropped: a confirmation still pending when its order was cancelled, never to be sent
+    CheckConstraint("status IN ('pending', 'sent', 'failed', 'dropped')", name="status_known"),
     Index("ix_notifications_due", "next_attempt_at", postgresql_where=text("status = 'pending'")),
     Index("ix_notifications_recipient", "recipient"),
     Index("ix_notifications_order_id", "order_id"),
     Index("ix_notifications_client_created_at", "client", "created_at"),
+)
+
+# Orders cancelled, whether or not their order.created has come: a later one asks for no confirmation.
+cancelled_orders = Table(
+    "cancelled_orders",
+    metadata,
+    Column("order_id", Uuid, primary_key=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=False),
 )
 
 processed_events = define_processed_events_table(metadata)

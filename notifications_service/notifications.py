@@ -9,14 +9,15 @@ from collections.abc import Sequence
 
 from notifications_service import templates
 from notifications_service.store import NotificationsStore, PendingMail
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated
 from shared.messaging.envelope import Envelope
 
 
 async def confirm_orders(store: NotificationsStore, events: Sequence[Envelope[OrderCreated]]) -> None:
-    """A confirmation to each order's customer, owned by the client that placed the order."""
-    await store.add_pending(
+    """A confirmation to each order's customer, owned by the client that placed the order; none for an
+    order already cancelled (its ``order.cancelled`` came first)."""
+    await store.add_confirmations(
         [
             PendingMail(
                 event.id,
@@ -28,6 +29,25 @@ async def confirm_orders(store: NotificationsStore, events: Sequence[Envelope[Or
             )
             for event in events
         ]
+    )
+
+
+async def notify_cancellations(store: NotificationsStore, events: Sequence[Envelope[OrderCancelled]]) -> None:
+    """A cancellation notice to each customer, once per cancellation; a confirmation not sent yet is
+    dropped, and one that comes later is never recorded."""
+    await store.cancel_orders(
+        {event.data.order_id: event.data.cancelled_at for event in events},
+        [
+            PendingMail(
+                event.id,
+                "order_cancellation",
+                event.data.customer_email,
+                templates.order_cancellation(event.data),
+                event.data.order_id,
+                event.data.client,
+            )
+            for event in events
+        ],
     )
 
 

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-Status = Literal["pending", "sent", "failed"]
+Status = Literal["pending", "sent", "failed", "dropped"]
 
 
 class NotificationOut(BaseModel):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications_service.templates import Mail
@@ -31,6 +32,12 @@ class NotificationsStore(Protocol):
     async def add_pending(self, mails: Sequence[PendingMail]) -> None:
         """Record each mail once per event: an event recorded before (redelivered, duplicated) adds nothing."""
 
+    async def add_confirmations(self, mails: Sequence[PendingMail]) -> None:
+        """``add_pending`` for orders' confirmations, leaving out the orders already cancelled."""
+
+    async def cancel_orders(self, cancelled: Mapping[uuid.UUID, datetime], notices: Sequence[PendingMail]) -> None:
+        """Remember the orders as cancelled, drop their confirmations still pending, and record the notices."""
+
 
 # One statement per batch, its rows as one array per column: an executemany ran the INSERT (and
 # the statement's NOTIFY trigger) once per row, the largest statement time of this database.
@@ -46,6 +53,42 @@ RECORD = text(
 )
 
 
+# A confirmation and its order's cancellation, consumed at the same moment from two queues, take
+# each order's lock (shared, exclusive): the cancellation either sees the confirmation and drops it,
+# or the confirmation sees the tombstone and is not recorded. Locks are taken in order-id order.
+LOCK_ORDERS = """
+    SELECT {function}(hashtextextended(CAST(id AS text), 7101))
+    FROM (SELECT DISTINCT unnest(CAST(:ids AS uuid[])) AS id) AS orders ORDER BY id
+"""
+LOCK_ORDERS_SHARED = text(LOCK_ORDERS.format(function="pg_advisory_xact_lock_shared"))
+LOCK_ORDERS_EXCLUSIVE = text(LOCK_ORDERS.format(function="pg_advisory_xact_lock"))
+RECORD_CONFIRMATIONS = text(
+    """
+    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent)
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]), CAST(:kinds AS text[]),
+                         CAST(:recipients AS text[]), CAST(:subjects AS text[]), CAST(:texts AS text[]),
+                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]), CAST(:clients AS text[]),
+                         CAST(:traceparents AS text[]))
+        AS incoming(id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent)
+    WHERE NOT EXISTS (SELECT 1 FROM cancelled_orders AS cancelled WHERE cancelled.order_id = incoming.order_id)
+    ON CONFLICT (event_id) DO NOTHING
+    """
+)
+REMEMBER_CANCELLED = text(
+    """
+    INSERT INTO cancelled_orders (order_id, cancelled_at)
+    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:cancelled AS timestamptz[]))
+    ON CONFLICT (order_id) DO NOTHING
+    """
+)
+DROP_CONFIRMATIONS = text(
+    """
+    UPDATE notifications SET status = 'dropped', last_error = 'the order was cancelled before its confirmation was sent'
+    WHERE order_id = ANY(CAST(:ids AS uuid[])) AND kind = 'order_confirmation' AND status = 'pending'
+    """
+)
+
+
 class SqlNotificationsStore:
     """``NotificationsStore`` on the caller's session: the rows join its transaction."""
 
@@ -53,10 +96,27 @@ class SqlNotificationsStore:
         self._session = session
 
     async def add_pending(self, mails: Sequence[PendingMail]) -> None:
+        await self._record(RECORD, mails)
+
+    async def add_confirmations(self, mails: Sequence[PendingMail]) -> None:
+        if mails:
+            await self._session.execute(LOCK_ORDERS_SHARED, {"ids": [pending.order_id for pending in mails]})
+            await self._record(RECORD_CONFIRMATIONS, mails)
+
+    async def cancel_orders(self, cancelled: Mapping[uuid.UUID, datetime], notices: Sequence[PendingMail]) -> None:
+        if not cancelled:
+            return
+        ids = list(cancelled)
+        await self._session.execute(LOCK_ORDERS_EXCLUSIVE, {"ids": ids})
+        await self._session.execute(REMEMBER_CANCELLED, {"ids": ids, "cancelled": list(cancelled.values())})
+        await self._session.execute(DROP_CONFIRMATIONS, {"ids": ids})
+        await self._record(RECORD, notices)
+
+    async def _record(self, statement: TextClause, mails: Sequence[PendingMail]) -> None:
         if not mails:
             return
         await self._session.execute(
-            RECORD,
+            statement,
             {
                 "ids": [pending.id for pending in mails],
                 "event_ids": [pending.event_id for pending in mails],

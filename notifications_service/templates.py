@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from html import escape
 
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportFailed, ReportGenerated
 
 
@@ -41,6 +41,26 @@ def order_confirmation(order: OrderCreated) -> Mail:
         f"<p>Items: {order.count_product}<br>Total: <strong>{order.total_amount} {escape(order.currency)}</strong></p>"
     )
     return Mail(subject=f"Order confirmation {order.order_id}", text=text, html=html)
+
+
+def order_cancellation(order: OrderCancelled) -> Mail:
+    lines = [
+        "Your order has been cancelled.",
+        "",
+        f"Order: {order.order_id}",
+        f"Placed: {order.created_at.isoformat()}",
+        f"Cancelled: {order.cancelled_at.isoformat()}",
+        f"Total: {order.total_amount} {order.currency}",
+    ]
+    if order.reason:
+        lines.append(f"Reason: {order.reason}")
+    html = (
+        f"<p>Your order <strong>{order.order_id}</strong>, placed {order.created_at.isoformat()}, has been cancelled.</p>"
+        f"<p>Total: {order.total_amount} {escape(order.currency)}</p>"
+    )
+    if order.reason:
+        html += f"<p>Reason: {escape(order.reason)}</p>"
+    return Mail(subject=f"Order cancelled {order.order_id}", text="\n".join(lines), html=html)
 
 
 def report_generated(report: ReportGenerated) -> Mail:

@@ -35,6 +35,11 @@ orders = Table(
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     # the API client that placed it (the gateway's authenticated name); NULL for orders from before clients
     Column("client", String(64)),
+    # placed, then perhaps cancelled (POST /orders/{id}/cancel, which publishes order.cancelled)
+    Column("status", String(16), nullable=False, server_default="placed"),
+    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancel_reason", String(500)),
+    CheckConstraint("status IN ('placed', 'cancelled')", name="status_known"),
     Index("ix_orders_created_at_id", "created_at", "id"),
     Index("ix_orders_client_created_at_id", "client", "created_at", "id"),
 )

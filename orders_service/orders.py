@@ -1,5 +1,5 @@
-"""Use cases of the orders service: place an order (idempotently), publish a day's orders again,
-and purge old idempotency keys."""
+"""Use cases of the orders service: place an order (idempotently), cancel it, publish a day's
+orders again, and purge old idempotency keys."""
 
 from __future__ import annotations
 
@@ -17,17 +17,18 @@ from sqlalchemy import func
 from orders_service.models import idempotency_keys
 from orders_service.schemas import OrderIn, OrderItemOut, OrderOut
 from orders_service.store import KeyUse, OrdersStore
-from shared.contracts.orders import OrderCreated, OrderItemData
+from shared.contracts.orders import OrderCancelled, OrderCreated, OrderItemData
 from shared.db import SessionFactory
-from shared.domain_errors import InvalidRequest
+from shared.domain_errors import InvalidRequest, NotFound
 from shared.messaging.envelope import Envelope
 from shared.messaging.outbox import new_event, outbox_row
-from shared.messaging.topology import ORDER_CREATED
+from shared.messaging.topology import ORDER_CANCELLED, ORDER_CREATED
 
 log = logging.getLogger(__name__)
 
 SOURCE = "orders_service"
 ORDER_EVENTS = uuid.UUID("5b0c3f5e-2f4a-4c8e-9a51-0d6f2b7f0a11")  # namespace of order.created ids
+CANCELLATION_EVENTS = uuid.UUID("0c7e2a91-8d64-4f3b-b1a5-6e9d2c4f8a37")  # namespace of order.cancelled ids
 CLOCK_SKEW = timedelta(minutes=5)
 CENT = Decimal("0.01")
 # what orders.total_amount (numeric(14, 2)) holds
@@ -92,15 +93,51 @@ def order_created(order: OrderOut) -> Envelope[Any]:
     return new_event(ORDER_CREATED, SOURCE, data, event_id=order_event_id(order.id))
 
 
+async def cancel_order(
+    store: OrdersStore, order_id: uuid.UUID, reason: str | None, *, owner: str | None = None, now: datetime | None = None
+) -> tuple[OrderOut, bool]:
+    """The order becomes ``cancelled`` and ``order.cancelled`` goes into the outbox in the same
+    transaction. ``owner``: a shop cancels only its own orders (another's is not found). Cancelling
+    again answers the first cancellation, unchanged; returns the order and whether this call cancelled it."""
+    order, cancelled = await store.cancel(
+        order_id, owner, reason, now or datetime.now(UTC), lambda found: outbox_row(order_cancelled(found))
+    )
+    if order is None:
+        raise NotFound(f"order {order_id} not found")
+    if cancelled:
+        log.info("order cancelled", extra={"order_id": str(order_id)})
+    return order, cancelled
+
+
+def order_cancelled(order: OrderOut) -> Envelope[Any]:
+    """``order.cancelled`` of a cancelled order; its id derived from the order, as ``order.created``'s is."""
+    assert order.cancelled_at is not None, "only a cancelled order has a cancellation"
+    data = OrderCancelled(
+        order_id=order.id,
+        customer_email=order.customer_email,
+        created_at=order.created_at,
+        count_product=order.count_product,
+        total_amount=order.total_amount,
+        currency=order.currency,
+        cancelled_at=order.cancelled_at,
+        reason=order.cancel_reason,
+        client=order.client,
+    )
+    return new_event(ORDER_CANCELLED, SOURCE, data, event_id=uuid.uuid5(CANCELLATION_EVENTS, str(order.id)))
+
+
 async def republish_day(store: OrdersStore, day: date, *, tz: str, now: datetime | None = None) -> int:
-    """``order.created`` of every order of ``day`` (local to ``tz``) into the outbox again, for the
-    consumers that missed some (a reconciliation found the day's report short); how many."""
+    """``order.created`` of every order of ``day`` (local to ``tz``) into the outbox again, and
+    ``order.cancelled`` after it for the cancelled ones, for the consumers that missed some (a
+    reconciliation found the day's report short); how many orders."""
     zone = time_zone(tz)
     today = (now or datetime.now(UTC)).astimezone(zone).date()
     if day > today:
         raise InvalidRequest(f"day: {day} is in the future (today is {today} in {tz})")
     placed = await store.orders_of_day(day, tz=tz)
-    await store.add_events([outbox_row(order_created(order)) for order in placed])
+    rows = [outbox_row(order_created(order)) for order in placed]
+    rows += [outbox_row(order_cancelled(order)) for order in placed if order.status == "cancelled"]
+    await store.add_events(rows)
     log.info("order.created published again", extra={"day": day.isoformat(), "tz": tz, "orders": len(placed)})
     return len(placed)
 

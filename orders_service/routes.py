@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from orders_service import orders, views
-from orders_service.schemas import OrderDay, OrderIn, OrderOut, OrderPage, Republished
+from orders_service.schemas import CancelIn, OrderDay, OrderIn, OrderOut, OrderPage, OrderStatus, Republished
 from orders_service.settings import OrdersSettings
 from orders_service.store import SqlOrdersStore
 from shared.runtime import ServiceRuntime
@@ -88,6 +88,20 @@ async def get_order(order_id: uuid.UUID, runtime: RuntimeDep) -> Response:
     return Response(order.model_dump_json(), media_type="application/json")
 
 
+@router.post(
+    "/{order_id}/cancel",
+    response_model=OrderOut,
+    responses={404: {"description": "No such order, or another client's"}},
+)
+async def cancel_order(order_id: uuid.UUID, runtime: RuntimeDep, body: CancelIn | None = None) -> Response:
+    """The order becomes ``cancelled`` and ``order.cancelled`` is published: the reports drop it from
+    its day, the customer is told. Cancelling again answers the same cancellation (200)."""
+    order, _ = await orders.cancel_order(
+        SqlOrdersStore(runtime.driver_pool), order_id, body.reason if body else None, owner=current_caller().owner
+    )
+    return Response(order.model_dump_json(), media_type="application/json")
+
+
 def _utc(value: datetime | None, name: str) -> datetime | None:
     """Query datetimes without an offset are read as UTC."""
     if value is None:
@@ -105,6 +119,7 @@ async def list_orders(
     created_to: Annotated[datetime | None, Query(description="exclusive, RFC 3339; UTC when no offset")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     count: Annotated[int, Query(ge=1, le=1000)] = 20,
+    status: Annotated[OrderStatus | None, Query(description="only orders in this state")] = None,
 ) -> Response:
     limit = runtime.settings.page_size_max
     if count > limit:
@@ -121,6 +136,7 @@ async def list_orders(
         count=count,
         count_limit=runtime.settings.list_count_limit,
         owner=current_caller().owner,
+        status=status,
     )
     # serialised once here: returning the model would make FastAPI validate it a second time
     return Response(found.model_dump_json(), media_type="application/json")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 Sku = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]*$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+OrderStatus = Literal["placed", "cancelled"]
 
 
 class OrderItemIn(BaseModel):
@@ -60,6 +61,17 @@ class OrderOut(BaseModel):
     total_amount: Decimal
     created_at: datetime
     client: str | None = Field(default=None, description="the API client that placed the order")
+    status: OrderStatus = "placed"
+    cancelled_at: datetime | None = None
+    cancel_reason: str | None = None
+
+
+class CancelIn(BaseModel):
+    """Why the order is taken back; kept with it and sent in ``order.cancelled``."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "customer changed their mind"}]})
+
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]*$")] | None = None
 
 
 class OrderPage(BaseModel):

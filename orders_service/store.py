@@ -8,9 +8,9 @@ every other service's are.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Protocol
 
 import asyncpg
@@ -44,6 +44,13 @@ class OrdersStore(Protocol):
 
     async def get(self, order_id: uuid.UUID) -> OrderOut | None: ...
 
+    async def cancel(
+        self, order_id: uuid.UUID, owner: str | None, reason: str | None, at: datetime, event_row: Callable[[OrderOut], dict[str, Any]]
+    ) -> tuple[OrderOut | None, bool]:
+        """Mark a placed order (``owner``'s, when given) cancelled and store ``event_row`` of it in the
+        same transaction. Answers the order and whether this call cancelled it; (None, False) when
+        there is no such order for ``owner``."""
+
     async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
         """Every order created on ``day`` in the time zone ``tz``, oldest first."""
 
@@ -71,6 +78,15 @@ VALUES ($13, $14, $15, $16, $17, $18)
 # is in flight is refused at once, and nothing is left behind if a request dies.
 LOCK_KEY = "SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\n' || $2, 0))"
 FIND_KEY = "SELECT request_hash, order_id FROM idempotency_keys WHERE client = $1 AND key = $2"
+# only a placed order changes, so of two cancellations at once one cancels and the other finds it cancelled
+CANCEL_ORDER = """
+UPDATE orders SET status = 'cancelled', cancelled_at = $3, cancel_reason = $4
+WHERE id = $1 AND ($2::text IS NULL OR client = $2) AND status = 'placed'
+RETURNING id
+"""
+INSERT_EVENT = """
+INSERT INTO outbox (event_id, routing_key, event_type, body, correlation_id, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)
+"""
 
 
 class SqlOrdersStore:
@@ -122,6 +138,20 @@ class SqlOrdersStore:
     async def get(self, order_id: uuid.UUID) -> OrderOut | None:
         async with self._pool.acquire() as connection:
             return await fetch_order(connection, order_id)
+
+    async def cancel(
+        self, order_id: uuid.UUID, owner: str | None, reason: str | None, at: datetime, event_row: Callable[[OrderOut], dict[str, Any]]
+    ) -> tuple[OrderOut | None, bool]:
+        async with self._pool.acquire() as connection, connection.transaction():
+            cancelled = await connection.fetchval(CANCEL_ORDER, order_id, owner, at, reason)
+            order = await fetch_order(connection, order_id, owner)
+            if cancelled is None or order is None:
+                return order, False
+            row = event_row(order)
+            await connection.execute(
+                INSERT_EVENT, row["event_id"], row["routing_key"], row["event_type"], row["body"], row["correlation_id"], row["occurred_at"]
+            )
+            return order, True
 
     async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
         async with self._pool.acquire() as connection:

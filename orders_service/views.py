@@ -20,7 +20,9 @@ LEFT JOIN LATERAL (
     FROM order_items i WHERE i.order_id = o.id
 ) items ON true
 """
-ORDER_COLUMNS = "o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at, o.client"
+ORDER_COLUMNS = (
+    "o.id, o.customer_email, o.currency, o.count_product, o.total_amount, o.created_at, o.client, o.status, o.cancelled_at, o.cancel_reason"
+)
 ITEM_COLUMNS = "coalesce(items.skus, '{}') AS skus, coalesce(items.quantities, '{}') AS quantities, coalesce(items.prices, '{}') AS prices"
 
 # The order and its items in one round trip; the second form finds it only for the client that placed it.
@@ -36,6 +38,8 @@ SELECT_OWN_ORDER = f"{SELECT_ORDER} AND o.client = $2"
 # orders are cut to $3 before their items are read: items joined before the LIMIT would be read
 # for the $4 orders the OFFSET skips too.
 IN_RANGE = "($1::timestamptz IS NULL OR o.created_at >= $1) AND ($2::timestamptz IS NULL OR o.created_at < $2)"
+# $6: the status (NULL: any)
+WITH_STATUS = "($6::text IS NULL OR o.status = $6)"
 NEWEST_FIRST = "ORDER BY o.created_at DESC, o.id DESC"
 
 
@@ -50,9 +54,9 @@ LEFT JOIN LATERAL (
 """
 
 
-SELECT_PAGE = _page_statement(IN_RANGE)
-# a shop's own orders ($6): its own statement, so the plan walks the (client, created_at, id) index
-SELECT_OWN_PAGE = _page_statement(f"o.client = $6 AND {IN_RANGE}")
+SELECT_PAGE = _page_statement(f"{IN_RANGE} AND {WITH_STATUS}")
+# a shop's own orders ($7): its own statement, so the plan walks the (client, created_at, id) index
+SELECT_OWN_PAGE = _page_statement(f"o.client = $7 AND {IN_RANGE} AND {WITH_STATUS}")
 
 
 async def get_order(pool: asyncpg.Pool, order_id: uuid.UUID, *, owner: str | None = None) -> OrderOut | None:
@@ -73,7 +77,7 @@ DAY_COUNTS = """
 SELECT (o.created_at AT TIME ZONE $3)::date AS day, count(*) AS orders, sum(o.count_product) AS products
 FROM orders o
 WHERE o.created_at >= ($1::date::timestamp AT TIME ZONE $3) AND o.created_at < (($2::date + 1)::timestamp AT TIME ZONE $3)
-  AND ($4::text IS NULL OR o.client = $4)
+  AND ($4::text IS NULL OR o.client = $4) AND o.status = 'placed'
 GROUP BY 1 ORDER BY 1
 """
 
@@ -106,6 +110,9 @@ def _order_from_row(row: asyncpg.Record) -> OrderOut:
             "total_amount": row["total_amount"],
             "created_at": row["created_at"],
             "client": row["client"],
+            "status": row["status"],
+            "cancelled_at": row["cancelled_at"],
+            "cancel_reason": row["cancel_reason"],
         }
     )
 
@@ -119,11 +126,12 @@ async def list_orders(
     count: int,
     count_limit: int,
     owner: str | None = None,
+    status: str | None = None,
 ) -> OrderPage:
     """Newest first; ``total`` counts the orders in the range, not only this page's, up to
     ``count_limit`` (beyond it, ``total`` is the limit and ``total_exact`` is false).
-    With ``owner``, only the orders that client placed."""
-    arguments = (created_from, created_to, count, (page - 1) * count, count_limit + 1)
+    With ``owner``, only the orders that client placed; with ``status``, only those in it."""
+    arguments = (created_from, created_to, count, (page - 1) * count, count_limit + 1, status)
     async with pool.acquire() as connection:
         if owner is None:
             rows = await connection.fetch(SELECT_PAGE, *arguments)

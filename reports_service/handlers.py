@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from reports_service import reports
 from reports_service.store import SqlReportsStore
 from shared import metrics
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportBackfillRequested, ReportCancelRequested, ReportRequested
 from shared.db import SessionFactory
 from shared.messaging.consumer import Subscription
@@ -27,6 +27,9 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
         now = datetime.now(UTC)
         for event in events:
             metrics.REPORT_FACT_LAG.observe((now - event.occurred_at).total_seconds())
+
+    async def cancel_orders(events: Sequence[Envelope[OrderCancelled]], session: AsyncSession) -> None:
+        await reports.cancel_orders(SqlReportsStore(session), events, tz=tz)
 
     async def generate(event: Envelope[ReportRequested], session: AsyncSession) -> None:
         async with session_factory() as starting, starting.begin():
@@ -47,6 +50,7 @@ def build_subscriptions(*, session_factory: SessionFactory, outbox: Outbox, tz: 
 
     return [
         Subscription.to(OrderCreated, batch_handler=store_order_facts),
+        Subscription.to(OrderCancelled, batch_handler=cancel_orders),
         Subscription.to(ReportRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, alone=True),
         # a backfill's days: the same work, behind everything else
         Subscription.to(ReportBackfillRequested, handler=generate, on_retry=retry_later, on_give_up=record_failure, background=True),

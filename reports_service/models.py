@@ -36,6 +36,9 @@ order_facts = Table(
     Column("count_product", Integer, nullable=False),
     Column("total_amount", Numeric(14, 2), nullable=False),
     Column("received_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # set by order.cancelled: the fact stays as a tombstone, so an order.created that comes later
+    # (another queue, a retry, a replay) conflicts with it and adds nothing; no report counts it
+    Column("cancelled_at", DateTime(timezone=True)),
     Index("ix_order_facts_created_at", "created_at"),
 )
 

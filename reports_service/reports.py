@@ -1,4 +1,4 @@
-"""Use cases of the reports service: ingest order facts, request, run and fail report tasks.
+"""Use cases of the reports service: ingest order facts (and take back cancelled ones), request, run and fail report tasks.
 
 Each takes the store and the outbox of its unit of work (the consumer's transaction for an
 event, the request's for HTTP), so the decisions here run the same on PostgreSQL and on the
@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from reports_service.store import ReportsStore
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportBackfillRequested, ReportCancelRequested, ReportFailed, ReportGenerated, ReportRequested
 from shared.domain_errors import InvalidRequest
 from shared.messaging.envelope import Envelope
@@ -31,6 +31,12 @@ def local_today(tz: str, now: datetime | None = None) -> date:
 async def ingest_orders(store: ReportsStore, events: Sequence[Envelope[OrderCreated]], *, tz: str) -> None:
     """Store a batch of ``order.created`` facts; orders of already reported days join their report."""
     await store.add_facts([event.data for event in events], tz=tz)
+
+
+async def cancel_orders(store: ReportsStore, events: Sequence[Envelope[OrderCancelled]], *, tz: str) -> None:
+    """Compensate ``order.cancelled``: the orders leave their days' facts and reports, and an
+    ``order.created`` of theirs that comes later adds nothing."""
+    await store.cancel_facts([event.data for event in events], tz=tz)
 
 
 async def request_report(store: ReportsStore, events: EventsOut, report_date: date, *, tz: str, now: datetime | None = None) -> uuid.UUID:

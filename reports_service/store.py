@@ -22,7 +22,7 @@ from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reports_service.models import UNFINISHED, report_tasks, reports
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportCancelRequested, ReportRequested
 
 
@@ -40,6 +40,10 @@ class DaySummary:
 class ReportsStore(Protocol):
     async def add_facts(self, facts: Sequence[OrderCreated], *, tz: str) -> None:
         """Store order facts once each; those of an already reported day join its report."""
+
+    async def cancel_facts(self, cancellations: Sequence[OrderCancelled], *, tz: str) -> None:
+        """Mark each order's fact cancelled (stored as a tombstone if it is not there yet) and take the
+        order out of its day's report, if that day has one."""
 
     async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
         """A task ``scheduled`` for the consumer to run."""
@@ -104,6 +108,24 @@ INGEST_FACTS = text(
     """
 )
 
+# A cancellation keeps the order's fact as a tombstone (inserted when order.created has not come
+# yet: the late one then conflicts with it) and takes the order out of its day's report, so the
+# report is what a fresh generation of the day would build. Both writers meet on the fact's
+# primary key, so a cancellation and its order.created in flight together never both miss.
+CANCEL_FACTS = text(
+    """
+    WITH tombstoned AS (
+        INSERT INTO order_facts (order_id, created_at, count_product, total_amount, cancelled_at)
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:created AS timestamptz[]),
+                             CAST(:counts AS int[]), CAST(:totals AS numeric[]), CAST(:cancelled AS timestamptz[]))
+        ON CONFLICT (order_id) DO UPDATE SET cancelled_at = coalesce(order_facts.cancelled_at, EXCLUDED.cancelled_at)
+        RETURNING order_id, created_at
+    )
+    DELETE FROM reports AS row USING tombstoned
+    WHERE row.report_at = (tombstoned.created_at AT TIME ZONE :tz)::date AND row.order_id = tombstoned.order_id
+    """
+)
+
 LOCK_DAY = text("SELECT pg_advisory_xact_lock(:lock_class, CAST(:day AS date) - DATE '1970-01-01')")
 
 # The day runs from local midnight to the next local midnight (23 or 25 hours on DST days).
@@ -115,19 +137,19 @@ DAY_WINDOW = """
 BUILD_DAY = text(
     f"""
     INSERT INTO reports (report_at, order_id, count_product)
-    SELECT CAST(:day AS date), order_id, count_product FROM order_facts WHERE {DAY_WINDOW}
+    SELECT CAST(:day AS date), order_id, count_product FROM order_facts WHERE {DAY_WINDOW} AND cancelled_at IS NULL
     ON CONFLICT (report_at, order_id) DO UPDATE SET count_product = EXCLUDED.count_product
     WHERE reports.count_product IS DISTINCT FROM EXCLUDED.count_product
     """
 )
 
-# Rows of orders that no longer belong to the day (REPORTS_TIMEZONE changed): the report is
+# Rows of orders that no longer belong to the day (REPORTS_TIMEZONE changed, or cancelled): the report is
 # exact. An anti-join on the facts' primary key; NOT IN over a large day degrades to a scan per row.
 PRUNE_DAY = text(
     """
     DELETE FROM reports WHERE report_at = CAST(:day AS date) AND NOT EXISTS (
         SELECT 1 FROM order_facts AS fact
-        WHERE fact.order_id = reports.order_id
+        WHERE fact.order_id = reports.order_id AND fact.cancelled_at IS NULL
           AND fact.created_at >= (CAST(:day AS date)::timestamp AT TIME ZONE :tz)
           AND fact.created_at < ((CAST(:day AS date) + 1)::timestamp AT TIME ZONE :tz)
     )
@@ -163,7 +185,7 @@ DAY_FACTS = text(
     """
     SELECT (created_at AT TIME ZONE :tz)::date AS day, count(*) AS facts, coalesce(sum(count_product), 0) AS products
     FROM order_facts
-    WHERE created_at >= (CAST(:first AS date)::timestamp AT TIME ZONE :tz)
+    WHERE cancelled_at IS NULL AND created_at >= (CAST(:first AS date)::timestamp AT TIME ZONE :tz)
       AND created_at < ((CAST(:last AS date) + 1)::timestamp AT TIME ZONE :tz)
     GROUP BY 1
     """
@@ -202,6 +224,22 @@ class SqlReportsStore:
                 "created": created,
                 "counts": [fact.count_product for fact in facts],
                 "totals": [fact.total_amount for fact in facts],
+                "tz": tz,
+            },
+        )
+
+    async def cancel_facts(self, cancellations: Sequence[OrderCancelled], *, tz: str) -> None:
+        unique = list({cancellation.order_id: cancellation for cancellation in cancellations}.values())
+        created = [cancellation.created_at for cancellation in unique]
+        await self._session.execute(LOCK_DAYS_SHARED, {"lock_class": DAY_LOCK_CLASS, "tz": tz, "created": created})
+        await self._session.execute(
+            CANCEL_FACTS,
+            {
+                "ids": [cancellation.order_id for cancellation in unique],
+                "created": created,
+                "counts": [cancellation.count_product for cancellation in unique],
+                "totals": [cancellation.total_amount for cancellation in unique],
+                "cancelled": [cancellation.cancelled_at for cancellation in unique],
                 "tz": tz,
             },
         )

@@ -9,7 +9,7 @@ from typing import ClassVar
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.mail import MailAddress
-from shared.messaging.topology import ORDER_CREATED
+from shared.messaging.topology import ORDER_CANCELLED, ORDER_CREATED
 
 
 class OrderItemData(BaseModel):
@@ -34,4 +34,23 @@ class OrderCreated(BaseModel):
     total_amount: Decimal = Field(ge=0)
     currency: str = Field(min_length=3, max_length=3)
     # the API client that placed the order: services that keep something per order keep its owner too
+    client: str | None = Field(default=None, max_length=64)
+
+
+class OrderCancelled(BaseModel):
+    """``order.cancelled``: the order is taken back. It carries what a service needs to undo its part
+    without having seen ``order.created`` (the two may arrive in either order): the order's local day
+    comes from ``created_at``, the notice goes to ``customer_email``."""
+
+    event_type: ClassVar[str] = ORDER_CANCELLED
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    order_id: uuid.UUID
+    customer_email: MailAddress
+    created_at: AwareDatetime
+    count_product: int = Field(ge=1)
+    total_amount: Decimal = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+    cancelled_at: AwareDatetime
+    reason: str | None = Field(default=None, max_length=500)
     client: str | None = Field(default=None, max_length=64)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from shared.messaging.topology import (
+    ORDER_CANCELLED,
     ORDER_CREATED,
     REPORT_BACKFILL_REQUESTED,
     REPORT_CANCEL_REQUESTED,
@@ -27,6 +28,7 @@ SCHEDULER = "scheduler_service"
 PRODUCERS: Mapping[str, frozenset[str]] = {
     # events: the one service that owns each
     ORDER_CREATED: frozenset({ORDERS}),
+    ORDER_CANCELLED: frozenset({ORDERS}),
     REPORT_GENERATED: frozenset({REPORTS}),
     REPORT_FAILED: frozenset({REPORTS}),
     # commands: who may ask (the reports API, and the scheduler's catalogue)

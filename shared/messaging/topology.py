@@ -21,6 +21,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
 
 # Routing keys (event types) of the suite.
 ORDER_CREATED = "order.created"
+ORDER_CANCELLED = "order.cancelled"
 REPORT_REQUESTED = "report.requested"
 REPORT_GENERATED = "report.generated"
 REPORT_FAILED = "report.failed"

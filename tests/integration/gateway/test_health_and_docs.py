@@ -62,6 +62,7 @@ async def test_docs_merge_the_services_public_paths_with_the_key_schemes(
     assert set(document["paths"]) == {
         "/orders",
         "/orders/{order_id}",
+        "/orders/{order_id}/cancel",
         "/admin/orders/outbox",
         "/admin/orders/outbox/republish",
         "/orders/days",

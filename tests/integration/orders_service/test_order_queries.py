@@ -48,18 +48,18 @@ async def test_a_deep_page_reads_the_items_of_its_own_orders_once_each(orders_db
         )
         await connection.execute("ANALYZE orders, order_items")
 
-        deep = await connection.fetch(SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE, COUNT_LIMIT)
+        deep = await connection.fetch(SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE, COUNT_LIMIT, None)
         assert len(deep) == PAGE
         assert all(row["skus"] == ["SKU-0", "SKU-1"] and row["quantities"] == [1, 2] for row in deep)
-        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE, COUNT_LIMIT) == PAGE
-        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, 0, COUNT_LIMIT) == PAGE
+        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, ORDERS - 2 * PAGE, COUNT_LIMIT, None) == PAGE
+        assert await item_reads(connection, SELECT_PAGE, None, None, PAGE, 0, COUNT_LIMIT, None) == PAGE
 
         one = deep[0]["id"]
         assert await item_reads(connection, SELECT_ORDER, one) == 1
 
         # the total stops counting at its limit: a page of 10 reads 10 orders and counts 101, not all 300
-        capped = await connection.fetch(SELECT_PAGE, None, None, PAGE, 0, 101)
+        capped = await connection.fetch(SELECT_PAGE, None, None, PAGE, 0, 101, None)
         assert capped[0]["total"] == 101
-        assert await order_rows_read(connection, SELECT_PAGE, None, None, PAGE, 0, 101) <= 101 + PAGE
+        assert await order_rows_read(connection, SELECT_PAGE, None, None, PAGE, 0, 101, None) <= 101 + PAGE
     finally:
         await connection.close()

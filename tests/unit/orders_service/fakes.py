@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -33,6 +33,19 @@ class InMemoryOrdersStore:
 
     async def get(self, order_id: uuid.UUID) -> OrderOut | None:
         return self.orders.get(order_id)
+
+    async def cancel(
+        self, order_id: uuid.UUID, owner: str | None, reason: str | None, at: datetime, event_row: Callable[[OrderOut], dict[str, Any]]
+    ) -> tuple[OrderOut | None, bool]:
+        order = self.orders.get(order_id)
+        if order is None or (owner is not None and order.client != owner):
+            return None, False
+        if order.status == "cancelled":
+            return order, False
+        cancelled = order.model_copy(update={"status": "cancelled", "cancelled_at": at, "cancel_reason": reason})
+        self.orders[order_id] = cancelled
+        self.outbox.append(event_row(cancelled))
+        return cancelled, True
 
     async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
         return sorted(

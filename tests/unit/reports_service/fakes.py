@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from reports_service.store import DaySummary
-from shared.contracts.orders import OrderCreated
+from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.contracts.reports import ReportCancelRequested, ReportRequested
 
 
@@ -20,19 +20,26 @@ class InMemoryReportsStore:
         self.rows: dict[date, dict[uuid.UUID, int]] = {}
         self.tasks: dict[uuid.UUID, dict[str, Any]] = {}
         self.generated_at: dict[date, datetime] = {}
+        self.cancelled: set[uuid.UUID] = set()  # tombstones: their facts count nowhere
 
     @staticmethod
-    def _local_day(fact: OrderCreated, tz: str) -> date:
+    def _local_day(fact: OrderCreated | OrderCancelled, tz: str) -> date:
         return fact.created_at.astimezone(ZoneInfo(tz)).date()
 
     async def add_facts(self, facts: Sequence[OrderCreated], *, tz: str) -> None:
         for fact in facts:
-            if fact.order_id in self.facts:
+            if fact.order_id in self.facts or fact.order_id in self.cancelled:
                 continue
             self.facts[fact.order_id] = fact
             day = self._local_day(fact, tz)
             if day in self.reported_days:
                 self.rows[day][fact.order_id] = fact.count_product
+
+    async def cancel_facts(self, cancellations: Sequence[OrderCancelled], *, tz: str) -> None:
+        for cancellation in cancellations:
+            self.cancelled.add(cancellation.order_id)
+            self.facts.pop(cancellation.order_id, None)
+            self.rows.get(self._local_day(cancellation, tz), {}).pop(cancellation.order_id, None)
 
     async def add_task(self, task_id: uuid.UUID, report_date: date, *, requested_by: str) -> None:
         self.tasks[task_id] = {"report_date": report_date, "status": "scheduled", "requested_by": requested_by, "attempts": 0}
