@@ -17,19 +17,7 @@ from shared.messaging.envelope import Envelope
 async def confirm_orders(store: NotificationsStore, events: Sequence[Envelope[OrderCreated]]) -> None:
     """A confirmation to each order's customer, owned by the client that placed the order; none for an
     order already cancelled (its ``order.cancelled`` came first)."""
-    await store.add_confirmations(
-        [
-            PendingMail(
-                event.id,
-                "order_confirmation",
-                event.data.customer_email,
-                templates.order_confirmation(event.data),
-                event.data.order_id,
-                event.data.client,
-            )
-            for event in events
-        ]
-    )
+    await store.add_confirmations([_to_customer(event, "order_confirmation", templates.order_confirmation(event.data)) for event in events])
 
 
 async def notify_cancellations(store: NotificationsStore, events: Sequence[Envelope[OrderCancelled]]) -> None:
@@ -37,17 +25,7 @@ async def notify_cancellations(store: NotificationsStore, events: Sequence[Envel
     dropped, and one that comes later is never recorded."""
     await store.cancel_orders(
         {event.data.order_id: event.data.cancelled_at for event in events},
-        [
-            PendingMail(
-                event.id,
-                "order_cancellation",
-                event.data.customer_email,
-                templates.order_cancellation(event.data),
-                event.data.order_id,
-                event.data.client,
-            )
-            for event in events
-        ],
+        [_to_customer(event, "order_cancellation", templates.order_cancellation(event.data)) for event in events],
     )
 
 
@@ -65,3 +43,8 @@ async def announce_report_failures(store: NotificationsStore, events: Sequence[E
         await store.add_pending(
             [PendingMail(event.id, "report_failed", reports_to, templates.report_failed(event.data)) for event in events]
         )
+
+
+def _to_customer(event: Envelope[OrderCreated] | Envelope[OrderCancelled], kind: str, mail: templates.Mail) -> PendingMail:
+    """A mail about an order to its customer, owned by the client that placed the order."""
+    return PendingMail(event.id, kind, event.data.customer_email, mail, event.data.order_id, event.data.client)

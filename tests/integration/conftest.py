@@ -16,7 +16,8 @@ from scheduler_service.main import MIGRATIONS as SCHEDULER_MIGRATIONS
 from shared.messaging.envelope import Envelope
 from shared.messaging.publisher import OutgoingMessage, Publisher
 from shared.ports import free_port
-from shared.testing.fixtures import migrated_database, truncate_all
+from shared.testing import observed
+from shared.testing.fixtures import eventually, migrated_database, truncate_all
 from shared.testing.infrastructure import Infrastructure
 from tests.integration.notifications_service.conftest import RecordingSmtp
 
@@ -105,3 +106,15 @@ def smtp() -> Iterator[RecordingSmtp]:
     server.start()
     yield server
     server.stop()
+
+
+async def publish_handled(publish: Callable[..., Any], queue: str, *events: Envelope[Any]) -> None:
+    """Publish ``events`` (the ``publish`` fixture) and wait until this process's consumer of ``queue``
+    has handled every one: the next event published then arrives after them, whatever its queue."""
+    before = observed.acked(queue)
+    await publish(*events)
+
+    async def handled() -> bool:
+        return observed.acked(queue) >= before + len(events)
+
+    await eventually(handled, what=f"{len(events)} event(s) handled from {queue}")

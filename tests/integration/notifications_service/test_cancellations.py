@@ -8,11 +8,12 @@ from typing import Any
 
 from notifications_service.settings import NotificationsSettings
 from shared.ports import free_port
-from shared.testing import observed
+from shared.testing.events import cancellation_of
 from shared.testing.fixtures import eventually
+from tests.integration.conftest import publish_handled
 from tests.integration.notifications_service.conftest import RecordingSmtp, notifications_client
 from tests.integration.notifications_service.test_notifications import _notifications, _status_is
-from tests.integration.reports_service.conftest import order_cancelled, order_created
+from tests.integration.reports_service.conftest import order_created
 
 
 async def test_a_confirmation_still_pending_is_dropped_and_the_notice_sent_once(
@@ -23,7 +24,7 @@ async def test_a_confirmation_still_pending_is_dropped_and_the_notice_sent_once(
     async with notifications_client(make_settings(smtp_port=port)) as client:
         await publish(placed)
         await eventually(lambda: _status_is(client, "pending", 1), what="the confirmation waiting for SMTP")
-        cancellation = order_cancelled(placed, reason="out of stock")
+        cancellation = cancellation_of(placed, reason="out of stock")
         await publish(cancellation, cancellation)
         await eventually(lambda: _status_is(client, "dropped", 1), what="the confirmation dropped")
         server = RecordingSmtp(port)
@@ -44,20 +45,8 @@ async def test_an_order_created_consumed_after_its_cancellation_sends_no_confirm
 ) -> None:
     late = order_created(datetime(2026, 3, 10, 12, tzinfo=UTC), order_id=uuid.uuid4())
     async with notifications_client(make_settings(smtp_port=smtp.port)) as client:
-        cancelled_acked = observed.acked("notifications.order.cancelled")
-        await publish(order_cancelled(late))
-
-        async def cancellation_handled() -> bool:
-            return observed.acked("notifications.order.cancelled") >= cancelled_acked + 1
-
-        await eventually(cancellation_handled, what="the cancellation consumed first")
-        created_acked = observed.acked("notifications.order.created")
-        await publish(late)
-
-        async def order_handled() -> bool:
-            return observed.acked("notifications.order.created") >= created_acked + 1
-
-        await eventually(order_handled, what="the late order.created consumed")
+        await publish_handled(publish, "notifications.order.cancelled", cancellation_of(late))  # the cancellation first
+        await publish_handled(publish, "notifications.order.created", late)
         await eventually(lambda: _status_is(client, "sent", 1), what="the cancellation notice sent")
         listed = (await _notifications(client, order_id=str(late.data.order_id)))["items"]
     assert [item["kind"] for item in listed] == ["order_cancellation"]

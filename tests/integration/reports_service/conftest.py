@@ -1,7 +1,7 @@
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 
 from reports_service.main import build_app
 from reports_service.settings import ReportsSettings
-from shared.contracts.orders import OrderCancelled, OrderCreated, OrderItemData
+from shared.contracts.orders import OrderCreated, OrderItemData
 from shared.messaging.envelope import Envelope
 from shared.testing.fixtures import serving, wait_until_consuming
 
@@ -57,19 +57,3 @@ def order_created(created_at: datetime, quantities: tuple[int, ...] = (1,), orde
         currency="EUR",
     )
     return Envelope[OrderCreated](type="order.created", source="orders_service", data=data)
-
-
-def order_cancelled(created: Envelope[OrderCreated], reason: str | None = None) -> Envelope[OrderCancelled]:
-    """The cancellation of ``created``'s order, as the orders service publishes it."""
-    data = OrderCancelled(
-        order_id=created.data.order_id,
-        customer_email=created.data.customer_email,
-        created_at=created.data.created_at,
-        count_product=created.data.count_product,
-        total_amount=created.data.total_amount,
-        currency=created.data.currency,
-        cancelled_at=datetime.now(UTC),
-        reason=reason,
-        client=created.data.client,
-    )
-    return Envelope[OrderCancelled](type="order.cancelled", source="orders_service", data=data)

@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
-from shared.testing import observed
+from shared.testing.events import cancellation_of
 from shared.testing.fixtures import eventually
-from tests.integration.reports_service.conftest import order_cancelled, order_created
+from tests.integration.conftest import publish_handled
+from tests.integration.reports_service.conftest import order_created
 from tests.integration.reports_service.test_reports import _generate, _ingested
 
 DAY = date(2026, 3, 10)
@@ -29,7 +30,7 @@ async def test_a_cancellation_after_the_report_takes_the_order_out_of_it(reports
     await publish(kept, taken_back)
     await eventually(lambda: _ingested(reports_db, 2), what="both facts ingested")
     assert (await _generate(reports_api, DAY))["total_products"] == 5
-    cancellation = order_cancelled(taken_back)
+    cancellation = cancellation_of(taken_back)
     await publish(cancellation, cancellation)  # a redelivered duplicate has no second effect
 
     async def one_row_left() -> dict[str, int] | None:
@@ -44,20 +45,8 @@ async def test_a_cancellation_after_the_report_takes_the_order_out_of_it(reports
 
 async def test_a_cancellation_consumed_before_its_order_keeps_the_order_out_for_good(reports_api: httpx.AsyncClient, publish) -> None:
     late = order_created(datetime(2026, 3, 10, 9, tzinfo=UTC), (4,))
-    cancelled_acked = observed.acked("reports.order.cancelled")
-    await publish(order_cancelled(late))
-
-    async def cancellation_handled() -> bool:
-        return observed.acked("reports.order.cancelled") >= cancelled_acked + 1
-
-    await eventually(cancellation_handled, what="the cancellation consumed first")
-    created_acked = observed.acked("reports.order.created")
-    await publish(late)
-
-    async def order_handled() -> bool:
-        return observed.acked("reports.order.created") >= created_acked + 1
-
-    await eventually(order_handled, what="the late order.created consumed")
+    await publish_handled(publish, "reports.order.cancelled", cancellation_of(late))  # the cancellation first
+    await publish_handled(publish, "reports.order.created", late)
     task = await _generate(reports_api, DAY)
     assert (task["rows"], task["total_products"]) == (0, 0)
     assert await _rows(reports_api) == {}

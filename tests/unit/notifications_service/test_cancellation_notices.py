@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from notifications_service import notifications
 from shared.contracts.orders import OrderCancelled, OrderCreated
 from shared.messaging.envelope import Envelope
-from shared.messaging.topology import ORDER_CANCELLED
+from shared.testing.events import cancellation_of
 from tests.unit.notifications_service.fakes import InMemoryNotificationsStore
 from tests.unit.notifications_service.test_notification_use_cases import order
 
@@ -16,18 +16,8 @@ CANCELLED_AT = datetime(2026, 12, 2, 10, tzinfo=UTC)
 
 
 def cancellation(created: Envelope[OrderCreated], event_id: uuid.UUID | None = None) -> Envelope[OrderCancelled]:
-    data = OrderCancelled(
-        order_id=created.data.order_id,
-        customer_email=created.data.customer_email,
-        created_at=created.data.created_at,
-        count_product=created.data.count_product,
-        total_amount=created.data.total_amount,
-        currency=created.data.currency,
-        cancelled_at=CANCELLED_AT,
-        reason="out of stock",
-        client=created.data.client,
-    )
-    return Envelope[OrderCancelled](id=event_id or uuid.uuid4(), type=ORDER_CANCELLED, source="orders_service", data=data)
+    cancelled = cancellation_of(created, reason="out of stock", cancelled_at=CANCELLED_AT)
+    return cancelled.model_copy(update={"id": event_id}) if event_id else cancelled
 
 
 async def test_a_cancellation_sends_one_notice_and_drops_the_confirmation_still_pending() -> None:

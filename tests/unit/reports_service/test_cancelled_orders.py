@@ -5,9 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from reports_service import reports
-from shared.contracts.orders import OrderCancelled, OrderCreated
-from shared.messaging.envelope import Envelope
-from shared.messaging.topology import ORDER_CANCELLED
+from shared.testing.events import cancellation_of
 from tests.unit.fakes import RecordingOutbox
 from tests.unit.reports_service.fakes import InMemoryReportsStore
 from tests.unit.reports_service.test_report_use_cases import order, requested
@@ -22,25 +20,12 @@ async def generate(store: InMemoryReportsStore, events: RecordingOutbox) -> tupl
     return generated.orders, generated.total_products
 
 
-def cancellation(created: Envelope[OrderCreated]) -> Envelope[OrderCancelled]:
-    data = OrderCancelled(
-        order_id=created.data.order_id,
-        customer_email=created.data.customer_email,
-        created_at=created.data.created_at,
-        count_product=created.data.count_product,
-        total_amount=created.data.total_amount,
-        currency=created.data.currency,
-        cancelled_at=datetime(2026, 12, 6, tzinfo=UTC),
-    )
-    return Envelope[OrderCancelled](type=ORDER_CANCELLED, source="orders_service", data=data)
-
-
 async def test_a_cancellation_after_the_report_takes_the_order_out_of_it_as_a_fresh_generation_would() -> None:
     store, events = InMemoryReportsStore(), RecordingOutbox()
     kept, taken_back = order(datetime(2026, 12, 5, 8, tzinfo=UTC), 2), order(datetime(2026, 12, 5, 9, tzinfo=UTC), 3)
     await reports.ingest_orders(store, [kept, taken_back], tz="UTC")
     assert await generate(store, events) == (2, 5)
-    await reports.cancel_orders(store, [cancellation(taken_back)], tz="UTC")
+    await reports.cancel_orders(store, [cancellation_of(taken_back)], tz="UTC")
     assert store.rows[DAY] == {kept.data.order_id: 2}
     summary = (await store.day_summaries(DAY, DAY, tz="UTC"))[DAY]
     assert (summary.facts, summary.fact_products, summary.reported_orders, summary.reported_products) == (1, 2, 1, 2)
@@ -50,9 +35,9 @@ async def test_a_cancellation_after_the_report_takes_the_order_out_of_it_as_a_fr
 async def test_a_cancellation_that_comes_first_keeps_the_late_order_out_and_a_second_one_changes_nothing() -> None:
     store, events = InMemoryReportsStore(), RecordingOutbox()
     late = order(datetime(2026, 12, 5, 9, tzinfo=UTC), 3)
-    await reports.cancel_orders(store, [cancellation(late)], tz="UTC")
+    await reports.cancel_orders(store, [cancellation_of(late)], tz="UTC")
     assert await generate(store, events) == (0, 0)
     await reports.ingest_orders(store, [late], tz="UTC")
-    await reports.cancel_orders(store, [cancellation(late)], tz="UTC")
+    await reports.cancel_orders(store, [cancellation_of(late)], tz="UTC")
     assert store.rows[DAY] == {}
     assert (await store.day_summaries(DAY, DAY, tz="UTC"))[DAY].facts == 0
