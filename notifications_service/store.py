@@ -41,17 +41,15 @@ class NotificationsStore(Protocol):
 
 # One statement per batch, its rows as one array per column: an executemany ran the INSERT (and
 # the statement's NOTIFY trigger) once per row, the largest statement time of this database.
-RECORD = text(
-    """
-    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent)
+COLUMNS = "id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent"
+INSERT_ROWS = f"""
+    INSERT INTO notifications ({COLUMNS})
     SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]), CAST(:kinds AS text[]),
                          CAST(:recipients AS text[]), CAST(:subjects AS text[]), CAST(:texts AS text[]),
                          CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]), CAST(:clients AS text[]),
-                         CAST(:traceparents AS text[]))
-    ON CONFLICT (event_id) DO NOTHING
-    """
-)
-
+                         CAST(:traceparents AS text[])) AS incoming({COLUMNS})
+"""
+RECORD = text(f"{INSERT_ROWS} ON CONFLICT (event_id) DO NOTHING")
 
 # A confirmation and its order's cancellation, consumed at the same moment from two queues, take
 # each order's lock (shared, exclusive): the cancellation either sees the confirmation and drops it,
@@ -63,13 +61,7 @@ LOCK_ORDERS = """
 LOCK_ORDERS_SHARED = text(LOCK_ORDERS.format(function="pg_advisory_xact_lock_shared"))
 LOCK_ORDERS_EXCLUSIVE = text(LOCK_ORDERS.format(function="pg_advisory_xact_lock"))
 RECORD_CONFIRMATIONS = text(
-    """
-    INSERT INTO notifications (id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent)
-    SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:event_ids AS uuid[]), CAST(:kinds AS text[]),
-                         CAST(:recipients AS text[]), CAST(:subjects AS text[]), CAST(:texts AS text[]),
-                         CAST(:htmls AS text[]), CAST(:order_ids AS uuid[]), CAST(:clients AS text[]),
-                         CAST(:traceparents AS text[]))
-        AS incoming(id, event_id, kind, recipient, subject, body_text, body_html, order_id, client, traceparent)
+    f"""{INSERT_ROWS}
     WHERE NOT EXISTS (SELECT 1 FROM cancelled_orders AS cancelled WHERE cancelled.order_id = incoming.order_id)
     ON CONFLICT (event_id) DO NOTHING
     """
