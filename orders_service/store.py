@@ -84,9 +84,14 @@ UPDATE orders SET status = 'cancelled', cancelled_at = $3, cancel_reason = $4
 WHERE id = $1 AND ($2::text IS NULL OR client = $2) AND status = 'placed'
 RETURNING id
 """
-INSERT_EVENT = """
-INSERT INTO outbox (event_id, routing_key, event_type, body, correlation_id, occurred_at) VALUES ($1, $2, $3, $4, $5, $6)
-"""
+# an outbox row (``outbox_row``'s values, in this order) on its own
+EVENT_COLUMNS = ("event_id", "routing_key", "event_type", "body", "correlation_id", "occurred_at")
+INSERT_EVENT = f"INSERT INTO outbox ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join(f'${n}' for n in range(1, len(EVENT_COLUMNS) + 1))})"
+# an event still in the outbox (sent, not yet pruned) is made due again rather than written twice
+UPSERT_EVENT = (
+    f"{INSERT_EVENT} ON CONFLICT (event_id) DO UPDATE "
+    "SET published_at = NULL, available_at = now(), attempts = 0, last_error = NULL, body = EXCLUDED.body"
+)
 
 
 class SqlOrdersStore:
@@ -148,9 +153,7 @@ class SqlOrdersStore:
             if cancelled is None or order is None:
                 return order, False
             row = event_row(order)
-            await connection.execute(
-                INSERT_EVENT, row["event_id"], row["routing_key"], row["event_type"], row["body"], row["correlation_id"], row["occurred_at"]
-            )
+            await connection.execute(INSERT_EVENT, *(row[column] for column in EVENT_COLUMNS))
             return order, True
 
     async def orders_of_day(self, day: date, *, tz: str) -> list[OrderOut]:
@@ -158,12 +161,5 @@ class SqlOrdersStore:
             return await fetch_orders_of_day(connection, day, tz)
 
     async def add_events(self, rows: Sequence[dict[str, Any]]) -> None:
-        columns = ("event_id", "routing_key", "event_type", "body", "correlation_id", "occurred_at")
-        values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
-        # an event still in the outbox (sent, not yet pruned) is made due again rather than written twice
-        statement = (
-            f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({values}) ON CONFLICT (event_id) DO UPDATE "
-            "SET published_at = NULL, available_at = now(), attempts = 0, last_error = NULL, body = EXCLUDED.body"
-        )
         async with self._pool.acquire() as connection, connection.transaction():
-            await connection.executemany(statement, [tuple(row[column] for column in columns) for row in rows])
+            await connection.executemany(UPSERT_EVENT, [tuple(row[column] for column in EVENT_COLUMNS) for row in rows])

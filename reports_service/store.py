@@ -214,9 +214,13 @@ class SqlReportsStore:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def _lock_days_shared(self, created: list[datetime], tz: str) -> None:
+        """The shared locks of the local days of ``created``: a generation of one of them waits, or is waited for."""
+        await self._session.execute(LOCK_DAYS_SHARED, {"lock_class": DAY_LOCK_CLASS, "tz": tz, "created": created})
+
     async def add_facts(self, facts: Sequence[OrderCreated], *, tz: str) -> None:
         created = [fact.created_at for fact in facts]
-        await self._session.execute(LOCK_DAYS_SHARED, {"lock_class": DAY_LOCK_CLASS, "tz": tz, "created": created})
+        await self._lock_days_shared(created, tz)
         await self._session.execute(
             INGEST_FACTS,
             {
@@ -231,7 +235,7 @@ class SqlReportsStore:
     async def cancel_facts(self, cancellations: Sequence[OrderCancelled], *, tz: str) -> None:
         unique = list({cancellation.order_id: cancellation for cancellation in cancellations}.values())
         created = [cancellation.created_at for cancellation in unique]
-        await self._session.execute(LOCK_DAYS_SHARED, {"lock_class": DAY_LOCK_CLASS, "tz": tz, "created": created})
+        await self._lock_days_shared(created, tz)
         await self._session.execute(
             CANCEL_FACTS,
             {
