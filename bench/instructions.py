@@ -12,7 +12,10 @@ has it handle ``small`` and then, in a second run, ``large`` events, and divides
 difference by ``large - small``, so start-up, readiness polls and shutdown cancel out:
 
 - the consumer: the suite's peers worker (the shared consumer wrapper, claim and record
-  in one transaction per batch, one ack per batch) draining ``order.created`` messages;
+  in one transaction per batch, one ack per batch) draining ``order.created`` messages in
+  full batches (``--consumer-batch``, 100 by default): with the consumer's 50 ms linger a
+  batch would hold what the valgrind-slowed process reads in 50 ms of wall time, a number
+  the machine's speed sets;
 - the relay: ``python -m orders_service.main relay`` publishing outbox rows with confirms;
 - the orders HTTP process (``OUTBOX_RELAY=external``, as the Procfile runs it) answering
   ``POST /orders``: the order, its items and its outbox row in one statement;
@@ -23,8 +26,9 @@ system calls (socket writes and reads, ``epoll``) is not in the figure.
 
 ``--tracing carried``: every event and request carries a ``traceparent`` and no exporter is
 configured (tracing off); ``--tracing exported``: the same, each process exporting every span
-(sampler ``always_on``) over OTLP to a stand-in collector here. Their difference from the default
-is what tracing costs.
+(sampler ``always_on``) over OTLP to a stand-in collector here, once per 512 spans and at exit
+(the span processor's 5 s timer off: valgrind stretches the wall clock). Their difference from
+the default is what tracing costs.
 
 Run: ``make bench-instructions`` (needs Debian's ``valgrind``); 2 min 28 s on the machine that measured the figures in docs/architecture.md.
 """
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import re
 import shutil
@@ -66,6 +71,10 @@ from shared.testing.infrastructure import Infrastructure
 CLIENTS = 8  # requests in flight at once in the HTTP measures
 API_KEY = "instructions-key-0001"
 READY_TIMEOUT_S = 180  # start-up runs under valgrind, uninstrumented but still several times slower
+# the consumer's batches: full ones, as from a backlog, so that the count does not depend on how
+# many deliveries the valgrind-slowed process reads within the consumer's linger
+CONSUMER_BATCH = 100
+CONSUMER_BATCHES = (1, 2, 4, 5, 10, 20, 25, 50, 100)  # each divides both counts of events
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
@@ -124,13 +133,17 @@ async def instrument(process: asyncio.subprocess.Process) -> None:
         raise RuntimeError("callgrind_control could not turn instrumentation on")
 
 
-async def consumer_run(infrastructure: Infrastructure, events: int, tracing: Tracing) -> int:
-    """Instructions of the peers worker process that handled ``events`` ``order.created`` messages."""
+async def consumer_run(infrastructure: Infrastructure, events: int, tracing: Tracing, batch: int = CONSUMER_BATCH) -> int:
+    """Instructions of the peers worker process that handled ``events`` ``order.created`` messages,
+    in batches of ``batch`` (a linger long enough that every batch fills: ``events`` is a multiple)."""
+    if events % batch:
+        raise ValueError(f"{events} events do not make whole batches of {batch}")
     async with scratch_vhost(infrastructure) as broker_url, scratch_database(infrastructure, "instr_consumer") as database_url:
         await declare_target(broker_url, suite_worker.SERVICE)
         messages = [OutgoingMessage.from_envelope(sample_event(), headers=dict(tracing.headers)) for _ in range(events)]
         engine = create_engine(database_url, pool_size=1)
-        env = {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": database_url} | tracing.env
+        env = {"PEER_BROKER_URL": broker_url, "PEER_DATABASE_URL": database_url, "PEER_BATCH_SIZE": str(batch)}
+        env |= {"PEER_BATCH_LINGER_S": str(READY_TIMEOUT_S)} | tracing.env
         try:
             async with counted("bench.peers.suite_worker", env=env) as (process, collected):
 
@@ -274,33 +287,40 @@ async def tracing_for(mode: str) -> AsyncIterator[Tracing]:
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
+        # the span processor exports every 512 spans and, by default, also every 5 s of wall time, which
+        # valgrind stretches many times over: without the timer the exports follow the spans, not the clock
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_TRACES_SAMPLER": "always_on"}
+        env |= {"OTEL_BSP_SCHEDULE_DELAY": str(24 * 3600 * 1000)}
         yield Tracing(headers={"traceparent": TRACEPARENT}, env=env)
     finally:
         await runner.cleanup()
 
 
 MEASURES: dict[str, tuple[str, Run, int, int]] = {
-    "consumer": ("consumer wrapper (peers worker, batch of order.created, claim + record + ack)", consumer_run, 500, 2_500),
+    "consumer": ("consumer wrapper (peers worker, batches of {batch} order.created, claim + record + ack)", consumer_run, 500, 2_500),
     "relay": ("outbox relay process (orders, publish with confirms, mark sent)", relay_run, 1_000, 5_000),
     "orders_http": ("orders HTTP process, per `POST /orders`", orders_http_run, 200, 1_000),
     "gateway": ("gateway, per `POST /orders` passed to the orders service", gateway_run, 200, 1_000),
 }
 
 
-async def main(names: list[str], mode: str) -> None:
+async def main(names: list[str], mode: str, consumer_batch: int) -> None:
     require_valgrind()
     async with bench_infrastructure() as infrastructure, tracing_for(mode) as tracing:
         print(f"| process (tracing: {mode}) | instructions per event or request |")
         print("|---|---|")
         for name in names:
             label, run, small, large = MEASURES[name]
-            print(f"| {label} | {await per_event(infrastructure, run, small, large, tracing) / 1000:,.0f}k |", flush=True)
+            if run is consumer_run:
+                run = functools.partial(consumer_run, batch=consumer_batch)
+            count = await per_event(infrastructure, run, small, large, tracing)
+            print(f"| {label.format(batch=consumer_batch)} | {count / 1000:,.0f}k |", flush=True)
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--only", nargs="*", choices=sorted(MEASURES), default=sorted(MEASURES))
     parser.add_argument("--tracing", choices=["none", "carried", "exported"], default="none")
+    parser.add_argument("--consumer-batch", type=int, choices=CONSUMER_BATCHES, default=CONSUMER_BATCH)
     args = parser.parse_args()
-    uvloop.run(main(args.only, args.tracing))
+    uvloop.run(main(args.only, args.tracing, args.consumer_batch))

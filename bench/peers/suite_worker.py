@@ -2,7 +2,9 @@
 
 For each batch, in one transaction: claim every event id in ``processed_events`` (a duplicate
 is skipped), insert the recorded rows, commit, then ack. Run:
-``python -m bench.peers.suite_worker`` with ``PEER_BROKER_URL`` and ``PEER_DATABASE_URL``.
+``python -m bench.peers.suite_worker`` with ``PEER_BROKER_URL`` and ``PEER_DATABASE_URL``;
+``PEER_BATCH_SIZE`` and ``PEER_BATCH_LINGER_S`` replace the consumer's defaults (the instruction
+counts fix the batches so that they do not depend on how fast the machine delivers).
 """
 
 from __future__ import annotations
@@ -45,11 +47,22 @@ async def record_all(events: Sequence[Envelope[Any]], session: AsyncSession) -> 
     await session.execute(RECORD, {"ids": [e.data.order_id for e in events], "emails": [e.data.customer_email for e in events]})
 
 
+def batching_from_environment() -> dict[str, Any]:
+    """The consumer's batch size and linger where the environment sets them."""
+    batching: dict[str, Any] = {}
+    if "PEER_BATCH_SIZE" in os.environ:
+        batching["batch_size"] = int(os.environ["PEER_BATCH_SIZE"])
+    if "PEER_BATCH_LINGER_S" in os.environ:
+        batching["batch_linger_s"] = float(os.environ["PEER_BATCH_LINGER_S"])
+    return batching
+
+
 async def main() -> None:
+    # before the table, which tells the instruction counts the worker is ready: the exporter's imports are start-up
+    tracing.configure(SERVICE)  # as every service process does: on when the environment names an exporter
     engine = create_engine(os.environ["PEER_DATABASE_URL"], pool_size=10)
     async with engine.begin() as connection:
         await connection.run_sync(metadata.create_all)
-    tracing.configure(SERVICE)  # as every service process does: on when the environment names an exporter
     consumer = Consumer(
         service=SERVICE,
         broker_url=os.environ["PEER_BROKER_URL"],
@@ -58,6 +71,7 @@ async def main() -> None:
         processed_events=processed_events,
         subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record_all)],
         queue_type="classic" if os.environ.get("PEER_QUEUE_TYPE") == "classic" else "quorum",
+        **batching_from_environment(),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
