@@ -107,6 +107,8 @@ class SqlNotificationsStore:
     async def _record(self, statement: TextClause, mails: Sequence[PendingMail]) -> None:
         if not mails:
             return
+        carrier = tracing.current_carrier()  # the consumer's span of this transaction: the send continues it
+        traceparent = carrier.get("traceparent") if carrier else None
         await self._session.execute(
             statement,
             {
@@ -119,12 +121,6 @@ class SqlNotificationsStore:
                 "htmls": [pending.mail.html for pending in mails],
                 "order_ids": [pending.order_id for pending in mails],
                 "clients": [pending.client for pending in mails],
-                "traceparents": [_traceparent(pending.event_id) for pending in mails],
+                "traceparents": [traceparent] * len(mails),
             },
         )
-
-
-def _traceparent(event_id: uuid.UUID) -> str | None:
-    """The trace of the consumer's span for this event, while tracing."""
-    carrier = tracing.carrier_of(event_id)
-    return carrier.get("traceparent") if carrier else None

@@ -25,12 +25,9 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import uuid
 from collections.abc import Iterator, Mapping, MutableMapping
-from contextvars import ContextVar
 from typing import Any
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import Getter
@@ -42,13 +39,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 TRACE_HEADERS = ("traceparent", "tracestate")
 PROPAGATOR = TraceContextTextMapPropagator()
-_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-.*)?")
+_TRACE_FLAGS = {format(flags, "02x"): TraceFlags(flags) for flags in range(256)}  # by their two hex digits
 INSTRUMENTATION = "order_reporting_suite"
 
 _provider: TracerProvider | None = None
 _tracer: Tracer | None = None
-# while a consumer handles a batch: each event's span, so a batch handler can store the context of its own event
-_event_spans: ContextVar[Mapping[uuid.UUID, Span] | None] = ContextVar("event_spans", default=None)
 
 
 class _HeaderGetter(Getter[Mapping[str, Any]]):
@@ -146,52 +142,30 @@ def published(routing_key: str, message_id: str, headers: dict[str, Any] | None)
 def remote_parent(headers: Mapping[str, Any] | None) -> SpanContext | None:
     """The span a message's ``traceparent`` names, for a link; None without a valid one.
 
-    One regular expression rather than the propagator (which builds a context around it): a
-    consumer reads one per message of every batch. The checks are the W3C format's."""
+    One regular expression and two slices rather than the propagator (which builds a context
+    around it): a consumer reads one per message of every batch. The checks are the W3C format's."""
     value = headers.get("traceparent") if headers else None
     if value is None:
         return None
-    found = _TRACEPARENT.fullmatch(value.decode("latin-1") if isinstance(value, bytes) else str(value))
-    if found is None or found[1] == "ff" or (found[1] == "00" and found[5]):
+    if value.__class__ is not str:
+        value = value.decode("latin-1") if isinstance(value, bytes) else str(value)
+    flags = _TRACE_FLAGS.get(value[53:55])
+    if flags is None or _TRACEPARENT.fullmatch(value) is None or value[:2] == "ff" or (len(value) != 55 and value[:2] == "00"):
         return None
-    trace_id, span_id = int(found[2], 16), int(found[3], 16)
+    trace_id, span_id = int(value[3:35], 16), int(value[36:52], 16)
     if not trace_id or not span_id:
         return None
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(int(found[4], 16)))
+    return SpanContext(trace_id, span_id, True, flags)
 
 
-def carrier_of(event_id: uuid.UUID) -> dict[str, str] | None:
-    """The trace headers of the span the consumer runs for this event (for a batch handler that stores them), or None."""
-    span = (_event_spans.get() or {}).get(event_id)
-    if span is None:
+def current_carrier() -> dict[str, str] | None:
+    """The trace headers of the current span, for work stored now and done later (a mail the
+    dispatcher sends continues the span that recorded it); None outside any trace."""
+    if _tracer is None:
         return None
     carrier: dict[str, str] = {}
-    inject(carrier, trace.set_span_in_context(span))
-    return carrier
-
-
-@contextlib.contextmanager
-def event_spans(spans: Mapping[uuid.UUID, Span]) -> Iterator[None]:
-    """While a batch is handled: each of its events' spans, for ``carrier_of`` and ``current_event``."""
-    token = _event_spans.set(spans)
-    try:
-        yield
-    finally:
-        _event_spans.reset(token)
-
-
-@contextlib.contextmanager
-def current_event(event_id: uuid.UUID) -> Iterator[None]:
-    """The span of this event current (what it logs and the events it emits carry), if it has one."""
-    span = (_event_spans.get() or {}).get(event_id)
-    if span is None:
-        yield
-        return
-    token = otel_context.attach(trace.set_span_in_context(span))
-    try:
-        yield
-    finally:
-        otel_context.detach(token)
+    inject(carrier)
+    return carrier or None
 
 
 @contextlib.contextmanager

@@ -42,6 +42,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange
 from aiormq.abc import DeliveredMessage
 from aiormq.exceptions import ChannelInvalidStateError
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.trace import Link, Span, SpanKind
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import ARRAY, Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, Uuid, bindparam, func, select, text
@@ -196,8 +197,7 @@ class Subscription:
         for event in events:
             token = correlation_id.set(event.correlation_id)
             try:
-                with tracing.current_event(event.id):
-                    await self.handler(event, session)
+                await self.handler(event, session)
             finally:
                 correlation_id.reset(token)
 
@@ -255,6 +255,7 @@ class _Parsed:
     queue: ConsumerQueue
     subscription: Subscription
     envelope: Envelope[Any]
+    headers: dict[str, Any] | None  # the message's, read once
 
 
 class Consumer:
@@ -496,7 +497,8 @@ class Consumer:
                     return exc
 
     async def _parse(self, message: ReceivedMessage, queue: ConsumerQueue) -> _Parsed | None:
-        routing_key = (message.headers or {}).get("x-original-routing-key") or message.routing_key or ""
+        headers = message.headers
+        routing_key = (headers or {}).get("x-original-routing-key") or message.routing_key or ""
         subscription = self._subscriptions.get(str(routing_key)) or self._subscriptions.get(queue.routing_key)
         if subscription is None:
             await self._dead_letter(message, queue, f"no handler for routing key {routing_key!r}", "unroutable", 0)
@@ -525,7 +527,7 @@ class Consumer:
             reason = f"{subscription.routing_key} from {envelope.source!r}: only {allowed} may publish it"
             await self._dead_letter(message, queue, reason, "forbidden_source", 0)
             return None
-        return _Parsed(message, queue, subscription, envelope)
+        return _Parsed(message, queue, subscription, envelope, headers)
 
     async def _handle_in_one_transaction(self, items: Sequence[_Parsed]) -> None:
         if tracing.tracer() is None:
@@ -533,7 +535,8 @@ class Consumer:
             return
         span = _process_span(items)
         try:
-            with tracing.event_spans(dict.fromkeys((item.envelope.id for item in items), span)):
+            # current while the handlers run: what they log and the events they emit belong to it
+            with trace.use_span(span, record_exception=False, set_status_on_exception=False):
                 await self._handle_and_ack(items)
         except BaseException as error:
             tracing.failed(span, error)
@@ -688,9 +691,9 @@ def _process_span(items: Sequence[_Parsed]) -> Span:
     attributes: dict[str, str | int] = {"messaging.system": "rabbitmq", "messaging.destination.name": items[0].queue.name}
     if len(items) == 1:
         attributes["messaging.message.id"] = str(items[0].envelope.id)
-        return traced.start_span(name, context=tracing.extract(items[0].message.headers), kind=SpanKind.CONSUMER, attributes=attributes)
-    parents = (tracing.remote_parent(item.message.headers) for item in items)
-    links = [Link(parent) for parent in parents if parent is not None]
+        return traced.start_span(name, context=tracing.extract(items[0].headers), kind=SpanKind.CONSUMER, attributes=attributes)
+    remote_parent = tracing.remote_parent
+    links = [Link(parent) for item in items if (parent := remote_parent(item.headers)) is not None]
     attributes["messaging.batch.message_count"] = len(items)
     return traced.start_span(name, kind=SpanKind.CONSUMER, attributes=attributes, links=links)
 

@@ -3,7 +3,7 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import Any
 
@@ -416,3 +416,61 @@ async def test_while_tracing_each_message_is_the_parent_or_a_link_of_the_span_th
 
 async def _all_effects(harness: Harness, events: list[Envelope[Any]]) -> bool:
     return all([await harness.effects_of(event.id) == 1 for event in events])
+
+
+async def test_while_tracing_a_batch_handler_runs_inside_the_span_of_its_batch(
+    consumer_db: str, broker_url: str, exchange_name: str
+) -> None:
+    """What a batch handler stores for later, and the events it writes, continue the span that linked its messages."""
+    exporter = InMemorySpanExporter()
+    seen: dict[uuid.UUID, dict[str, str] | None] = {}
+
+    async def record(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+        carrier = tracing.current_carrier()
+        seen.update((event.id, carrier) for event in events)
+        await session.execute(insert(effects), [{"event_id": event.id, "note": "batch"} for event in events])
+
+    engine = create_engine(consumer_db)
+    consumer = Consumer(
+        service="tester",
+        broker_url=broker_url,
+        exchange_name=exchange_name,
+        session_factory=create_session_factory(engine),
+        processed_events=processed_events,
+        subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
+        batch_size=50,
+        concurrency=2,
+    )
+    publisher = Publisher(broker_url, exchange_name)
+    tracing.install("tester", SimpleSpanProcessor(exporter))
+    consumer.start()
+    try:
+        await eventually(lambda: _true(consumer.attached), what="consumer attached")
+        events = [_event() for _ in range(20)]
+        publishes = {event.id: f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01" for event in events}
+        messages = [OutgoingMessage.from_envelope(event, headers={"traceparent": publishes[event.id]}) for event in events]
+        await publisher.publish_many(messages)
+        await eventually(lambda: _true(len(seen) == len(events)), what="all 20 events handled")
+    finally:
+        await consumer.stop()
+        await publisher.close()
+        await engine.dispose()
+        tracing.uninstall()
+    handled_by = {}
+    for span in exporter.get_finished_spans():
+        parents = [span.parent] if span.parent is not None else [link.context for link in span.links]
+        for parent in parents:
+            handled_by[f"{parent.trace_id:032x}-{parent.span_id:016x}"] = f"{span.context.trace_id:032x}-{span.context.span_id:016x}"
+    for event in events:
+        carrier = seen[event.id]
+        assert carrier is not None
+        assert carrier["traceparent"][3:52] == handled_by[publishes[event.id][3:52]]  # trace and span ids
+
+
+async def test_outside_any_span_there_is_no_carrier_to_store() -> None:
+    tracing.install("tester", SimpleSpanProcessor(InMemorySpanExporter()))
+    try:
+        assert tracing.current_carrier() is None
+    finally:
+        tracing.uninstall()
+    assert tracing.current_carrier() is None
