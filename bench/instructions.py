@@ -30,7 +30,7 @@ configured (tracing off); ``--tracing exported``: the same, each process exporti
 (the span processor's 5 s timer off: valgrind stretches the wall clock). Their difference from
 the default is what tracing costs.
 
-Run: ``make bench-instructions`` (needs Debian's ``valgrind``); 2 min 28 s on the machine that measured the figures in docs/architecture.md.
+Run: ``make bench-instructions`` (needs Debian's ``valgrind``); about 2 minutes (2 min 6 s on 2026-12-07).
 """
 
 from __future__ import annotations
