@@ -3,7 +3,7 @@ import contextlib
 import logging
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -239,14 +239,16 @@ async def test_a_message_still_running_is_not_acked_with_later_ones(consumer_db:
 
 @contextlib.asynccontextmanager
 async def _batching_consumer(
-    db_url: str, broker_url: str, exchange_name: str, **options: Any
+    db_url: str, broker_url: str, exchange_name: str, *, on_batch: Callable[[Sequence[Envelope[Any]]], None] | None = None, **options: Any
 ) -> AsyncIterator[tuple[list[int], Publisher]]:
-    """A started consumer whose batch handler notes each batch's size, and a publisher."""
+    """A started consumer whose batch handler notes each batch's size (and calls ``on_batch``), and a publisher."""
     engine = create_engine(db_url)
     batches: list[int] = []
 
-    async def record(events: Any, session: AsyncSession) -> None:
+    async def record(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
         batches.append(len(events))
+        if on_batch is not None:
+            on_batch(events)
         await session.execute(insert(effects), [{"event_id": event.id, "note": "batched"} for event in events])
 
     consumer = Consumer(
@@ -287,7 +289,7 @@ async def test_a_full_batch_does_not_wait_out_the_linger(
     """The linger bounds the wait for a batch to fill; once it is full the worker goes on. With a
     fixed wait, a worker could gather at most one batch per linger, whatever the backlog. A
     batch is full at the prefetch: no more messages can be on their way."""
-    options = {"batch_size": batch_size, "prefetch": prefetch, "batch_linger_s": 120}
+    options: dict[str, Any] = {"batch_size": batch_size, "prefetch": prefetch, "batch_linger_s": 120}
     async with _batching_consumer(consumer_db, broker_url, exchange_name, **options) as (batches, publisher):
         await publisher.publish_many([OutgoingMessage.from_envelope(_event()) for _ in range(30)])
         # far inside the linger: only full batches can have been handled by now
@@ -425,36 +427,20 @@ async def test_while_tracing_a_batch_handler_runs_inside_the_span_of_its_batch(
     exporter = InMemorySpanExporter()
     seen: dict[uuid.UUID, dict[str, str] | None] = {}
 
-    async def record(events: Sequence[Envelope[Any]], session: AsyncSession) -> None:
+    def note_carrier(events: Sequence[Envelope[Any]]) -> None:
         carrier = tracing.current_carrier()
         seen.update((event.id, carrier) for event in events)
-        await session.execute(insert(effects), [{"event_id": event.id, "note": "batch"} for event in events])
 
-    engine = create_engine(consumer_db)
-    consumer = Consumer(
-        service="tester",
-        broker_url=broker_url,
-        exchange_name=exchange_name,
-        session_factory=create_session_factory(engine),
-        processed_events=processed_events,
-        subscriptions=[Subscription("order.created", OrderCreated, batch_handler=record)],
-        batch_size=50,
-        concurrency=2,
-    )
-    publisher = Publisher(broker_url, exchange_name)
     tracing.install("tester", SimpleSpanProcessor(exporter))
-    consumer.start()
     try:
-        await eventually(lambda: _true(consumer.attached), what="consumer attached")
-        events = [_event() for _ in range(20)]
-        publishes = {event.id: f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01" for event in events}
-        messages = [OutgoingMessage.from_envelope(event, headers={"traceparent": publishes[event.id]}) for event in events]
-        await publisher.publish_many(messages)
-        await eventually(lambda: _true(len(seen) == len(events)), what="all 20 events handled")
+        batching = _batching_consumer(consumer_db, broker_url, exchange_name, on_batch=note_carrier, batch_size=50, concurrency=2)
+        async with batching as (_, publisher):
+            events = [_event() for _ in range(20)]
+            publishes = {event.id: f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01" for event in events}
+            messages = [OutgoingMessage.from_envelope(event, headers={"traceparent": publishes[event.id]}) for event in events]
+            await publisher.publish_many(messages)
+            await eventually(lambda: _true(len(seen) == len(events)), what="all 20 events handled")
     finally:
-        await consumer.stop()
-        await publisher.close()
-        await engine.dispose()
         tracing.uninstall()
     handled_by = {}
     for span in exporter.get_finished_spans():
