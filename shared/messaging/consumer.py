@@ -255,7 +255,6 @@ class _Parsed:
     queue: ConsumerQueue
     subscription: Subscription
     envelope: Envelope[Any]
-    headers: dict[str, Any] | None  # the message's, read once
 
 
 class Consumer:
@@ -497,8 +496,7 @@ class Consumer:
                     return exc
 
     async def _parse(self, message: ReceivedMessage, queue: ConsumerQueue) -> _Parsed | None:
-        headers = message.headers
-        routing_key = (headers or {}).get("x-original-routing-key") or message.routing_key or ""
+        routing_key = (message.headers or {}).get("x-original-routing-key") or message.routing_key or ""
         subscription = self._subscriptions.get(str(routing_key)) or self._subscriptions.get(queue.routing_key)
         if subscription is None:
             await self._dead_letter(message, queue, f"no handler for routing key {routing_key!r}", "unroutable", 0)
@@ -527,7 +525,7 @@ class Consumer:
             reason = f"{subscription.routing_key} from {envelope.source!r}: only {allowed} may publish it"
             await self._dead_letter(message, queue, reason, "forbidden_source", 0)
             return None
-        return _Parsed(message, queue, subscription, envelope, headers)
+        return _Parsed(message, queue, subscription, envelope)
 
     async def _handle_in_one_transaction(self, items: Sequence[_Parsed]) -> None:
         if tracing.tracer() is None:
@@ -691,9 +689,8 @@ def _process_span(items: Sequence[_Parsed]) -> Span:
     attributes: dict[str, str | int] = {"messaging.system": "rabbitmq", "messaging.destination.name": items[0].queue.name}
     if len(items) == 1:
         attributes["messaging.message.id"] = str(items[0].envelope.id)
-        return traced.start_span(name, context=tracing.extract(items[0].headers), kind=SpanKind.CONSUMER, attributes=attributes)
-    remote_parent = tracing.remote_parent
-    links = [Link(parent) for item in items if (parent := remote_parent(item.headers)) is not None]
+        return traced.start_span(name, context=tracing.extract(items[0].message.headers), kind=SpanKind.CONSUMER, attributes=attributes)
+    links = [Link(parent) for item in items if (parent := tracing.remote_parent(item.message.headers)) is not None]
     attributes["messaging.batch.message_count"] = len(items)
     return traced.start_span(name, kind=SpanKind.CONSUMER, attributes=attributes, links=links)
 
